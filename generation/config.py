@@ -1,0 +1,152 @@
+"""Settings for one generation: `DiffusionConfig` and `ARConfig`, validated in one place.
+
+Every bad value or impossible combination raises `ConfigError` (a `ValueError`) whose message
+says what is wrong and what would be valid. Checks that need the prompt and the model (context
+length, empty prompt) live in `check_fits`, which both samplers call before their first step.
+What the settings *mean* for the sampler is in `generation/sampler.py`; this module only checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+# The published algorithms, by the scheme their schedule and proposals follow.
+LLADA_ALGORITHMS = ("low_confidence", "random")
+DREAM_ALGORITHMS = ("maskgit_plus", "topk_margin", "entropy", "origin")
+ALGORITHMS = LLADA_ALGORITHMS + DREAM_ALGORITHMS
+# Fast-dLLM's threshold compares a score with a probability, so it needs a score on that scale.
+THRESHOLD_ALGORITHMS = ("low_confidence", "maskgit_plus", "topk_margin")
+
+
+class ConfigError(ValueError):
+    """A setting (or a combination of settings) that no sampler can run."""
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    gen_length: int = 64  # answer canvas length in tokens; the answer may end earlier at a stop token
+    steps: int = 64  # denoising steps in all; gen_length/steps tokens are committed per step on average
+    block_length: int | None = None  # semi-autoregressive blocks (LLaDA); None = one block, the whole canvas
+    algorithm: str = "low_confidence"  # which published scoring/remasking rule decides what to commit
+    temperature: float = 0.0  # 0 = argmax proposals (deterministic); higher = more varied tokens
+    top_p: float = 1.0  # Dream algorithms: nucleus filtering of proposals; 1 = off
+    top_k: int | None = None  # Dream algorithms: keep only the k likeliest proposals; None = off
+    alg_temp: float = 0.0  # Dream algorithms: > 0 draws positions from softmax(score/alg_temp) instead of top-k
+    threshold: float | None = None  # Fast-dLLM: commit every proposal scoring >= threshold (at least one)
+    cfg_scale: float = 0.0  # LLaDA classifier-free guidance; 0 = off (one forward pass per step)
+    eps: float = 1e-3  # Dream: the schedule runs t from 1 down to eps
+    seed: int = 0  # seeds every random draw of the sampler; same seed, same output
+
+    def __post_init__(self) -> None:
+        _check_int("gen_length", self.gen_length, minimum=1)
+        _check_int("steps", self.steps, minimum=1)
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"unknown algorithm {self.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
+        block = self.block_length if self.block_length is not None else self.gen_length
+        _check_int("block_length", block, minimum=1)
+        if self.gen_length % block:
+            raise ConfigError(
+                f"block_length {block} must divide gen_length {self.gen_length}; "
+                f"valid block lengths: {_divisors(self.gen_length)}"
+            )
+        blocks = self.gen_length // block
+        if self.threshold is None:
+            if self.steps > self.gen_length:
+                raise ConfigError(
+                    f"steps {self.steps} > gen_length {self.gen_length}: at most one step per token "
+                    f"(use steps <= {self.gen_length})"
+                )
+            if self.steps % blocks:
+                raise ConfigError(
+                    f"steps {self.steps} must be a multiple of the number of blocks ({blocks} = "
+                    f"gen_length {self.gen_length} / block_length {block}), e.g. "
+                    f"{max(blocks, self.steps - self.steps % blocks)}"
+                )
+        else:
+            _check_float("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
+            if self.algorithm not in THRESHOLD_ALGORITHMS:
+                raise ConfigError(
+                    f"threshold needs a probability-scale score; use it with one of "
+                    f"{', '.join(THRESHOLD_ALGORITHMS)}, not {self.algorithm!r}"
+                )
+        _check_float("temperature", self.temperature, low=0.0)
+        _check_float("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+        if self.top_k is not None:
+            _check_int("top_k", self.top_k, minimum=1)
+        _check_float("alg_temp", self.alg_temp, low=0.0)
+        _check_float("cfg_scale", self.cfg_scale, low=0.0)
+        _check_float("eps", self.eps, low=0.0, high=1.0, low_open=True)
+        if self.cfg_scale > 0 and self.algorithm not in LLADA_ALGORITHMS:
+            raise ConfigError("cfg_scale (classifier-free guidance) is LLaDA's; use low_confidence or random")
+        _check_int("seed", self.seed, minimum=0)
+
+    @property
+    def block(self) -> int:
+        return self.block_length if self.block_length is not None else self.gen_length
+
+    @property
+    def num_blocks(self) -> int:
+        return self.gen_length // self.block
+
+    @property
+    def steps_per_block(self) -> int:
+        return self.steps // self.num_blocks
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ARConfig:
+    max_new_tokens: int = 64  # the AR answer stops here or at the model's end-of-turn token
+    temperature: float = 0.0  # 0 = greedy decoding; higher = more varied tokens
+    top_p: float = 1.0  # nucleus sampling; 1 = off
+    top_k: int | None = None  # keep only the k likeliest tokens; None = off
+    seed: int = 0  # seeds the sampling (when temperature > 0)
+
+    def __post_init__(self) -> None:
+        _check_int("max_new_tokens", self.max_new_tokens, minimum=1)
+        _check_float("temperature", self.temperature, low=0.0)
+        _check_float("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+        if self.top_k is not None:
+            _check_int("top_k", self.top_k, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_fits(prompt_ids: list[int], new_tokens: int, context_length: int | None) -> None:
+    """Raise ConfigError unless a non-empty prompt plus `new_tokens` fits the model's context."""
+    if len(prompt_ids) == 0:
+        raise ConfigError("the prompt is empty; type something for the models to answer")
+    total = len(prompt_ids) + new_tokens
+    if context_length is not None and total > context_length:
+        raise ConfigError(
+            f"prompt ({len(prompt_ids)} tokens) + answer ({new_tokens}) = {total} tokens exceeds the "
+            f"model's context of {context_length}; shorten the prompt or the answer length"
+        )
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_float(name: str, value, low: float, high: float = math.inf, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        left = "(" if low_open else "["
+        right = "]" if high != math.inf else ")"
+        raise ConfigError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+
+
+def _divisors(n: int) -> list[int]:
+    """_divisors(12) -> [1, 2, 3, 4, 6, 12]"""
+    return [d for d in range(1, n + 1) if n % d == 0]

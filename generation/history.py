@@ -1,0 +1,129 @@
+"""`History`: what a generation did, step by step, as plain data.
+
+One type serves both backends. A diffusion run starts from a canvas of `gen_length` tokens
+(all masks, or random tokens for models that start from noise) and each step changes some
+positions; an autoregressive run starts from an empty canvas and step i appends token i.
+Only the changes are stored, so the size grows with the number of changes, not steps x length.
+`canvas_at(k)` replays the canvas as it was after step k.
+
+Deliberately left out: text, colours, HTML. Token ids only; decoding happens at the edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+DIFFUSION = "diffusion"
+AUTOREGRESSIVE = "autoregressive"
+
+
+@dataclass
+class Step:
+    positions: list[int]  # answer-relative canvas positions changed in this step
+    tokens: list[int]  # the token now at each of those positions
+    scores: list[float | None]  # the sampler's score for each (None where the algorithm has none)
+    seconds: float  # wall time of this step, model forward included
+    forward_passes: int  # model forward passes since the start of the run (cumulative)
+
+
+@dataclass
+class History:
+    kind: str  # DIFFUSION or AUTOREGRESSIVE
+    prompt_ids: list[int]
+    initial: list[int]  # the canvas before step 1 (masks for masked diffusion; empty for AR)
+    mask_id: int | None = None  # the placeholder of a not-yet-committed position (masked diffusion)
+    stop_ids: list[int] = field(default_factory=list)  # the answer ends at the first of these
+    planned_steps: int | None = None  # steps the run was set up for (None where data-dependent)
+    settings: dict = field(default_factory=dict)  # the config the run used, as a plain dict
+    model: str = ""  # name of the model that ran
+    steps: list[Step] = field(default_factory=list)
+    last_changed: list[int | None] = field(default_factory=list)  # per position: step it last changed
+    first_committed: list[int | None] = field(default_factory=list)  # per position: step it left the mask
+    stopped: bool = False  # True if a stop signal ended the run early
+
+    def __post_init__(self) -> None:
+        if not self.last_changed:
+            self.last_changed = [None] * len(self.initial)
+            self.first_committed = [None] * len(self.initial)
+        self._canvas = self.canvas_at(len(self.steps))
+
+    def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
+               seconds: float, forward_passes: int) -> None:
+        """Append one step; positions are answer-relative, at most one past the canvas end."""
+        step_number = len(self.steps) + 1
+        self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes))
+        for position, token in zip(positions, tokens):
+            if position == len(self._canvas):  # autoregressive growth
+                self._canvas.append(token)
+                self.last_changed.append(None)
+                self.first_committed.append(None)
+            was_mask = self._canvas[position] == self.mask_id
+            self._canvas[position] = token
+            self.last_changed[position] = step_number
+            if self.first_committed[position] is None and (was_mask or self.mask_id is None):
+                self.first_committed[position] = step_number
+
+    @property
+    def canvas(self) -> list[int]:
+        """The canvas after the latest step (a copy)."""
+        return list(self._canvas)
+
+    @property
+    def length(self) -> int:
+        """Canvas positions so far (fixed for diffusion, growing for AR)."""
+        return len(self._canvas)
+
+    def canvas_at(self, step: int) -> list[int]:
+        """The canvas after `step` steps (0 = the initial canvas)."""
+        canvas = list(self.initial)
+        for record in self.steps[:step]:
+            for position, token in zip(record.positions, record.tokens):
+                if position == len(canvas):
+                    canvas.append(token)
+                else:
+                    canvas[position] = token
+        return canvas
+
+    def answer_length(self, step: int | None = None) -> int:
+        """Positions before the first stop token (the rest of the canvas is not part of the answer)."""
+        canvas = self._canvas if step is None else self.canvas_at(step)
+        stops = set(self.stop_ids)
+        return next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
+
+    def answer_ids(self) -> list[int]:
+        return self._canvas[: self.answer_length()]
+
+    @property
+    def forward_passes(self) -> int:
+        return self.steps[-1].forward_passes if self.steps else 0
+
+    @property
+    def seconds(self) -> float:
+        return sum(step.seconds for step in self.steps)
+
+    def elapsed(self) -> list[float]:
+        """Seconds from the start of the run to the end of each step."""
+        total, out = 0.0, []
+        for step in self.steps:
+            total += step.seconds
+            out.append(total)
+        return out
+
+    def seconds_to_first_token(self) -> float | None:
+        """Time until the first step that committed anything (AR: time to first token)."""
+        for seconds, step in zip(self.elapsed(), self.steps):
+            if step.positions:
+                return seconds
+        return None
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps(data, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        data = json.loads(text)
+        data["steps"] = [Step(**step) for step in data["steps"]]
+        return cls(**data)

@@ -1,0 +1,258 @@
+"""The masked-diffusion sampler: LLaDA, Dream and Fast-dLLM's threshold decoding, as published.
+
+`stream_diffusion` is one generator that reads top to bottom: lay out the canvas, then for each
+semi-autoregressive block and each step, ask the model for proposals at the masked positions of
+the block, score them, commit some, record the step in the `History`, and yield. `diffuse` collects
+it. The published loops it follows (see ../shared/algorithms.md):
+
+- LLaDA (ML-GSAI/LLaDA generate.py): Gumbel-max proposals in float64, `low_confidence` or `random`
+  scores, an even split of each block's masks over its steps, optional classifier-free guidance.
+- Dream (HKUNLP Dream generation_utils.py): temperature / top-p / top-k proposals, scores
+  `maskgit_plus`, `topk_margin`, `entropy`, or `origin` (each mask revealed independently),
+  Dream's timestep schedule, `alg_temp` to draw positions instead of taking the top k.
+- Fast-dLLM (NVlabs): with `threshold`, commit every proposal scoring >= threshold and always the
+  best one; the number of steps then depends on the model's confidence.
+
+At temperature 0 each reproduces the published loop token for token (tests/test_reference.py).
+At temperature > 0 the random draws are made only where they are used (the masked positions of
+the active block), from one seeded generator, so the distribution is the published one but the
+individual samples are not those of the published code under the same seed.
+
+Left out: the batch dimension (one prompt at a time, as the demo needs), KV caching.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .config import DiffusionConfig, check_fits
+from .history import DIFFUSION, History
+from .models import DiffusionLM
+
+ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
+
+
+def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
+                     stop: threading.Event | None = None) -> Iterator[History]:
+    """Run the sampler, yielding the (same, growing) History after every step."""
+    check_fits(prompt_ids, config.gen_length, model.context_length)
+    device = model.device
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    prompt_len = len(prompt_ids)
+    x = torch.full((1, prompt_len + config.gen_length), model.mask_id, dtype=torch.long, device=device)
+    x[0, :prompt_len] = torch.tensor(prompt_ids, dtype=torch.long, device=device)
+    history = History(
+        kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
+        mask_id=model.mask_id, stop_ids=list(model.stop_ids),
+        planned_steps=config.steps if config.threshold is None else None,
+        settings=config.to_dict(), model=model.name,
+    )
+    scheme = ALGORITHM_SCHEMES[config.algorithm]
+    forward_passes = 0
+    for block in range(config.num_blocks):
+        start = prompt_len + block * config.block
+        end = start + config.block
+        masks_at_start = int((x[0, start:end] == model.mask_id).sum())
+        step = 0
+        while True:
+            masked = (x[0, start:end] == model.mask_id).nonzero().squeeze(1) + start  # (P,)
+            if len(masked) == 0 or (config.threshold is None and step == config.steps_per_block):
+                break
+            if stop is not None and stop.is_set():
+                history.stopped = True
+                return
+            began = time.perf_counter()
+            logits = _logits(model, x, masked, config, prompt_len)  # (P, V)
+            forward_passes += 2 if config.cfg_scale > 0 else 1
+            tokens, probs = scheme.propose(logits, config, generator)
+            scores = scheme.score(tokens, probs, generator)
+            if config.algorithm == "origin":
+                chosen = _reveal_independently(len(masked), step, config, generator)
+            elif config.threshold is not None:
+                chosen = _above_threshold(scores, config.threshold)
+            else:
+                count = scheme.schedule(len(masked), masks_at_start, step, config)
+                chosen = _top_positions(scores, count, config.alg_temp, generator)
+            positions = masked[chosen]
+            x[0, positions] = tokens[chosen]
+            history.record(
+                positions=(positions - prompt_len).tolist(), tokens=tokens[chosen].tolist(),
+                scores=[None] * len(chosen) if scores is None else scores[chosen].tolist(),
+                seconds=time.perf_counter() - began, forward_passes=forward_passes,
+            )
+            step += 1
+            yield history
+
+
+def diffuse(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
+            stop: threading.Event | None = None) -> History:
+    """Run the sampler to the end and return the History."""
+    history = None
+    for history in stream_diffusion(model, prompt_ids, config, stop):
+        pass
+    return history if history is not None else _empty_history(model, prompt_ids, config)
+
+
+def _empty_history(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig) -> History:
+    return History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
+                   mask_id=model.mask_id, stop_ids=list(model.stop_ids), settings=config.to_dict(),
+                   model=model.name, stopped=True)
+
+
+@torch.no_grad()
+def _logits(model: DiffusionLM, x: torch.Tensor, masked: torch.Tensor, config: DiffusionConfig,
+            prompt_len: int) -> torch.Tensor:
+    """Logits for the masked positions; with cfg_scale, LLaDA's guidance against a prompt-free pass."""
+    if config.cfg_scale == 0:
+        return model.suppress(model.logits_at(x, masked)[0])
+    unconditional = x.clone()
+    unconditional[0, :prompt_len] = model.mask_id
+    cond, uncond = model.logits_at(torch.cat([x, unconditional]), masked)
+    return model.suppress(uncond + (config.cfg_scale + 1) * (cond - uncond))
+
+
+# ---- proposals: (logits (P, V), config, generator) -> (tokens (P,), probabilities (P, V))
+
+
+def _gumbel_max(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
+    """LLaDA: argmax of exp(logits) / (-log u)^T in float64 (low precision Gumbel noise hurts, 2409.02908)."""
+    logits = logits.to(torch.float64)
+    if config.temperature == 0:
+        tokens = logits.argmax(dim=-1)
+    else:
+        noise = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
+        tokens = (logits.exp() / (-torch.log(noise)) ** config.temperature).argmax(dim=-1)
+    return tokens, F.softmax(logits, dim=-1)
+
+
+def _dream_sample(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
+    """Dream: temperature, then top-p, then top-k, then sample (argmax at temperature 0)."""
+    if config.temperature > 0:
+        logits = logits / config.temperature
+    if config.top_p < 1:
+        logits = _top_p_filter(logits, config.top_p)
+    if config.top_k is not None:
+        logits = _top_k_filter(logits, config.top_k)
+    probs = torch.softmax(logits, dim=-1)
+    if config.temperature > 0:
+        tokens = torch.multinomial(probs.to(torch.float64), 1, generator=generator).squeeze(1)
+    else:
+        tokens = probs.argmax(dim=-1)
+    return tokens, probs
+
+
+def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability reaches top_p (always the likeliest one)."""
+    sorted_logits, sorted_ids = torch.sort(logits, descending=True)
+    cumulative = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
+    remove = cumulative > top_p
+    remove[..., 1:] = remove[..., :-1].clone()
+    remove[..., 0] = False
+    mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, sorted_ids, remove)
+    return logits.masked_fill(mask, torch.finfo(logits.dtype).min)
+
+
+def _top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    kth = torch.topk(logits, min(top_k, logits.size(-1)))[0][..., -1, None]
+    return logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
+
+
+# ---- scores: (tokens (P,), probabilities (P, V), generator) -> (P,) or None; higher = commit sooner
+
+
+def _probability(tokens, probs, generator):
+    return probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def _random_score(tokens, probs, generator):
+    return torch.rand(tokens.shape, dtype=torch.float64, device=tokens.device, generator=generator)
+
+
+def _top_margin(tokens, probs, generator):
+    top2 = torch.topk(probs, 2, dim=-1).values
+    return top2[:, 0] - top2[:, 1]
+
+
+def _negative_entropy(tokens, probs, generator):
+    return torch.sum(probs * torch.log(probs + ENTROPY_EPS), dim=-1)
+
+
+def _no_score(tokens, probs, generator):
+    return None
+
+
+# ---- schedules: how many masks to commit at this step of the block
+
+
+def _even_split(masks_left: int, masks_at_start: int, step: int, config: DiffusionConfig) -> int:
+    """LLaDA: the block's masks split evenly over its steps; the first (masks % steps) take one more."""
+    base, extra = divmod(masks_at_start, config.steps_per_block)
+    return base + (1 if step < extra else 0)
+
+
+def _dream_schedule(masks_left: int, masks_at_start: int, step: int, config: DiffusionConfig) -> int:
+    """Dream: t runs 1 -> eps; commit int(M * (1 - t_next / t)) of the M masks left; all on the last step."""
+    if step == config.steps_per_block - 1:
+        return masks_left
+    t = _timesteps(config.steps_per_block, config.eps)
+    return int(masks_left * (1 - t[step + 1] / t[step]))
+
+
+@lru_cache(maxsize=64)
+def _timesteps(steps: int, eps: float) -> torch.Tensor:
+    return torch.linspace(1, eps, steps + 1)  # float32, as Dream computes it
+
+
+# ---- commit rules: which of the P proposals to commit (indices into the masked positions)
+
+
+def _top_positions(scores: torch.Tensor, count: int, alg_temp: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """The `count` best scores, or with alg_temp > 0 (Dream) `count` positions drawn by softmax(score/alg_temp)."""
+    if count == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    if alg_temp > 0:
+        weights = F.softmax(scores.to(torch.float64) / alg_temp, dim=-1)
+        return torch.multinomial(weights, count, generator=generator)
+    return torch.topk(scores, count).indices
+
+
+def _above_threshold(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Fast-dLLM: every score >= threshold, and always the best one so decoding never stalls."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    keep = scores[order] >= threshold
+    keep[0] = True
+    return order[keep]
+
+
+def _reveal_independently(count: int, step: int, config: DiffusionConfig,
+                          generator: torch.Generator) -> torch.Tensor:
+    """Dream `origin`: each mask is revealed with probability 1 - t_next / t (all on the last step)."""
+    t = _timesteps(config.steps_per_block, config.eps)
+    p_reveal = 1 if step == config.steps_per_block - 1 else 1 - t[step + 1] / t[step]
+    draws = torch.rand(count, generator=generator, device=generator.device)
+    return (draws.cpu() < p_reveal).nonzero().squeeze(1).to(generator.device)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    propose: Callable
+    score: Callable
+    schedule: Callable
+
+
+ALGORITHM_SCHEMES = {
+    "low_confidence": Scheme(_gumbel_max, _probability, _even_split),
+    "random": Scheme(_gumbel_max, _random_score, _even_split),
+    "maskgit_plus": Scheme(_dream_sample, _probability, _dream_schedule),
+    "topk_margin": Scheme(_dream_sample, _top_margin, _dream_schedule),
+    "entropy": Scheme(_dream_sample, _negative_entropy, _dream_schedule),
+    "origin": Scheme(_dream_sample, _no_score, _dream_schedule),
+}
