@@ -58,6 +58,7 @@ class DiffusionLM:
     context_length: int | None = None
     name: str = ""
     tokenizer: object = None
+    full_projection: bool = False  # project every position (only to measure what the saving is worth)
     _never: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -67,7 +68,7 @@ class DiffusionLM:
     def logits_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Float32 logits (B, P, V) for the tokens at `positions`, projecting only those rows."""
         source = positions - 1 if self.shift_logits else positions
-        if _accepts_logits_to_keep(type(self.module)):
+        if not self.full_projection and _accepts_logits_to_keep(type(self.module)):
             return self.module(x, logits_to_keep=source).logits.float()
         return self.module(x).logits[:, source].float()
 
