@@ -1,6 +1,7 @@
 """Shared fixtures: tiny random transformers models built from a config (no download), and the
 real embedded SmolLM2 models (loaded once per session, for tests marked `slow`)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test touches the network, even by accident
 
 from generation.models import DiffusionLM, make_bidirectional  # noqa: E402
 

@@ -1,0 +1,90 @@
+"""Headless generation: `python -m generation "prompt"`.
+
+Runs one diffusion generation (and with --ar one autoregressive generation) on a prompt, prints
+each answer and a one-line summary, and writes the histories as JSON when asked. For teachers'
+scripts and benchmarks; the page is app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .autoregressive import generate_autoregressive
+from .config import ALGORITHMS, ARConfig, ConfigError, DiffusionConfig
+from .models import AR_SMOLLM2, DIFFUSION_SMOLLM2, ModelUnavailable, load_model
+from .sampler import diffuse
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m generation", description=__doc__.split("\n\n")[0])
+    p.add_argument("prompt")
+    p.add_argument("--model", default=DIFFUSION_SMOLLM2, help="diffusion model name or path")
+    p.add_argument("--ar", nargs="?", const=AR_SMOLLM2, default=None, metavar="MODEL",
+                   help=f"also run an autoregressive model (default {AR_SMOLLM2})")
+    p.add_argument("--no-diffusion", action="store_true", help="run only the --ar model")
+    d = DiffusionConfig()
+    p.add_argument("--gen-length", type=int, default=d.gen_length)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--block-length", type=int, default=None)
+    p.add_argument("--algorithm", choices=ALGORITHMS, default=d.algorithm)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--alg-temp", type=float, default=d.alg_temp)
+    p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--cfg-scale", type=float, default=d.cfg_scale)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--dtype", choices=DTYPES, default=None)
+    p.add_argument("--history-json", metavar="PATH", help="write {diffusion, autoregressive} histories here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    messages = [{"role": "user", "content": args.prompt}]
+    histories = {}
+    try:
+        diffusion_config = DiffusionConfig(
+            gen_length=args.gen_length, steps=args.steps, block_length=args.block_length,
+            algorithm=args.algorithm, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+            alg_temp=args.alg_temp, threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed)
+        ar_config = ARConfig(max_new_tokens=args.gen_length, temperature=args.temperature,
+                             top_p=args.top_p, top_k=args.top_k, seed=args.seed)
+        dtype = DTYPES[args.dtype] if args.dtype else None
+        if not args.no_diffusion:
+            model = load_model(args.model, args.device, dtype)
+            history = diffuse(model, model.prompt_ids(messages), diffusion_config)
+            histories["diffusion"] = history
+            report("diffusion", model, history)
+        if args.ar:
+            model = load_model(args.ar, args.device, dtype)
+            history = generate_autoregressive(model, model.prompt_ids(messages), ar_config)
+            histories["autoregressive"] = history
+            report("autoregressive", model, history)
+    except (ConfigError, ModelUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.history_json:
+        with open(args.history_json, "w") as f:
+            json.dump({kind: json.loads(h.to_json()) for kind, h in histories.items()}, f)
+    return 0
+
+
+def report(kind: str, model, history) -> None:
+    answer = model.tokenizer.decode(history.answer_ids(), skip_special_tokens=True)
+    first = history.seconds_to_first_token()
+    print(f"--- {kind} ({model.name})\n{answer.strip()}")
+    print(f"[{kind}] {len(history.steps)} steps, {history.forward_passes} forward passes, "
+          f"{len(history.answer_ids())} answer tokens, {history.seconds:.2f} s "
+          f"(first token {first:.2f} s)" if first is not None else f"[{kind}] no tokens")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
