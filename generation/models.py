@@ -136,7 +136,7 @@ def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype 
     key = (name_or_path, str(device), dtype)
     with _cache_lock:
         if key not in _cache:
-            loader = REGISTRY.get(name_or_path)
+            loader = REGISTRY.get(name_or_path) or checkpoint_loader(name_or_path)  # Dream/LLaDA/DiffusionGemma dirs
             _cache[key] = loader(device, dtype) if loader else load_causal_lm(name_or_path, device, dtype)
         return _cache[key]
 
@@ -209,7 +209,7 @@ def load_causal_lm(name_or_path: str, device: str, dtype: torch.dtype) -> Causal
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        module = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype).to(device).eval()
+        module = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **placement(device)).eval()
     except (OSError, ValueError) as error:
         known = ", ".join(REGISTRY)
         raise ModelUnavailable(
@@ -236,3 +236,8 @@ REGISTRY = {
     AR_SMOLLM2: _load_ar_smollm2,
     DIFFUSION_SMOLLM2: load_embedded_diffusion,
 }
+
+# The large hub models (generation/hub_models.py needs the classes above, hence the late import).
+from .hub_models import HUB_REGISTRY, checkpoint_loader, placement  # noqa: E402
+
+REGISTRY.update(HUB_REGISTRY)

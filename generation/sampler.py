@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
+from .diffusion_gemma import BlockDiffusionLM
 from .models import DiffusionLM
 
 ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
@@ -42,6 +43,9 @@ ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                      stop: threading.Event | None = None) -> Iterator[History]:
     """Run the sampler, yielding the (same, growing) History after every step."""
+    if isinstance(model, BlockDiffusionLM):  # DiffusionGemma runs its own denoising loop
+        yield from model.stream(prompt_ids, config, stop)
+        return
     check_fits(prompt_ids, config.gen_length, model.context_length)
     device = model.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
