@@ -1,0 +1,767 @@
+"""Unmask's page: a diffusion LM and an autoregressive LM answer the same prompt, side by side.
+
+The page only wires controls to the generation core and the visualisation. One click starts two
+worker threads (one per model) that iterate `stream_diffusion` / `stream_autoregressive` and
+publish a snapshot of their History after every step; the Gradio generator `run` wakes on those
+snapshots and yields at most FRAMES_PER_SECOND page updates, rendering HTML with visualize/ (never
+inside the denoising loop). Everything a user does lives in their own `Session` (gr.State): the
+conversation, the last histories, the stop signal. Nothing is shared between users except the
+loaded models, which are read-only.
+
+Left out: batching several users into one forward pass, and GPU placement (the loader decides).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+import generation
+from generation import ARConfig, CausalLM, ConfigError, DiffusionConfig, DiffusionLM, History, ModelUnavailable
+from generation.config import ALGORITHMS
+from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2
+from spaces_shim import gpu
+from visualize import charts, export
+from visualize.canvas import render_history, render_legend
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+CSS_PATHS = [ASSETS / "unmask.css", ASSETS / "page.css"]
+EXAMPLES_FILE = ASSETS / "examples.json"
+
+FRAMES_PER_SECOND = 10  # page updates while generating; more only costs bandwidth and browser time
+CONCURRENCY_LIMIT = 4  # generations running at once across all users; the rest wait in the queue
+REPLAY_TICK_SECONDS = 0.25  # autoplay speed: one step per tick
+
+TOGETHER = "Together (live race, both share the machine)"
+ONE_AFTER_THE_OTHER = "One after the other (fair timings)"
+MODES = (TOGETHER, ONE_AFTER_THE_OTHER)
+
+SAME_SECONDS = "same seconds"
+SAME_SHARE = "same share of the run"
+TIMELINES = (SAME_SECONDS, SAME_SHARE)
+
+log = logging.getLogger("unmask.app")
+
+HOW_TO_READ = """\
+**How to read this.** Each box is one token. Its colour says *when* it was written: early steps are
+dark, late steps are light (the scale above, the same for both panels). The diffusion model starts
+from a canvas of blank ▒ boxes and fills them in any order, so its colours come out scattered; the
+autoregressive model writes left to right, so its colours form a smooth gradient. Outlined boxes
+changed in the step shown. Faded boxes come after the end of the answer: the canvas had room the
+answer did not use. Hover a token to see its step and the model's confidence.
+"""
+
+SETTING_HELP = {
+    "gen_length": "How many tokens the answer may have: the number of boxes on the diffusion canvas.",
+    "steps": "Denoising steps. Fewer steps reveal more tokens at once: faster, usually rougher.",
+    "block_length": "The canvas fills block by block, left to right; inside a block any order. "
+                    "Equal to the answer length = one block.",
+    "algorithm": "The rule that picks which boxes to reveal each step (low_confidence: the ones the model "
+                 "is surest of; random: any).",
+    "temperature": "0 = always the likeliest token (the same picture every run); higher = more varied words.",
+    "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
+    "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
+    "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
+                 "The number of steps then depends on the model.",
+    "seed": "Same seed and settings, same picture.",
+    "mode": "Together shows a live race but both share the CPU; one after the other gives each model "
+            "the machine to itself, for honest timings.",
+}
+
+
+# ------------------------------------------------------------------ per-user state
+
+
+@dataclass
+class Session:
+    """Everything one browser tab (or API client) owns; Gradio keeps one per session in gr.State."""
+
+    diffusion_messages: list[dict] = field(default_factory=list)  # the diffusion model's chat so far
+    ar_messages: list[dict] = field(default_factory=list)  # the AR model's chat so far
+    turns: list[tuple[str, str, str]] = field(default_factory=list)  # (prompt, diffusion answer, AR answer)
+    diffusion: History | None = None  # the latest turn's histories, for replay and export
+    autoregressive: History | None = None
+    diffusion_tokenizer: object = None
+    ar_tokenizer: object = None
+    mode: str = TOGETHER
+    settings: dict = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    running: bool = False
+    export_dir: Path | None = None
+
+    def __deepcopy__(self, memo):
+        # gr.State deep-copies its initial value; a fresh Session is already private to one session.
+        return self
+
+    def files_dir(self) -> Path:
+        if self.export_dir is None:
+            self.export_dir = Path(tempfile.mkdtemp(prefix="unmask-"))
+        return self.export_dir
+
+
+# ------------------------------------------------------------------ the two generations
+
+
+@dataclass
+class Panel:
+    """One model's generation, run by a worker thread and read by the page generator."""
+
+    kind: str  # generation.DIFFUSION or generation.AUTOREGRESSIVE
+    model_name: str
+    status: str = "waiting"  # waiting, loading, queued, running, done, stopped, error
+    snapshot: History | None = None  # a private copy of the History after the latest step
+    model: object = None
+    error: str | None = None
+    error_title: str = ""
+    finished: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, history: History, wake: threading.Event) -> None:
+        copy = snapshot(history)
+        with self.lock:
+            self.snapshot = copy
+        wake.set()
+
+    def fail(self, title: str, message: str) -> None:
+        self.status, self.error_title, self.error = "error", title, message
+
+
+def snapshot(history: History) -> History:
+    """A copy of a History that later steps do not touch (the worker keeps mutating the original)."""
+    return dataclasses.replace(history, steps=list(history.steps), last_changed=list(history.last_changed),
+                               first_committed=list(history.first_committed))
+
+
+def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threading.Barrier,
+              wait_for: threading.Event | None, stop: threading.Event, wake: threading.Event) -> None:
+    """Worker thread body: load, wait for our turn, stream, publishing each step."""
+    try:
+        panel.status = "loading"
+        wake.set()
+        try:
+            panel.model = load_checked(load, panel.model_name, panel.kind)
+        except ModelUnavailable as error:
+            panel.fail("Model unavailable", str(error))
+        except Exception as error:  # noqa: BLE001 - any load failure is shown in its own panel
+            log.exception("loading %s failed", panel.model_name)
+            panel.fail("Model failed to load", f"{type(error).__name__}: {error}")
+        finally:
+            try:
+                loaded.wait()  # together: both start at the same moment; one after the other: load first
+            except threading.BrokenBarrierError:
+                pass
+        if panel.model is None:
+            return
+        if wait_for is not None:
+            panel.status = "queued"
+            wake.set()
+            while not wait_for.wait(0.05) and not stop.is_set():
+                pass
+        if stop.is_set():
+            panel.status = "stopped"
+            return
+        panel.status = "running"
+        wake.set()
+        stream = generation.stream_diffusion if panel.kind == generation.DIFFUSION \
+            else generation.stream_autoregressive
+        try:
+            prompt_ids = panel.model.prompt_ids(messages)
+            history = None
+            for history in stream(panel.model, prompt_ids, config, stop):
+                panel.publish(history, wake)
+            if history is not None:
+                panel.publish(history, wake)  # `stopped` is set after the last step
+            panel.status = "stopped" if stop.is_set() else "done"
+        except ConfigError as error:
+            panel.fail("These settings do not work here", str(error))
+        except Exception as error:  # noqa: BLE001 - shown in the panel, with the type, and logged
+            log.exception("generation with %s failed", panel.model_name)
+            panel.fail("Generation failed", f"{type(error).__name__}: {error}")
+    finally:
+        panel.finished.set()
+        wake.set()
+
+
+def load_checked(load, name: str, kind: str):
+    """load(name), checked to be the kind of model this panel runs."""
+    if not name or not str(name).strip():
+        raise ModelUnavailable("no model picked; choose one from the list")
+    model = load(str(name).strip())
+    wanted = DiffusionLM if kind == generation.DIFFUSION else CausalLM
+    if not isinstance(model, wanted) and not (kind == generation.DIFFUSION and hasattr(model, "stream")):
+        other = "an autoregressive" if isinstance(model, CausalLM) else "a diffusion"
+        raise ModelUnavailable(f"{name!r} is {other} model; pick it in the other panel's list")
+    return model
+
+
+# ------------------------------------------------------------------ settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The controls' values, as the page hands them over (numbers may arrive as floats or None)."""
+
+    gen_length: float = 64
+    steps: float = 32
+    block_length: float | None = 32
+    algorithm: str = "low_confidence"
+    temperature: float = 0.0
+    top_p: float = 1.0
+    alg_temp: float = 0.0
+    threshold: float = 0.0
+    seed: float = 0
+
+    def configs(self) -> tuple[DiffusionConfig, ARConfig]:
+        """Both configs, or ConfigError with a message for the page."""
+        gen_length = _whole("answer length", self.gen_length)
+        block = None if self.block_length in (None, "", 0) else _whole("block length", self.block_length)
+        threshold = None if not self.threshold else float(self.threshold)
+        diffusion = DiffusionConfig(
+            gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
+            algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
+            alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
+        )
+        ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
+                      seed=diffusion.seed)
+        return diffusion, ar
+
+
+def _whole(name: str, value) -> int:
+    """_whole("steps", 32.0) -> 32; 32.5, None or text raise ConfigError."""
+    if value is None or isinstance(value, bool):
+        raise ConfigError(f"{name} is empty; enter a whole number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+# ------------------------------------------------------------------ HTML around the canvases
+
+
+STATUS_WORDS = {
+    "waiting": "waiting", "loading": "loading the model…", "queued": "waiting for its turn (fair timing)",
+    "running": "generating…", "done": "done", "stopped": "stopped", "error": "error",
+}
+
+
+def panel_html(panel_kind: str, turns: list[tuple[str, str, str]], body: str) -> str:
+    """The earlier turns of the conversation (plain text), then this turn's canvas or message."""
+    if not turns:
+        return f'<div class="um-panel-body">{body}</div>'
+    index = 1 if panel_kind == generation.DIFFUSION else 2
+    rows = "".join(
+        f'<div class="um-turn"><div class="um-you">{_esc(turn[0])}</div>'
+        f'<div class="um-said">{_esc(turn[index]) or "<i>(no answer)</i>"}</div></div>'
+        for turn in turns
+    )
+    return (f'<div class="um-panel-body"><details class="um-transcript"><summary>Earlier turns '
+            f'({len(turns)})</summary>{rows}</details>{body}</div>')
+
+
+def message_html(title: str, text: str, kind: str = "error") -> str:
+    role = ' role="alert"' if kind == "error" else ""
+    return (f'<div class="um-message um-{kind}"{role}><div class="um-message-title">{_esc(title)}</div>'
+            f'<div class="um-message-text">{_esc(text)}</div></div>')
+
+
+def placeholder_html(text: str) -> str:
+    return f'<div class="um-placeholder">{_esc(text)}</div>'
+
+
+def stats_html(history: History | None, status: str, kind: str) -> str:
+    """The live figures under a panel: steps, forward passes, elapsed, tokens/s, time to first token."""
+    first_label = "first commit" if kind == generation.DIFFUSION else "first token"
+    if history is None or not history.steps:
+        cells = [("steps", "–"), ("forward passes", "–"), ("elapsed", "–"), ("tokens/s", "–"), (first_label, "–")]
+    else:
+        done = len(history.steps)
+        total = history.planned_steps
+        seconds = history.seconds
+        tokens = committed_tokens(history)
+        first = history.seconds_to_first_token()
+        cells = [
+            ("steps", f"{done} / {total}" if total else f"{done}"),
+            ("forward passes", f"{history.forward_passes}"),
+            ("elapsed", f"{seconds:.2f} s"),
+            ("tokens/s", f"{tokens / seconds:.1f}" if seconds > 0 else "–"),
+            (first_label, f"{first:.2f} s" if first is not None else "–"),
+        ]
+    figures = "".join(f'<div class="um-stat"><span class="um-stat-value">{_esc(value)}</span>'
+                      f'<span class="um-stat-label">{_esc(label)}</span></div>' for label, value in cells)
+    return (f'<div class="um-stats" data-status="{_esc(status)}"><div class="um-status um-status-{_esc(status)}">'
+            f'{_esc(STATUS_WORDS.get(status, status))}</div>{figures}</div>')
+
+
+def committed_tokens(history: History) -> int:
+    """Answer tokens written so far: non-mask positions of the answer (AR: every token)."""
+    if history.kind == generation.AUTOREGRESSIVE:
+        return history.answer_length()
+    canvas = history.canvas[: history.answer_length()]
+    return sum(token != history.mask_id for token in canvas)
+
+
+def timing_note(mode: str, state: str) -> str:
+    if mode == ONE_AFTER_THE_OTHER:
+        how = "one after the other: each model had the machine to itself, so the timings are fair"
+    else:
+        how = "together: both models shared the machine, so each is slower than it would be alone"
+    return f'<div class="um-timing">Timings {state}: <b>{_esc(how)}</b>.</div>'
+
+
+def _esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def panel_body(panel: Panel, tokenizer, step: int | None = None) -> str:
+    if panel.error is not None:
+        return message_html(panel.error_title, panel.error + fix_hint(panel))
+    with panel.lock:
+        history = panel.snapshot
+    if history is None:
+        return placeholder_html(STATUS_WORDS.get(panel.status, panel.status).capitalize())
+    return render_history(history, tokenizer, step=step, total_steps=total_steps(history))
+
+
+def fix_hint(panel: Panel) -> str:
+    if panel.error_title.startswith("Model"):
+        return " The other panel still works."
+    return ""
+
+
+def total_steps(history: History) -> int:
+    """Steps the colour scale spans: the planned steps, or those taken when the count was data-dependent."""
+    return max(history.planned_steps or 0, len(history.steps), 1)
+
+
+# ------------------------------------------------------------------ the page
+
+
+def load_examples() -> list[str]:
+    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))["prompts"]
+
+
+def model_choices() -> tuple[list[str], list[str]]:
+    """The registered pair first, then the larger presets where generation offers them."""
+    diffusion, ar = [DIFFUSION_SMOLLM2], [AR_SMOLLM2]
+    try:
+        from generation import hub_models
+    except ImportError:
+        return diffusion, ar
+    diffusion += [name for name in hub_models.DIFFUSION_CHOICES if name not in diffusion]
+    ar += [name for name in hub_models.AR_CHOICES if name not in ar]
+    return diffusion, ar
+
+
+def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOLLM2,
+               ar_model: str = AR_SMOLLM2, extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
+    """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models)."""
+    diffusion_choices, ar_choices = model_choices()
+    diffusion_choices = list(dict.fromkeys([diffusion_model, *extra_choices[0], *diffusion_choices]))
+    ar_choices = list(dict.fromkeys([ar_model, *extra_choices[1], *ar_choices]))
+    defaults = Settings()
+
+    with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
+        session = gr.State(Session)
+        gr.HTML('<header class="um-header"><h1>Unmask</h1><p>A diffusion language model fills a canvas of '
+                'blanks in any order; an autoregressive model writes left to right. Same prompt, side by '
+                'side, every step coloured by when it happened.</p></header>')
+
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(label="Prompt", placeholder="Ask something…", lines=2, max_lines=8,
+                                    elem_id="um-prompt", autofocus=True)
+                with gr.Row():
+                    generate = gr.Button("Generate", variant="primary", elem_id="um-generate")
+                    stop = gr.Button("Stop", variant="stop", elem_id="um-stop")
+                    clear = gr.Button("Clear conversation", elem_id="um-clear")
+                gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
+            with gr.Column(scale=2):
+                diffusion_name = gr.Dropdown(diffusion_choices, value=diffusion_model, label="Diffusion model",
+                                             allow_custom_value=True, elem_id="um-diffusion-model",
+                                             info="A registered name, hub id or local folder.")
+                ar_name = gr.Dropdown(ar_choices, value=ar_model, label="Autoregressive model",
+                                      allow_custom_value=True, elem_id="um-ar-model",
+                                      info="The model the diffusion one is compared with.")
+                mode = gr.Radio(list(MODES), value=TOGETHER, label="Timing", info=SETTING_HELP["mode"],
+                                elem_id="um-mode")
+
+        with gr.Accordion("Settings", open=False, elem_id="um-settings"):
+            with gr.Row():
+                gen_length = gr.Slider(8, 512, value=defaults.gen_length, step=8, label="Answer length (tokens)",
+                                       info=SETTING_HELP["gen_length"], elem_id="um-gen-length")
+                steps = gr.Slider(1, 512, value=defaults.steps, step=1, label="Steps",
+                                  info=SETTING_HELP["steps"], elem_id="um-steps")
+                block_length = gr.Number(value=defaults.block_length, precision=0, label="Block length",
+                                         info=SETTING_HELP["block_length"], elem_id="um-block-length")
+            with gr.Row():
+                algorithm = gr.Dropdown(list(ALGORITHMS), value=defaults.algorithm, label="Algorithm",
+                                        info=SETTING_HELP["algorithm"], elem_id="um-algorithm")
+                temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="Temperature",
+                                        info=SETTING_HELP["temperature"], elem_id="um-temperature")
+                top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label="Top-p",
+                                  info=SETTING_HELP["top_p"], elem_id="um-top-p")
+            with gr.Row():
+                alg_temp = gr.Slider(0, 2, value=defaults.alg_temp, step=0.05, label="Position temperature "
+                                     "(alg_temp)", info=SETTING_HELP["alg_temp"], elem_id="um-alg-temp")
+                threshold = gr.Slider(0, 1, value=defaults.threshold, step=0.05, label="Confidence threshold",
+                                      info=SETTING_HELP["threshold"], elem_id="um-threshold")
+                seed = gr.Number(value=defaults.seed, precision=0, label="Seed", info=SETTING_HELP["seed"],
+                                 elem_id="um-seed")
+
+        banner = gr.HTML("", elem_id="um-banner")
+        with gr.Row(elem_classes="um-legend-row"):
+            legend = gr.HTML(render_legend(defaults.steps), elem_id="um-legend")
+            gr.Markdown(HOW_TO_READ, elem_id="um-how-to-read")
+
+        with gr.Row(equal_height=False, elem_classes="um-panels"):
+            with gr.Column(elem_classes="um-panel um-panel-diffusion"):
+                gr.HTML('<h2 class="um-panel-title">Diffusion <span>fills blanks in any order</span></h2>')
+                diffusion_view = gr.HTML(placeholder_html("The canvas appears here."), elem_id="um-diffusion")
+                diffusion_stats = gr.HTML(stats_html(None, "waiting", generation.DIFFUSION),
+                                          elem_id="um-diffusion-stats")
+            with gr.Column(elem_classes="um-panel um-panel-ar"):
+                gr.HTML('<h2 class="um-panel-title">Autoregressive <span>writes left to right</span></h2>')
+                ar_view = gr.HTML(placeholder_html("The answer streams here."), elem_id="um-ar")
+                ar_stats = gr.HTML(stats_html(None, "waiting", generation.AUTOREGRESSIVE), elem_id="um-ar-stats")
+
+        with gr.Group(elem_classes="um-replay"):
+            with gr.Row(equal_height=True):
+                replay = gr.Slider(0, 1, value=0, step=1, label="Replay: diffusion step", interactive=False,
+                                   elem_id="um-replay", scale=5)
+                play = gr.Button("▶ Play", interactive=False, elem_id="um-play", scale=1, size="sm")
+                pause = gr.Button("❚❚ Pause", interactive=False, elem_id="um-pause", scale=1, size="sm")
+            timeline = gr.Radio(list(TIMELINES), value=SAME_SECONDS, label="The autoregressive panel follows at",
+                                info="same seconds: what it had written after as many seconds as the diffusion "
+                                     "step took (a race); same share: the same fraction of its own run.",
+                                elem_id="um-timeline")
+        ticker = gr.Timer(REPLAY_TICK_SECONDS, active=False)
+
+        with gr.Accordion("Charts", open=True, elem_id="um-charts"):
+            with gr.Row():
+                commits_plot = gr.Plot(label="Tokens committed per step", elem_id="um-chart-commits")
+                race_plot = gr.Plot(label="The race: tokens against wall time", elem_id="um-chart-race")
+            with gr.Row():
+                map_plot = gr.Plot(label="Denoising map: when each position was last changed", elem_id="um-chart-map")
+                scores_plot = gr.Plot(label="Scores per step", elem_id="um-chart-scores")
+
+        with gr.Accordion("Export", open=False, elem_id="um-export"):
+            with gr.Row():
+                run_file = gr.DownloadButton("Run (JSON)", value=None, interactive=False, elem_id="um-run-json")
+                animation_file = gr.DownloadButton("Animation (HTML, for slides)", value=None, interactive=False,
+                                                   elem_id="um-animation-html")
+                make_gif = gr.Button("Make a GIF", interactive=False, elem_id="um-make-gif")
+            gif_file = gr.File(label="Animation (GIF)", visible=False, elem_id="um-gif")
+
+        progress = gr.JSON(visible=False, elem_id="um-progress")
+
+        settings_inputs = [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed]
+        run_outputs = [banner, legend, diffusion_view, diffusion_stats, ar_view, ar_stats, progress, replay, play,
+                       pause, commits_plot, race_plot, map_plot, scores_plot, run_file, animation_file, make_gif]
+        views = dict(banner=banner, legend=legend, diffusion_view=diffusion_view, diffusion_stats=diffusion_stats,
+                     ar_view=ar_view, ar_stats=ar_stats, progress=progress, replay=replay, play=play, pause=pause,
+                     commits=commits_plot, race=race_plot, map=map_plot, scores=scores_plot, run_file=run_file,
+                     animation_file=animation_file, make_gif=make_gif)
+
+        @gpu(duration=120)
+        def run(session_state: Session, prompt_text: str, diffusion_pick: str, ar_pick: str, mode_pick: str,
+                *values):
+            yield from run_generation(session_state, load, views, prompt_text, diffusion_pick, ar_pick,
+                                      mode_pick, Settings(*values))
+
+        generate.click(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
+                       api_name="generate", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
+                       show_progress="hidden")
+        prompt.submit(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
+                      api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
+                      show_progress="hidden")
+
+        def request_stop(session_state: Session) -> str:
+            session_state.stop.set()
+            return "stopping" if session_state.running else "idle"
+
+        stop.click(request_stop, [session], None, api_name="stop", queue=False)
+
+        def start_over(session_state: Session):
+            session_state.stop.set()
+            fresh = Session()
+            return (fresh, "", placeholder_html("The canvas appears here."),
+                    stats_html(None, "waiting", generation.DIFFUSION), placeholder_html("The answer streams here."),
+                    stats_html(None, "waiting", generation.AUTOREGRESSIVE), "",
+                    gr.Slider(value=0, maximum=1, interactive=False),
+                    gr.Button(interactive=False), gr.Button(interactive=False), gr.Timer(active=False),
+                    None, None, None, None,
+                    gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False),
+                    gr.Button(interactive=False), gr.File(value=None, visible=False))
+
+        clear.click(start_over, [session], [session, prompt, diffusion_view, diffusion_stats, ar_view, ar_stats,
+                                            banner, replay, play, pause, ticker, commits_plot, race_plot, map_plot,
+                                            scores_plot, run_file, animation_file, make_gif, gif_file],
+                    api_name="clear")
+
+        def show_step(session_state: Session, step: float, follow: str):
+            return replay_views(session_state, int(step or 0), follow)
+
+        replay_outputs = [diffusion_view, ar_view, diffusion_stats, ar_stats]
+        replay.input(show_step, [session, replay, timeline], replay_outputs, api_name="replay",
+                     show_progress="hidden", trigger_mode="always_last")
+        timeline.change(show_step, [session, replay, timeline], replay_outputs, api_visibility="private",
+                        show_progress="hidden")
+
+        def start_play(session_state: Session, step: float):
+            last = replay_length(session_state)
+            start = 0 if int(step or 0) >= last else int(step or 0)
+            return gr.Timer(active=True), gr.Slider(value=start)
+
+        def tick(session_state: Session, step: float, follow: str):
+            last = replay_length(session_state)
+            nxt = min(int(step or 0) + 1, last)
+            views_now = replay_views(session_state, nxt, follow)
+            return (gr.Slider(value=nxt), *views_now, gr.Timer(active=nxt < last))
+
+        play.click(start_play, [session, replay], [ticker, replay], api_visibility="private", queue=False)
+        pause.click(lambda: gr.Timer(active=False), None, [ticker], api_visibility="private", queue=False)
+        ticker.tick(tick, [session, replay, timeline], [replay, *replay_outputs, ticker], api_visibility="private",
+                    show_progress="hidden", trigger_mode="always_last")
+
+        def gif(session_state: Session):
+            if session_state.diffusion is None:
+                raise gr.Error("Run a generation first: the GIF shows the diffusion canvas.")
+            path = session_state.files_dir() / "unmask-denoising.gif"
+            export.animation_gif(session_state.diffusion, session_state.diffusion_tokenizer, path)
+            return gr.File(value=str(path), visible=True)
+
+        make_gif.click(gif, [session], [gif_file], api_name="gif")
+    return demo
+
+
+def replay_length(session: Session) -> int:
+    if session.diffusion is not None:
+        return len(session.diffusion.steps)
+    return len(session.autoregressive.steps) if session.autoregressive is not None else 0
+
+
+def ar_step_for(diffusion: History | None, ar: History, step: int, follow: str) -> int:
+    """The AR step shown beside diffusion step `step`: by elapsed seconds, or by share of each run.
+
+    ar_step_for(d, a, 0, ...) -> 0; at the last diffusion step, every AR step that had happened by then.
+    """
+    if diffusion is None:
+        return min(step, len(ar.steps))
+    if step <= 0 or not diffusion.steps:
+        return 0
+    if follow == SAME_SHARE:
+        return round(len(ar.steps) * step / len(diffusion.steps))
+    at = diffusion.elapsed()[step - 1]
+    return sum(1 for seconds in ar.elapsed() if seconds <= at + 1e-9)
+
+
+def replay_views(session: Session, step: int, follow: str):
+    """The two panels and their figures as they were at diffusion step `step`."""
+    d, a = session.diffusion, session.autoregressive
+    outputs = []
+    if d is not None:
+        step = max(0, min(step, len(d.steps)))
+        outputs.append(panel_html(generation.DIFFUSION, session.turns[:-1],
+                                  render_history(d, session.diffusion_tokenizer, step=step,
+                                                 total_steps=total_steps(d))))
+    else:
+        outputs.append(gr.skip())
+    if a is not None:
+        ar_step = ar_step_for(d, a, step, follow)
+        outputs.append(panel_html(generation.AUTOREGRESSIVE, session.turns[:-1],
+                                  render_history(a, session.ar_tokenizer, step=ar_step, total_steps=total_steps(a))))
+    else:
+        outputs.append(gr.skip())
+    outputs.append(stats_html(truncated(d, step), f"step {step}", generation.DIFFUSION) if d is not None else gr.skip())
+    outputs.append(stats_html(truncated(a, ar_step), f"step {ar_step}", generation.AUTOREGRESSIVE)
+                   if a is not None else gr.skip())
+    return tuple(outputs)
+
+
+def truncated(history: History, step: int) -> History:
+    """The History as it was after `step` steps (for the figures during replay)."""
+    if step >= len(history.steps):
+        return history
+    return dataclasses.replace(history, steps=history.steps[:step], last_changed=[], first_committed=[])
+
+
+# ------------------------------------------------------------------ one click, two generations
+
+
+def run_generation(session: Session, load, views: dict, prompt: str, diffusion_name: str, ar_name: str,
+                   mode: str, settings: Settings):
+    """The page generator behind Generate: validate, start both workers, stream frames, finish."""
+    frame = 0
+
+    def progress(state: str, panels: tuple[Panel, Panel] | None = None, **extra) -> dict:
+        nonlocal frame
+        frame += 1
+        info = {"frame": frame, "state": state, "mode": mode, **extra}
+        for panel in panels or ():
+            with panel.lock:
+                history = panel.snapshot
+            info[panel.kind] = {"status": panel.status, "model": panel.model_name, "error": panel.error,
+                                "steps": len(history.steps) if history else 0,
+                                "planned_steps": history.planned_steps if history else None}
+        return info
+
+    if session.running:
+        yield {views["banner"]: message_html("Already generating", "Press Stop first, or wait for the end.",
+                                             "warning"), views["progress"]: progress("busy")}
+        return
+    prompt = (prompt or "").strip()
+    try:
+        if not prompt:
+            raise ConfigError("the prompt is empty; type something for the models to answer")
+        diffusion_config, ar_config = settings.configs()
+    except ConfigError as error:
+        gr.Warning(f"Bad settings: {error}")
+        yield {views["banner"]: message_html("These settings cannot run", str(error)),
+               views["progress"]: progress("bad-settings", error=str(error))}
+        return
+
+    session.running = True
+    session.stop = threading.Event()
+    stop = session.stop
+    session.mode = mode
+    session.settings = {"prompt": prompt, "mode": mode, "diffusion_model": diffusion_name, "ar_model": ar_name,
+                        "diffusion": diffusion_config.to_dict(), "autoregressive": ar_config.to_dict()}
+    user = {"role": "user", "content": prompt}
+    diffusion_messages = [*session.diffusion_messages, user]
+    ar_messages = [*session.ar_messages, user]
+    panels = (Panel(generation.DIFFUSION, diffusion_name), Panel(generation.AUTOREGRESSIVE, ar_name))
+    wake = threading.Event()
+    loaded = threading.Barrier(2)
+    ar_after = panels[0].finished if mode == ONE_AFTER_THE_OTHER else None
+    workers = [
+        threading.Thread(target=run_panel, name="unmask-diffusion", daemon=True,
+                         args=(panels[0], load, diffusion_messages, diffusion_config, loaded, None, stop, wake)),
+        threading.Thread(target=run_panel, name="unmask-autoregressive", daemon=True,
+                         args=(panels[1], load, ar_messages, ar_config, loaded, ar_after, stop, wake)),
+    ]
+    earlier = list(session.turns)
+    for worker in workers:
+        worker.start()
+    try:
+        yield {views["banner"]: timing_note(mode, "in progress"), views["legend"]: render_legend(diffusion_config.steps),
+               views["replay"]: gr.Slider(value=0, maximum=1, interactive=False),
+               views["play"]: gr.Button(interactive=False), views["pause"]: gr.Button(interactive=False),
+               views["run_file"]: gr.DownloadButton(interactive=False),
+               views["animation_file"]: gr.DownloadButton(interactive=False),
+               views["make_gif"]: gr.Button(interactive=False),
+               **live_views(views, panels, earlier), views["progress"]: progress("running", panels)}
+        interval = 1.0 / FRAMES_PER_SECOND
+        last_frame = time.perf_counter()
+        while not all(panel.finished.is_set() for panel in panels):
+            wake.wait(timeout=0.5)
+            pause = interval - (time.perf_counter() - last_frame)
+            if pause > 0:
+                time.sleep(pause)  # let several steps land in one frame
+            wake.clear()
+            last_frame = time.perf_counter()
+            yield {**live_views(views, panels, earlier), views["progress"]: progress("running", panels)}
+    finally:
+        stop_requested = stop.is_set()
+        if not all(panel.finished.is_set() for panel in panels):
+            stop.set()  # the page went away mid-run: end the workers rather than leave them running
+        for worker in workers:
+            worker.join()
+        session.running = False
+    yield finish(session, views, panels, prompt, earlier, mode, stop_requested,
+                 lambda state: progress(state, panels))
+
+
+def live_views(views: dict, panels: tuple[Panel, Panel], earlier: list) -> dict:
+    diffusion, ar = panels
+    out = {}
+    for panel, view, stats in ((diffusion, "diffusion_view", "diffusion_stats"), (ar, "ar_view", "ar_stats")):
+        tokenizer = getattr(panel.model, "tokenizer", None)
+        out[views[view]] = panel_html(panel.kind, earlier, panel_body(panel, tokenizer))
+        with panel.lock:
+            history = panel.snapshot
+        out[views[stats]] = stats_html(history, panel.status, panel.kind)
+    return out
+
+
+def finish(session: Session, views: dict, panels: tuple[Panel, Panel], prompt: str, earlier: list, mode: str,
+           stopped: bool, progress) -> dict:
+    """The last frame: store the turn, enable replay and export, draw the charts."""
+    diffusion, ar = panels
+    d, a = diffusion.snapshot, ar.snapshot
+    session.diffusion, session.autoregressive = d, a
+    session.diffusion_tokenizer = getattr(diffusion.model, "tokenizer", None)
+    session.ar_tokenizer = getattr(ar.model, "tokenizer", None)
+    d_text = answer_text(d, session.diffusion_tokenizer)
+    a_text = answer_text(a, session.ar_tokenizer)
+    session.diffusion_messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": d_text}]
+    session.ar_messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": a_text}]
+    session.turns.append((prompt, d_text, a_text))
+
+    steps = replay_length(session)
+    out = {**live_views(views, panels, earlier),
+           views["banner"]: timing_note(mode, "stopped early" if stopped else "of this run"),
+           views["replay"]: gr.Slider(value=steps, minimum=0, maximum=max(steps, 1), step=1,
+                                      interactive=steps > 0,
+                                      label="Replay: diffusion step" if d is not None else "Replay: AR token"),
+           views["play"]: gr.Button(interactive=steps > 0), views["pause"]: gr.Button(interactive=steps > 0)}
+    if d is not None:
+        out[views["legend"]] = render_legend(total_steps(d))
+        out[views["commits"]] = charts.commits_figure(d)
+        out[views["map"]] = charts.denoising_map_figure(d)
+        out[views["scores"]] = charts.scores_figure(d)
+    if d is not None or a is not None:
+        out[views["race"]] = charts.race_figure(d, a)
+        folder = session.files_dir()
+        run_path = folder / "unmask-run.json"
+        run_path.write_text(export.run_json(d, a, session.settings), encoding="utf-8")
+        out[views["run_file"]] = gr.DownloadButton(value=str(run_path), interactive=True)
+    if d is not None:
+        animation_path = folder / "unmask-denoising.html"
+        animation_path.write_text(export.animation_html(d, session.diffusion_tokenizer, title=prompt),
+                                  encoding="utf-8")
+        out[views["animation_file"]] = gr.DownloadButton(value=str(animation_path), interactive=True)
+        out[views["make_gif"]] = gr.Button(interactive=True)
+    out[views["progress"]] = progress("stopped" if stopped else "finished")
+    return out
+
+
+def answer_text(history: History | None, tokenizer) -> str:
+    """The answer as text for the next turn's chat template ('' when there is none)."""
+    if history is None or tokenizer is None:
+        return ""
+    return tokenizer.decode(history.answer_ids(), skip_special_tokens=True).strip()
+
+
+# ------------------------------------------------------------------ launch
+
+
+def launch(demo: gr.Blocks | None = None, **overrides):
+    """Launch with the page's CSS and theme; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio."""
+    demo = demo if demo is not None else build_demo()
+    options = dict(css_paths=[str(p) for p in CSS_PATHS if p.exists()], theme=theme(), show_error=True)
+    options.update(overrides)
+    return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(**options)
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("UNMASK_LOG", "INFO"))
+    launch()

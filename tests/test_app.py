@@ -1,0 +1,278 @@
+"""The page through its API (gradio_client on loopback), with tiny models and the real SmolLM2 tokenizer.
+
+Each test is one property of the page: every streamed frame arrives and the final history is
+complete; several users at once get their own histories; Stop ends both runs and leaves no thread;
+bad settings and a model that cannot load produce a clear message while the app keeps serving; a
+follow-up continues each model's own chat; replay shows the recorded canvas.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gradio_client import Client
+
+import app
+from app_models import BROKEN, TINY_AR, TINY_DIFFUSION, serve, tiny_model, unmask_threads
+from generation import History, ModelUnavailable
+from visualize.canvas import render_history
+from visualize.export import load_run
+
+# The order of app.py's run outputs.
+BANNER, LEGEND, DIFFUSION_VIEW, DIFFUSION_STATS, AR_VIEW, AR_STATS, PROGRESS = range(7)
+RUN_FILE = 14
+
+
+@pytest.fixture(scope="module")
+def url():
+    demo, address = serve()
+    yield address
+    demo.close()
+
+
+@pytest.fixture
+def client(url):
+    return Client(url, verbose=False)
+
+
+def settings(gen_length=32, steps=16, block_length=16, algorithm="low_confidence", temperature=0.0, top_p=1.0,
+             alg_temp=0.0, threshold=0.0, seed=0):
+    return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed]
+
+
+def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=app.TOGETHER, **kw):
+    return client.submit(prompt, diffusion, ar, mode, *settings(**kw), api_name="/generate")
+
+
+def final_run(outputs) -> tuple[History, History, dict]:
+    path = outputs[-1][RUN_FILE]
+    with open(path, encoding="utf-8") as f:
+        return load_run(f.read())
+
+
+def user(text):
+    return {"role": "user", "content": text}
+
+
+def test_every_streamed_frame_arrives_and_the_final_history_is_complete(client):
+    job = submit(client, prompt="Write a haiku.", gen_length=64, steps=32, block_length=32)
+    job.result(timeout=120)
+    outputs = job.outputs()
+    frames = [out[PROGRESS]["frame"] for out in outputs]
+    assert frames == list(range(1, len(frames) + 1))  # no frame lost, none out of order
+    assert len(frames) >= 3  # live: the start, at least one step frame, the end
+    assert outputs[-1][PROGRESS]["state"] == "finished"
+    done = [out[PROGRESS].get("diffusion", {}).get("steps", 0) for out in outputs]
+    assert done == sorted(done) and done[-1] == 32
+
+    diffusion, ar, run_settings = final_run(outputs)
+    prompt_ids = tiny_model(TINY_DIFFUSION).prompt_ids([user("Write a haiku.")])
+    assert diffusion.prompt_ids == prompt_ids and ar.prompt_ids == tiny_model(TINY_AR).prompt_ids([user("Write a haiku.")])
+    assert len(diffusion.steps) == diffusion.planned_steps == 32
+    assert diffusion.mask_id not in diffusion.canvas and not diffusion.stopped
+    assert diffusion.settings["gen_length"] == 64 and run_settings["diffusion"]["block_length"] == 32
+    assert 1 <= len(ar.steps) <= 64 and ar.settings["max_new_tokens"] == 64
+    assert 'class="um-message' not in outputs[-1][DIFFUSION_VIEW]
+
+
+def test_concurrent_users_get_their_own_histories(url):
+    jobs = [(f"Prompt number {i}: tell me about the number {i}.", dict(gen_length=16 * (i + 1), steps=8 * (i + 1),
+                                                                         block_length=16 * (i + 1), seed=i))
+            for i in range(3)]
+
+    def one(job):
+        prompt, kw = job
+        handle = submit(Client(url, verbose=False), prompt=prompt, **kw)
+        handle.result(timeout=180)
+        return prompt, kw, final_run(handle.outputs())
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(one, jobs))
+    for prompt, kw, (diffusion, ar, run_settings) in results:
+        assert run_settings["prompt"] == prompt
+        assert diffusion.prompt_ids == tiny_model(TINY_DIFFUSION).prompt_ids([user(prompt)])
+        assert ar.prompt_ids == tiny_model(TINY_AR).prompt_ids([user(prompt)])
+        assert diffusion.settings["gen_length"] == kw["gen_length"] == len(diffusion.initial)
+        assert diffusion.settings["seed"] == kw["seed"] and len(diffusion.steps) == kw["steps"]
+        assert ar.settings["max_new_tokens"] == kw["gen_length"]
+
+
+def wait_for_steps(job, at_least=1, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outs = job.outputs()
+        if outs and outs[-1][PROGRESS].get("diffusion", {}).get("steps", 0) >= at_least:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run never started stepping")
+
+
+def test_stop_ends_both_runs_and_repeated_stop_leaks_no_thread(client):
+    submit(client, gen_length=16, steps=8, block_length=16).result(timeout=60)  # warm up the server's pools
+    before = len(threading.enumerate())
+    for _ in range(3):
+        job = submit(client, gen_length=512, steps=512, block_length=512, mode=app.TOGETHER)
+        wait_for_steps(job)
+        client.predict(api_name="/stop")
+        client.predict(api_name="/stop")  # a second press is harmless
+        job.result(timeout=60)
+        last = job.outputs()[-1][PROGRESS]
+        assert last["state"] == "stopped"
+        assert last["diffusion"]["status"] == "stopped" and last["diffusion"]["steps"] < 512
+        assert last["autoregressive"]["status"] in ("stopped", "done")
+    assert unmask_threads() == []
+    assert len(threading.enumerate()) <= before
+
+
+def test_bad_settings_show_a_message_and_the_app_keeps_serving(client):
+    job = submit(client, gen_length=64, steps=32, block_length=24)
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    assert last[PROGRESS]["state"] == "bad-settings"
+    assert "block_length 24 must divide gen_length 64" in last[BANNER]
+    assert 'role="alert"' in last[BANNER]
+    empty = submit(client, prompt="   ")
+    empty.result(timeout=60)
+    assert "prompt is empty" in empty.outputs()[-1][BANNER]
+    good = submit(client, gen_length=16, steps=8, block_length=16)
+    good.result(timeout=60)
+    assert good.outputs()[-1][PROGRESS]["state"] == "finished"
+
+
+def test_a_model_that_cannot_load_says_why_and_the_other_panel_works(client):
+    job = submit(client, diffusion=BROKEN, gen_length=16, steps=8, block_length=16)
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    assert last[PROGRESS]["diffusion"]["status"] == "error"
+    assert "weights are missing" in last[DIFFUSION_VIEW] and "make broken" in last[DIFFUSION_VIEW]
+    assert "The other panel still works" in last[DIFFUSION_VIEW]
+    assert last[PROGRESS]["autoregressive"]["status"] == "done" and last[PROGRESS]["autoregressive"]["steps"] > 0
+    diffusion, ar, _ = final_run(job.outputs())
+    assert diffusion is None and ar is not None and len(ar.steps) > 0
+
+
+def test_a_wrong_kind_of_model_is_refused_in_its_panel(client):
+    job = submit(client, diffusion=TINY_AR, gen_length=16, steps=8, block_length=16)
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    assert "is an autoregressive model" in last[DIFFUSION_VIEW]
+    assert last[PROGRESS]["autoregressive"]["status"] == "done"
+
+
+def test_one_after_the_other_runs_diffusion_first_and_says_so(client):
+    job = submit(client, mode=app.ONE_AFTER_THE_OTHER, gen_length=32, steps=16, block_length=16)
+    job.result(timeout=60)
+    outputs = job.outputs()
+    assert "one after the other" in outputs[-1][BANNER]
+    for out in outputs:  # the AR model never streams while the diffusion model is still stepping
+        progress = out[PROGRESS]
+        if progress.get("diffusion", {}).get("status") == "running":
+            assert progress["autoregressive"]["steps"] == 0
+    assert outputs[-1][PROGRESS]["autoregressive"]["steps"] > 0
+
+
+def test_a_follow_up_continues_each_model_in_its_own_chat_and_clear_starts_over(client):
+    first = submit(client, prompt="Say hello.", gen_length=16, steps=8, block_length=16)
+    first.result(timeout=60)
+    d1, a1, _ = final_run(first.outputs())
+    second = submit(client, prompt="And goodbye?", gen_length=16, steps=8, block_length=16)
+    second.result(timeout=60)
+    d2, a2, _ = final_run(second.outputs())
+    tokenizer = tiny_model(TINY_DIFFUSION).tokenizer
+    d_answer = tokenizer.decode(d1.answer_ids(), skip_special_tokens=True).strip()
+    a_answer = tokenizer.decode(a1.answer_ids(), skip_special_tokens=True).strip()
+    assert d2.prompt_ids == tiny_model(TINY_DIFFUSION).prompt_ids(
+        [user("Say hello."), {"role": "assistant", "content": d_answer}, user("And goodbye?")])
+    assert a2.prompt_ids == tiny_model(TINY_AR).prompt_ids(
+        [user("Say hello."), {"role": "assistant", "content": a_answer}, user("And goodbye?")])
+    assert "Earlier turns (1)" in second.outputs()[-1][DIFFUSION_VIEW]
+
+    client.predict(api_name="/clear")
+    third = submit(client, prompt="And goodbye?", gen_length=16, steps=8, block_length=16)
+    third.result(timeout=60)
+    d3, _, _ = final_run(third.outputs())
+    assert d3.prompt_ids == tiny_model(TINY_DIFFUSION).prompt_ids([user("And goodbye?")])
+
+
+def test_replay_shows_the_canvas_as_it_was_at_each_step(client):
+    job = submit(client, gen_length=32, steps=16, block_length=16)
+    job.result(timeout=60)
+    diffusion, ar, _ = final_run(job.outputs())
+    tokenizer = tiny_model(TINY_DIFFUSION).tokenizer
+    shown = {}
+    for step in (0, 5, 16):
+        d_html, a_html, d_stats, _ = client.predict(step, app.SAME_SHARE, api_name="/replay")
+        assert render_history(diffusion, tokenizer, step=step, total_steps=16) in d_html
+        ar_step = app.ar_step_for(diffusion, ar, step, app.SAME_SHARE)
+        assert render_history(ar, tokenizer, step=ar_step, total_steps=app.total_steps(ar)) in a_html
+        assert f"{step} / 16" in d_stats
+        shown[step] = d_html
+    assert len(set(shown.values())) == 3
+
+
+# ---- pure helpers
+
+
+def test_settings_accept_what_the_page_sends():
+    diffusion, ar = app.Settings(64.0, 32.0, 32.0, "low_confidence", 0, 1, 0, 0, 7.0).configs()
+    assert (diffusion.gen_length, diffusion.steps, diffusion.block_length, diffusion.seed) == (64, 32, 32, 7)
+    assert diffusion.threshold is None and ar.max_new_tokens == 64
+    assert app.Settings(64, 8, None, "low_confidence", 0, 1, 0, 0.9, 0).configs()[0].threshold == 0.9
+    with pytest.raises(app.ConfigError, match="whole number"):
+        app.Settings(64, 32.5).configs()
+    with pytest.raises(app.ConfigError, match="steps is empty"):
+        app.Settings(64, None).configs()
+
+
+def _history(kind, seconds):
+    h = History(kind=kind, prompt_ids=[1], initial=[] if kind == "autoregressive" else [9] * len(seconds), mask_id=9)
+    for i, s in enumerate(seconds):
+        h.record([i], [5], [0.5], s, i + 1)
+    return h
+
+
+def test_the_ar_panel_follows_the_diffusion_timeline():
+    diffusion = _history("diffusion", [1.0, 1.0, 1.0, 1.0])  # ends of steps at 1, 2, 3, 4 s
+    ar = _history("autoregressive", [0.5] * 6)  # tokens at 0.5, 1.0, ..., 3.0 s
+    assert app.ar_step_for(diffusion, ar, 0, app.SAME_SECONDS) == 0
+    assert app.ar_step_for(diffusion, ar, 1, app.SAME_SECONDS) == 2
+    assert app.ar_step_for(diffusion, ar, 4, app.SAME_SECONDS) == 6
+    assert app.ar_step_for(diffusion, ar, 2, app.SAME_SHARE) == 3
+    assert app.ar_step_for(None, ar, 4, app.SAME_SECONDS) == 4
+
+
+def test_a_snapshot_does_not_change_when_the_run_goes_on():
+    h = _history("diffusion", [0.1, 0.1, 0.1])
+    copy = app.snapshot(h)
+    h.record([0], [7], [0.9], 0.1, 4)
+    assert len(copy.steps) == 3 and copy.canvas[0] == 5 and h.canvas[0] == 7
+
+
+def test_a_load_failure_is_reported_by_the_loader_check():
+    with pytest.raises(ModelUnavailable, match="no model picked"):
+        app.load_checked(lambda name: None, " ", "diffusion")
+
+
+@pytest.mark.slow
+def test_the_real_smollm2_streams_a_readable_answer():
+    """The shipped AR model beside the tiny diffusion one: real words arrive token by token."""
+    from generation import load_model
+    from generation.models import AR_SMOLLM2
+
+    def load(name):
+        return load_model(name, device="cpu") if name == AR_SMOLLM2 else tiny_model(name)
+
+    demo, address = serve(load=load, ar=AR_SMOLLM2)
+    try:
+        job = submit(Client(address, verbose=False), prompt="What is the capital of France?", ar=AR_SMOLLM2,
+                     gen_length=32, steps=16, block_length=16)
+        job.result(timeout=300)
+        _, ar, _ = final_run(job.outputs())
+        text = load_model(AR_SMOLLM2, device="cpu").tokenizer.decode(ar.answer_ids(), skip_special_tokens=True)
+        assert "Paris" in text
+        assert "Paris" in job.outputs()[-1][AR_VIEW]
+    finally:
+        demo.close()
