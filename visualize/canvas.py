@@ -1,0 +1,149 @@
+"""A History at one step -> the HTML of its canvas, each token a chip coloured by when it last changed.
+
+One <span class="um-tok"> per canvas position, in order:
+- committed tokens carry the colour of the step in which they last changed (as of the shown step)
+  and a tooltip "step N · score 0.93"; for AR that step is the one that produced the token, so an
+  AR answer shows a left-to-right gradient and a diffusion answer shows the order it was unmasked;
+- tokens changed in the shown step get the class `um-now` (outlined);
+- still-masked positions show a placeholder (class `um-mask`);
+- positions after the end of the answer (the first stop token onward) get `um-after` (dimmed);
+- tokens of a noise-initialised canvas that no step has touched yet get `um-initial`.
+Newlines become a visible "↵" and a line break, other control characters become their Unicode
+control pictures (U+2400 block), and the container keeps runs of spaces (white-space: pre-wrap).
+Every piece of text and every attribute value goes through html.escape(..., quote=True).
+
+Left out: the CSS itself (assets/unmask.css; `CSS` reads it) and decoding, which is
+`visualize.tokens.token_texts` (or use `render_history`, which does both).
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from pathlib import Path
+
+from generation.history import AUTOREGRESSIVE, History
+from visualize.colors import gradient_css, step_color, text_color_for
+from visualize.tokens import token_texts
+
+MASK_GLYPH = "░"  # a still-masked position: a patch of fog the size of one character
+NEWLINE_GLYPH = "↵"
+CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "unmask.css"
+
+
+@cache
+def css() -> str:
+    """The stylesheet the canvas and legend classes need (assets/unmask.css)."""
+    return CSS_PATH.read_text(encoding="utf-8")
+
+
+def _control_picture(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)  # U+2400..U+241F: ␀ ␁ ... ␟
+    return "␡" if code == 0x7F else f"\\x{code:02x}"  # DEL; C1 controls as an escape
+
+
+_VISIBLE = {c: _control_picture(chr(c)) for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+
+
+def visible_text(text: str) -> str:
+    """Control characters as visible symbols (newline and tab kept): visible_text('a\\x00b') == 'a␀b'."""
+    return text.translate(_VISIBLE)
+
+
+def text_html(text: str) -> str:
+    """Escaped, visible text; a newline becomes '↵' and a real line break."""
+    lines = html.escape(visible_text(text), quote=True).split("\n")
+    return f'<span class="um-nl">{NEWLINE_GLYPH}</span><br>'.join(lines)
+
+
+def state_at(history: History, step: int) -> tuple[dict[int, int], dict[int, float | None]]:
+    """Per position, the step (1-based) in which it last changed and that change's score, after `step` steps."""
+    changed, scores = {}, {}
+    for number, record in enumerate(history.steps[:step], start=1):
+        for position, score in zip(record.positions, record.scores):
+            changed[position] = number
+            scores[position] = score
+    return changed, scores
+
+
+def default_total(history: History) -> int:
+    """Steps the colour scale spans: the planned steps, or the steps taken once an AR run has ended."""
+    done = len(history.steps)
+    if history.kind == AUTOREGRESSIVE and (history.stopped or history.answer_length() < history.length):
+        return max(done, 1)
+    return max(history.planned_steps or 0, done, 1)
+
+
+def _tooltip(step: int, score: float | None) -> str:
+    return f"step {step}" if score is None else f"step {step} · score {score:.2f}"
+
+
+def render_canvas(history: History, texts: list[str | None], step: int | None = None,
+                  total_steps: int | None = None) -> str:
+    """HTML of the canvas after `step` steps (None = latest); `texts` from token_texts(canvas_at(step))."""
+    step = len(history.steps) if step is None else max(0, min(step, len(history.steps)))
+    total = total_steps or default_total(history)
+    canvas = history.canvas_at(step)
+    if len(texts) != len(canvas):
+        raise ValueError(f"got {len(texts)} texts for a canvas of {len(canvas)} positions at step {step}")
+    changed, scores = state_at(history, step)
+    now = set(history.steps[step - 1].positions) if step else set()
+    stops = set(history.stop_ids)
+    end = next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
+    parts = []
+    for position, text in enumerate(texts):
+        classes = ["um-tok"]
+        if position >= end:
+            classes.append("um-after")
+        if position in now:
+            classes.append("um-now")
+        if text is None:
+            classes.append("um-mask")
+            parts.append(f'<span class="{" ".join(classes)}" title="masked">{MASK_GLYPH}</span>')
+            continue
+        last = changed.get(position)
+        if last is None:
+            classes.append("um-initial")
+            parts.append(f'<span class="{" ".join(classes)}" title="not yet changed">{text_html(text)}</span>')
+            continue
+        background = step_color(last, total)
+        style = f"background:{background};color:{text_color_for(background)}"
+        title = html.escape(_tooltip(last, scores.get(position)), quote=True)
+        parts.append(f'<span class="{" ".join(classes)}" style="{style}" title="{title}" '
+                     f'data-step="{last}">{text_html(text)}</span>')
+    kind = html.escape(history.kind, quote=True)
+    return (f'<div class="um-canvas" data-kind="{kind}" data-step="{step}" data-total="{total}">'
+            + "".join(parts) + "</div>")
+
+
+def render_history(history: History, tokenizer, step: int | None = None, total_steps: int | None = None) -> str:
+    """Decode and render in one call: the canvas of `history` after `step` steps (None = latest)."""
+    step = len(history.steps) if step is None else max(0, min(step, len(history.steps)))
+    hidden = () if history.mask_id is None else (history.mask_id,)
+    texts = token_texts(tokenizer, history.canvas_at(step), hidden_ids=hidden)
+    return render_canvas(history, texts, step=step, total_steps=total_steps)
+
+
+def render_legend(total_steps: int) -> str:
+    """The colour bar, early to late, with step labels, and swatches for the other token states."""
+    total = max(int(total_steps), 1)
+    middle = (total + 1) // 2
+    early, late = step_color(1, total), step_color(total, total)
+    return (
+        '<div class="um-legend">'
+        '<div class="um-legend-scale">'
+        f'<div class="um-legend-bar" style="background:{gradient_css()}" '
+        f'title="colour = the step in which a token last changed"></div>'
+        '<div class="um-legend-labels">'
+        f'<span>step 1 · early</span><span>step {middle}</span><span>step {total} · late</span>'
+        '</div></div>'
+        '<div class="um-legend-keys">'
+        f'<span class="um-legend-key"><span class="um-tok um-mask">{MASK_GLYPH}</span> masked</span>'
+        f'<span class="um-legend-key"><span class="um-tok um-now" style="background:{late};'
+        f'color:{text_color_for(late)}">ab</span> changed this step</span>'
+        f'<span class="um-legend-key"><span class="um-tok um-after" style="background:{early};'
+        f'color:{text_color_for(early)}">ab</span> after the answer</span>'
+        '</div></div>'
+    )
