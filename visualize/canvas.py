@@ -19,6 +19,7 @@ Left out: the CSS itself (assets/unmask.css; `CSS` reads it) and decoding, which
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -80,11 +81,23 @@ def _tooltip(step: int, score: float | None) -> str:
     return f"step {step}" if score is None else f"step {step} · score {score:.2f}"
 
 
-def render_canvas(history: History, texts: list[str | None], step: int | None = None,
-                  total_steps: int | None = None) -> str:
-    """HTML of the canvas after `step` steps (None = latest); `texts` from token_texts(canvas_at(step))."""
-    step = len(history.steps) if step is None else max(0, min(step, len(history.steps)))
-    total = total_steps or default_total(history)
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One canvas position as shown after some step: what to draw, nothing about how."""
+    text: str | None  # None = still masked
+    step: int | None  # step in which it last changed (None = untouched since the initial canvas)
+    score: float | None  # the sampler's score for that change
+    now: bool  # changed in the shown step
+    after: bool  # at or after the first stop token: canvas, not answer
+
+
+def _clamp_step(history: History, step: int | None) -> int:
+    return len(history.steps) if step is None else max(0, min(int(step), len(history.steps)))
+
+
+def cells(history: History, texts: list[str | None], step: int | None = None) -> list[Cell]:
+    """The canvas after `step` steps (None = latest) as Cells; `texts` from token_texts(canvas_at(step))."""
+    step = _clamp_step(history, step)
     canvas = history.canvas_at(step)
     if len(texts) != len(canvas):
         raise ValueError(f"got {len(texts)} texts for a canvas of {len(canvas)} positions at step {step}")
@@ -92,35 +105,40 @@ def render_canvas(history: History, texts: list[str | None], step: int | None = 
     now = set(history.steps[step - 1].positions) if step else set()
     stops = set(history.stop_ids)
     end = next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
-    parts = []
-    for position, text in enumerate(texts):
-        classes = ["um-tok"]
-        if position >= end:
-            classes.append("um-after")
-        if position in now:
-            classes.append("um-now")
-        if text is None:
-            classes.append("um-mask")
-            parts.append(f'<span class="{" ".join(classes)}" title="masked">{MASK_GLYPH}</span>')
-            continue
-        last = changed.get(position)
-        if last is None:
-            classes.append("um-initial")
-            parts.append(f'<span class="{" ".join(classes)}" title="not yet changed">{text_html(text)}</span>')
-            continue
-        background = step_color(last, total)
-        style = f"background:{background};color:{text_color_for(background)}"
-        title = html.escape(_tooltip(last, scores.get(position)), quote=True)
-        parts.append(f'<span class="{" ".join(classes)}" style="{style}" title="{title}" '
-                     f'data-step="{last}">{text_html(text)}</span>')
+    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end) for i, text in enumerate(texts)]
+
+
+def cell_html(cell: Cell, total: int) -> str:
+    """One <span> for one Cell, coloured on a scale of `total` steps."""
+    classes = "um-tok" + (" um-after" if cell.after else "") + (" um-now" if cell.now else "")
+    if cell.text is None:
+        return f'<span class="{classes} um-mask" title="masked">{MASK_GLYPH}</span>'
+    if cell.step is None:
+        return f'<span class="{classes} um-initial" title="not yet changed">{text_html(cell.text)}</span>'
+    background = step_color(cell.step, total)
+    title = html.escape(_tooltip(cell.step, cell.score), quote=True)
+    return (f'<span class="{classes}" style="background:{background};color:{text_color_for(background)}" '
+            f'title="{title}" data-step="{cell.step}">{text_html(cell.text)}</span>')
+
+
+def canvas_open(history: History, step: int, total: int) -> str:
+    """The opening tag of the canvas container (close it with '</div>')."""
     kind = html.escape(history.kind, quote=True)
-    return (f'<div class="um-canvas" data-kind="{kind}" data-step="{step}" data-total="{total}">'
-            + "".join(parts) + "</div>")
+    return f'<div class="um-canvas" data-kind="{kind}" data-step="{step}" data-total="{total}">'
+
+
+def render_canvas(history: History, texts: list[str | None], step: int | None = None,
+                  total_steps: int | None = None) -> str:
+    """HTML of the canvas after `step` steps (None = latest); `texts` from token_texts(canvas_at(step))."""
+    step = _clamp_step(history, step)
+    total = total_steps or default_total(history)
+    spans = [cell_html(cell, total) for cell in cells(history, texts, step)]
+    return canvas_open(history, step, total) + "".join(spans) + "</div>"
 
 
 def render_history(history: History, tokenizer, step: int | None = None, total_steps: int | None = None) -> str:
     """Decode and render in one call: the canvas of `history` after `step` steps (None = latest)."""
-    step = len(history.steps) if step is None else max(0, min(step, len(history.steps)))
+    step = _clamp_step(history, step)
     hidden = () if history.mask_id is None else (history.mask_id,)
     texts = token_texts(tokenizer, history.canvas_at(step), hidden_ids=hidden)
     return render_canvas(history, texts, step=step, total_steps=total_steps)
