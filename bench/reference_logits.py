@@ -15,6 +15,13 @@ The published code is not part of this repository. Get it from the model reposit
     .venv/bin/python -m bench.reference_logits --dream-code DIR --llada-code DIR
 
 where DIR holds modeling_*.py, configuration_*.py (and Dream's generation_utils.py) as published.
+
+Measured (CPU, float32, 48 tokens with masks; published files as mirrored in ZHZisZZ/dllm's first
+commit 03270de7, identical in computation to the hub copies):
+
+    family  published code run with            max |diff|  max |logit|  argmax agree  causal |diff|
+    Dream   DreamModel, transformers 4.46.2      0.00e+00         3.99          100%       3.73e+00
+    LLaDA   LLaDAModelLM, transformers 4.38.2    0.00e+00         3.66          100%       3.24e+00
 """
 
 from __future__ import annotations
