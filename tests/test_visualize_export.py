@@ -97,7 +97,7 @@ def test_animation_html_is_self_contained_and_escaped():
     data = json.loads(re.search(r'<script type="application/json" id="um-data">(.*?)</script>', page, re.S).group(1))
     assert len(data["frames"]) == 4 and data["steps"] == [0, 1, 2, 3]
     last = "".join(data["spans"][k] for k in data["frames"][-1])
-    assert "<script" not in last and "&lt;/" in last
+    assert "<script" not in last and "&lt;" in last
     assert html.unescape(re.sub(r"<[^>]+>", "", last)).startswith(NASTY + " é↵🎉")
     assert "um-legend" in page and "um-play" in page
 
