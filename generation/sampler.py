@@ -76,14 +76,14 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
             logits = _logits(model, x, masked, config, prompt_len)  # (P, V)
             forward_passes += 2 if config.cfg_scale > 0 else 1
             tokens, probs = scheme.propose(logits, config, generator)
-            scores = scheme.score(tokens, probs, generator)
+            scores = scheme.score(tokens, probs, generator, masked, x.shape[1])
             if config.algorithm == "origin":
                 chosen = _reveal_independently(len(masked), step, config, generator)
             elif config.threshold is not None:
                 chosen = _above_threshold(scores, config.threshold)
             else:
                 count = scheme.schedule(len(masked), masks_at_start, step, config)
-                chosen = _top_positions(scores, count, config.alg_temp, generator)
+                chosen = _top_positions(scores, count, config.alg_temp, generator, masked, x.shape[1])
             positions = masked[chosen]
             x[0, positions] = tokens[chosen]
             history.record(
@@ -126,14 +126,30 @@ def _logits(model: DiffusionLM, x: torch.Tensor, masked: torch.Tensor, config: D
 
 
 def _gumbel_max(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
-    """LLaDA: argmax of exp(logits) / (-log u)^T in float64 (low precision Gumbel noise hurts, 2409.02908)."""
+    """LLaDA: argmax of exp(logits) / (-log u)^T in float64 (low precision Gumbel noise hurts, 2409.02908).
+
+    Taken in log space, argmax(logits / T - log(-log u)): the same argmax without exp/pow over the
+    vocabulary. The probabilities are LLaDA's softmax of the raw float64 logits, kept lazy
+    (`LogProbabilities`) because `low_confidence` needs only the proposed token's entry.
+    """
     logits = logits.to(torch.float64)
     if config.temperature == 0:
         tokens = logits.argmax(dim=-1)
     else:
         noise = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
-        tokens = (logits.exp() / (-torch.log(noise)) ** config.temperature).argmax(dim=-1)
-    return tokens, F.softmax(logits, dim=-1)
+        tokens = (logits / config.temperature - torch.log(-torch.log(noise))).argmax(dim=-1)
+    return tokens, LogProbabilities(logits)
+
+
+class LogProbabilities:
+    """softmax(logits) without materialising it: p[token] = exp(logit[token] - logsumexp(logits))."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+    def gather(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        log_z = torch.logsumexp(self.logits, dim=-1, keepdim=True)
+        return (self.logits.gather(dim, index) - log_z).exp()
 
 
 def _dream_sample(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
@@ -168,27 +184,29 @@ def _top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     return logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
 
 
-# ---- scores: (tokens (P,), probabilities (P, V), generator) -> (P,) or None; higher = commit sooner
+# ---- scores: (tokens (P,), probabilities (P, V), generator, masked positions, sequence length)
+#      -> (P,) or None; higher = commit sooner
 
 
-def _probability(tokens, probs, generator):
+def _probability(tokens, probs, generator, masked, length):
     return probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
-def _random_score(tokens, probs, generator):
-    return torch.rand(tokens.shape, dtype=torch.float64, device=tokens.device, generator=generator)
+def _random_score(tokens, probs, generator, masked, length):
+    """LLaDA `random`: uniform scores, drawn over the whole sequence as published so seeds agree."""
+    return torch.rand(length, device=tokens.device, generator=generator)[masked]
 
 
-def _top_margin(tokens, probs, generator):
+def _top_margin(tokens, probs, generator, masked, length):
     top2 = torch.topk(probs, 2, dim=-1).values
     return top2[:, 0] - top2[:, 1]
 
 
-def _negative_entropy(tokens, probs, generator):
+def _negative_entropy(tokens, probs, generator, masked, length):
     return torch.sum(probs * torch.log(probs + ENTROPY_EPS), dim=-1)
 
 
-def _no_score(tokens, probs, generator):
+def _no_score(tokens, probs, generator, masked, length):
     return None
 
 
@@ -217,15 +235,18 @@ def _timesteps(steps: int, eps: float) -> torch.Tensor:
 # ---- commit rules: which of the P proposals to commit (indices into the masked positions)
 
 
-def _top_positions(scores: torch.Tensor, count: int, alg_temp: float,
-                   generator: torch.Generator) -> torch.Tensor:
+def _top_positions(scores: torch.Tensor, count: int, alg_temp: float, generator: torch.Generator,
+                   masked: torch.Tensor, length: int) -> torch.Tensor:
     """The `count` best scores, or with alg_temp > 0 (Dream) `count` positions drawn by softmax(score/alg_temp)."""
     if count == 0:
         return torch.zeros(0, dtype=torch.long, device=scores.device)
-    if alg_temp > 0:
-        weights = F.softmax(scores.to(torch.float64) / alg_temp, dim=-1)
-        return torch.multinomial(weights, count, generator=generator)
-    return torch.topk(scores, count).indices
+    if alg_temp == 0:
+        return torch.topk(scores, count).indices
+    # Dream draws over the whole sequence (non-masked positions weigh 0); do the same so seeds agree.
+    full = torch.full((length,), float("-inf"), dtype=scores.dtype, device=scores.device)
+    full[masked] = scores
+    drawn = torch.multinomial(F.softmax(full / alg_temp, dim=-1), count, generator=generator)
+    return torch.searchsorted(masked, drawn)  # absolute positions -> indices into `masked`
 
 
 def _above_threshold(scores: torch.Tensor, threshold: float) -> torch.Tensor:
