@@ -32,7 +32,7 @@ from generation.config import ALGORITHMS
 from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2
 from spaces_shim import gpu
 from visualize import charts, export
-from visualize.canvas import render_history, render_legend
+from visualize.canvas import default_total, render_history, render_legend
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -56,7 +56,7 @@ log = logging.getLogger("unmask.app")
 HOW_TO_READ = """\
 **How to read this.** Each box is one token. Its colour says *when* it was written: early steps are
 dark, late steps are light (the scale above, the same for both panels). The diffusion model starts
-from a canvas of blank ▒ boxes and fills them in any order, so its colours come out scattered; the
+from a canvas of blank ░ boxes and fills them in any order, so its colours come out scattered; the
 autoregressive model writes left to right, so its colours form a smooth gradient. Outlined boxes
 changed in the step shown. Faded boxes come after the end of the answer: the canvas had room the
 answer did not use. Hover a token to see its step and the model's confidence.
@@ -96,7 +96,8 @@ class Session:
     ar_tokenizer: object = None
     mode: str = TOGETHER
     settings: dict = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)  # the user pressed Stop
+    panel_stops: tuple[threading.Event, ...] = ()  # the running panels' own stop signals
     running: bool = False
     export_dir: Path | None = None
 
@@ -108,6 +109,10 @@ class Session:
         if self.export_dir is None:
             self.export_dir = Path(tempfile.mkdtemp(prefix="unmask-"))
         return self.export_dir
+
+
+def new_session() -> Session:
+    return Session()
 
 
 # ------------------------------------------------------------------ the two generations
@@ -182,7 +187,8 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
                 panel.publish(history, wake)
             if history is not None:
                 panel.publish(history, wake)  # `stopped` is set after the last step
-            panel.status = "stopped" if stop.is_set() else "done"
+            stopped = history.stopped if history is not None else stop.is_set()
+            panel.status = "stopped" if stopped else "done"
         except ConfigError as error:
             panel.fail("These settings do not work here", str(error))
         except Exception as error:  # noqa: BLE001 - shown in the panel, with the type, and logged
@@ -273,6 +279,11 @@ def panel_html(panel_kind: str, turns: list[tuple[str, str, str]], body: str) ->
             f'({len(turns)})</summary>{rows}</details>{body}</div>')
 
 
+def legend_html(total_steps: int) -> str:
+    return ('<div class="um-key"><div class="um-key-title">Colour = the step in which a token was written</div>'
+            f'{render_legend(total_steps)}</div>')
+
+
 def message_html(title: str, text: str, kind: str = "error") -> str:
     role = ' role="alert"' if kind == "error" else ""
     return (f'<div class="um-message um-{kind}"{role}><div class="um-message-title">{_esc(title)}</div>'
@@ -283,10 +294,10 @@ def placeholder_html(text: str) -> str:
     return f'<div class="um-placeholder">{_esc(text)}</div>'
 
 
-def stats_html(history: History | None, status: str, kind: str) -> str:
+def stats_html(history: History | None, status: str, kind: str, label: str | None = None) -> str:
     """The live figures under a panel: steps, forward passes, elapsed, tokens/s, time to first token."""
     first_label = "first commit" if kind == generation.DIFFUSION else "first token"
-    if history is None or not history.steps:
+    if history is None:
         cells = [("steps", "–"), ("forward passes", "–"), ("elapsed", "–"), ("tokens/s", "–"), (first_label, "–")]
     else:
         done = len(history.steps)
@@ -304,7 +315,7 @@ def stats_html(history: History | None, status: str, kind: str) -> str:
     figures = "".join(f'<div class="um-stat"><span class="um-stat-value">{_esc(value)}</span>'
                       f'<span class="um-stat-label">{_esc(label)}</span></div>' for label, value in cells)
     return (f'<div class="um-stats" data-status="{_esc(status)}"><div class="um-status um-status-{_esc(status)}">'
-            f'{_esc(STATUS_WORDS.get(status, status))}</div>{figures}</div>')
+            f'{_esc(label or STATUS_WORDS.get(status, status))}</div>{figures}</div>')
 
 
 def committed_tokens(history: History) -> int:
@@ -334,18 +345,13 @@ def panel_body(panel: Panel, tokenizer, step: int | None = None) -> str:
         history = panel.snapshot
     if history is None:
         return placeholder_html(STATUS_WORDS.get(panel.status, panel.status).capitalize())
-    return render_history(history, tokenizer, step=step, total_steps=total_steps(history))
+    return render_history(history, tokenizer, step=step)
 
 
 def fix_hint(panel: Panel) -> str:
     if panel.error_title.startswith("Model"):
         return " The other panel still works."
     return ""
-
-
-def total_steps(history: History) -> int:
-    """Steps the colour scale spans: the planned steps, or those taken when the count was data-dependent."""
-    return max(history.planned_steps or 0, len(history.steps), 1)
 
 
 # ------------------------------------------------------------------ the page
@@ -376,7 +382,7 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
     defaults = Settings()
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
-        session = gr.State(Session)
+        session = gr.State(new_session)
         gr.HTML('<header class="um-header"><h1>Unmask</h1><p>A diffusion language model fills a canvas of '
                 'blanks in any order; an autoregressive model writes left to right. Same prompt, side by '
                 'side, every step coloured by when it happened.</p></header>')
@@ -424,9 +430,9 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                                  elem_id="um-seed")
 
         banner = gr.HTML("", elem_id="um-banner")
-        with gr.Row(elem_classes="um-legend-row"):
-            legend = gr.HTML(render_legend(defaults.steps), elem_id="um-legend")
-            gr.Markdown(HOW_TO_READ, elem_id="um-how-to-read")
+        with gr.Row(elem_classes="um-legend-row", equal_height=False):
+            legend = gr.HTML(legend_html(defaults.steps), elem_id="um-legend", scale=2)
+            gr.Markdown(HOW_TO_READ, elem_id="um-how-to-read", scale=3)
 
         with gr.Row(equal_height=False, elem_classes="um-panels"):
             with gr.Column(elem_classes="um-panel um-panel-diffusion"):
@@ -439,12 +445,14 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                 ar_view = gr.HTML(placeholder_html("The answer streams here."), elem_id="um-ar")
                 ar_stats = gr.HTML(stats_html(None, "waiting", generation.AUTOREGRESSIVE), elem_id="um-ar-stats")
 
-        with gr.Group(elem_classes="um-replay"):
+        with gr.Column(elem_classes="um-replay"):
             with gr.Row(equal_height=True):
                 replay = gr.Slider(0, 1, value=0, step=1, label="Replay: diffusion step", interactive=False,
-                                   elem_id="um-replay", scale=5)
-                play = gr.Button("▶ Play", interactive=False, elem_id="um-play", scale=1, size="sm")
-                pause = gr.Button("❚❚ Pause", interactive=False, elem_id="um-pause", scale=1, size="sm")
+                                   elem_id="um-replay", scale=6,
+                                   info="Drag to see the canvas as it was after any step; Play runs it forward.")
+                with gr.Column(scale=1, min_width=180, elem_classes="um-replay-buttons"):
+                    play = gr.Button("▶ Play", interactive=False, elem_id="um-play", size="md")
+                    pause = gr.Button("❚❚ Pause", interactive=False, elem_id="um-pause", size="md")
             timeline = gr.Radio(list(TIMELINES), value=SAME_SECONDS, label="The autoregressive panel follows at",
                                 info="same seconds: what it had written after as many seconds as the diffusion "
                                      "step took (a race); same share: the same fraction of its own run.",
@@ -490,14 +498,15 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                       api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
                       show_progress="hidden")
 
-        def request_stop(session_state: Session) -> str:
+        def request_stop(session_state: Session) -> None:
             session_state.stop.set()
-            return "stopping" if session_state.running else "idle"
+            for event in session_state.panel_stops:
+                event.set()
 
         stop.click(request_stop, [session], None, api_name="stop", queue=False)
 
         def start_over(session_state: Session):
-            session_state.stop.set()
+            request_stop(session_state)
             fresh = Session()
             return (fresh, "", placeholder_html("The canvas appears here."),
                     stats_html(None, "waiting", generation.DIFFUSION), placeholder_html("The answer streams here."),
@@ -577,18 +586,18 @@ def replay_views(session: Session, step: int, follow: str):
     if d is not None:
         step = max(0, min(step, len(d.steps)))
         outputs.append(panel_html(generation.DIFFUSION, session.turns[:-1],
-                                  render_history(d, session.diffusion_tokenizer, step=step,
-                                                 total_steps=total_steps(d))))
+                                  render_history(d, session.diffusion_tokenizer, step=step)))
     else:
         outputs.append(gr.skip())
     if a is not None:
         ar_step = ar_step_for(d, a, step, follow)
         outputs.append(panel_html(generation.AUTOREGRESSIVE, session.turns[:-1],
-                                  render_history(a, session.ar_tokenizer, step=ar_step, total_steps=total_steps(a))))
+                                  render_history(a, session.ar_tokenizer, step=ar_step)))
     else:
         outputs.append(gr.skip())
-    outputs.append(stats_html(truncated(d, step), f"step {step}", generation.DIFFUSION) if d is not None else gr.skip())
-    outputs.append(stats_html(truncated(a, ar_step), f"step {ar_step}", generation.AUTOREGRESSIVE)
+    outputs.append(stats_html(truncated(d, step), "replay", generation.DIFFUSION, f"replay · step {step}")
+                   if d is not None else gr.skip())
+    outputs.append(stats_html(truncated(a, ar_step), "replay", generation.AUTOREGRESSIVE, f"replay · token {ar_step}")
                    if a is not None else gr.skip())
     return tuple(outputs)
 
@@ -636,8 +645,10 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
         return
 
     session.running = True
-    session.stop = threading.Event()
-    stop = session.stop
+    # Each panel has its own stop signal (the AR streamer sets its own when it ends); Stop sets both.
+    stops = (threading.Event(), threading.Event())
+    session.panel_stops = stops
+    session.stop = stop = threading.Event()
     session.mode = mode
     session.settings = {"prompt": prompt, "mode": mode, "diffusion_model": diffusion_name, "ar_model": ar_name,
                         "diffusion": diffusion_config.to_dict(), "autoregressive": ar_config.to_dict()}
@@ -650,15 +661,15 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
     ar_after = panels[0].finished if mode == ONE_AFTER_THE_OTHER else None
     workers = [
         threading.Thread(target=run_panel, name="unmask-diffusion", daemon=True,
-                         args=(panels[0], load, diffusion_messages, diffusion_config, loaded, None, stop, wake)),
+                         args=(panels[0], load, diffusion_messages, diffusion_config, loaded, None, stops[0], wake)),
         threading.Thread(target=run_panel, name="unmask-autoregressive", daemon=True,
-                         args=(panels[1], load, ar_messages, ar_config, loaded, ar_after, stop, wake)),
+                         args=(panels[1], load, ar_messages, ar_config, loaded, ar_after, stops[1], wake)),
     ]
     earlier = list(session.turns)
     for worker in workers:
         worker.start()
     try:
-        yield {views["banner"]: timing_note(mode, "in progress"), views["legend"]: render_legend(diffusion_config.steps),
+        yield {views["banner"]: timing_note(mode, "in progress"), views["legend"]: legend_html(diffusion_config.steps),
                views["replay"]: gr.Slider(value=0, maximum=1, interactive=False),
                views["play"]: gr.Button(interactive=False), views["pause"]: gr.Button(interactive=False),
                views["run_file"]: gr.DownloadButton(interactive=False),
@@ -678,7 +689,8 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
     finally:
         stop_requested = stop.is_set()
         if not all(panel.finished.is_set() for panel in panels):
-            stop.set()  # the page went away mid-run: end the workers rather than leave them running
+            for event in stops:  # the page went away mid-run: end the workers rather than leave them running
+                event.set()
         for worker in workers:
             worker.join()
         session.running = False
@@ -720,7 +732,7 @@ def finish(session: Session, views: dict, panels: tuple[Panel, Panel], prompt: s
                                       label="Replay: diffusion step" if d is not None else "Replay: AR token"),
            views["play"]: gr.Button(interactive=steps > 0), views["pause"]: gr.Button(interactive=steps > 0)}
     if d is not None:
-        out[views["legend"]] = render_legend(total_steps(d))
+        out[views["legend"]] = legend_html(default_total(d))
         out[views["commits"]] = charts.commits_figure(d)
         out[views["map"]] = charts.denoising_map_figure(d)
         out[views["scores"]] = charts.scores_figure(d)
