@@ -398,11 +398,9 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                 gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
             with gr.Column(scale=2):
                 diffusion_name = gr.Dropdown(diffusion_choices, value=diffusion_model, label="Diffusion model",
-                                             allow_custom_value=True, elem_id="um-diffusion-model",
-                                             info="A registered name, hub id or local folder.")
+                                             allow_custom_value=True, elem_id="um-diffusion-model")
                 ar_name = gr.Dropdown(ar_choices, value=ar_model, label="Autoregressive model",
-                                      allow_custom_value=True, elem_id="um-ar-model",
-                                      info="The model the diffusion one is compared with.")
+                                      allow_custom_value=True, elem_id="um-ar-model")
                 mode = gr.Radio(list(MODES), value=TOGETHER, label="Timing", info=SETTING_HELP["mode"],
                                 elem_id="um-mode")
 

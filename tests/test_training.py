@@ -1,0 +1,121 @@
+"""training/: the masked-diffusion objective on a tiny random model (fast), the smoke pipeline end to
+end and the shipped adapter through the registry (slow, real SmolLM2; no network)."""
+
+import json
+import math
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from generation.models import (
+    SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, make_bidirectional,
+)
+from training.adapt import AdaptConfig, diffusion_loss, layout, low_discrepancy_t, noise, student
+from training.distill import answer_until_stop, left_pad
+from training.evaluate import unigram_entropy
+from training.prompts import split_prompts
+
+CANVAS = 6
+PAIRS = [([20, 21, 22], [30, 31, SMOLLM2_END_OF_TURN_ID]), ([23, 24, 25, 26, 27], [32, 33, 34, 35, 36, 37, 38])]
+
+
+def tiny_causal_lm(seed: int = 0) -> LlamaForCausalLM:
+    """A random bidirectional Llama with tied embeddings, like SmolLM2 (ids 0-16 exist: vocab 64)."""
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                         tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return make_bidirectional(LlamaForCausalLM(config).eval())
+
+
+def test_prompt_grid_is_large_deterministic_and_split():
+    first, second = split_prompts(), split_prompts()
+    assert first == second
+    assert len(first["train"]) >= 2000 and len(first["held_out"]) >= 100
+    assert not set(first["train"]) & set(first["held_out"])
+
+
+def test_layout_pads_canvas_with_endoftext_and_rows_on_the_right():
+    ids, attention, starts = layout(PAIRS, CANVAS)
+    assert starts.tolist() == [3, 5]
+    assert ids[0, :9].tolist() == [20, 21, 22, 30, 31, SMOLLM2_END_OF_TURN_ID] + [SMOLLM2_ENDOFTEXT_ID] * 3
+    assert attention[0].tolist() == [1] * 9 + [0] * 2  # row 0 is 2 shorter than row 1
+    assert ids[1, 5:].tolist() == [32, 33, 34, 35, 36, 37]  # answer cut at the canvas
+
+
+def test_prompt_and_padding_columns_are_never_masked():
+    ids, _, starts = layout(PAIRS, CANVAS)
+    masked = noise(ids, starts, CANVAS, torch.ones(2), torch.Generator().manual_seed(0))
+    assert masked[0].tolist() == [False] * 3 + [True] * CANVAS + [False] * 2
+    assert masked[1].tolist() == [False] * 5 + [True] * CANVAS
+
+
+def test_mask_rate_follows_t():
+    ids = torch.zeros((2, 4000), dtype=torch.long)
+    masked = noise(ids, torch.zeros(2, dtype=torch.long), 4000, torch.tensor([0.2, 0.7]),
+                   torch.Generator().manual_seed(0))
+    rates = masked.float().mean(1)
+    assert abs(rates[0] - 0.2) < 0.03 and abs(rates[1] - 0.7) < 0.03
+
+
+def test_low_discrepancy_t_is_evenly_spread_in_range():
+    eps = 1e-3
+    t = low_discrepancy_t(8, eps, torch.Generator().manual_seed(3))
+    gaps = torch.diff(torch.sort(t).values)
+    assert torch.allclose(gaps, torch.full_like(gaps, (1 - eps) / 8), atol=1e-5)
+    assert t.min() >= eps and t.max() <= 1
+
+
+def test_loss_is_one_over_t_weighted_shifted_cross_entropy():
+    """Against a hand computation from the full logits: row i-1 predicts token i, weight 1/t."""
+    model = tiny_causal_lm()
+    ids, attention, starts = layout(PAIRS, CANVAS)
+    t = torch.tensor([0.25, 0.5])
+    masked = noise(ids, starts, CANVAS, t, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss = diffusion_loss(model, ids, attention, masked, t, CANVAS, SMOLLM2_MASK_ID)
+        logits = model(ids.masked_fill(masked, SMOLLM2_MASK_ID), attention_mask=attention).logits
+    expected = 0.0
+    for b, i in masked.nonzero().tolist():
+        expected += -torch.log_softmax(logits[b, i - 1], -1)[ids[b, i]] / t[b]
+    assert math.isclose(float(loss), float(expected) / (2 * CANVAS), rel_tol=1e-4)
+
+
+def test_loss_of_a_row_does_not_depend_on_the_padding_beside_it():
+    model = tiny_causal_lm()
+    ids, attention, starts = layout(PAIRS, CANVAS)
+    t = torch.tensor([0.6, 0.6])
+    masked = noise(ids, starts, CANVAS, t, torch.Generator().manual_seed(2))
+    masked[1] = False  # only row 0 (the padded one) contributes
+    alone_ids, alone_attention, _ = layout(PAIRS[:1], CANVAS)
+    with torch.no_grad():
+        batched = diffusion_loss(model, ids, attention, masked, t, CANVAS, SMOLLM2_MASK_ID) * 2
+        alone = diffusion_loss(model, alone_ids, alone_attention, masked[:1, :9], t[:1], CANVAS, SMOLLM2_MASK_ID)
+    assert math.isclose(float(batched), float(alone), rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["lora", "lora+"])
+def test_adapter_saves_and_merges_through_the_registry_path(tmp_path, variant):
+    from peft import PeftModel
+
+    model = student(tiny_causal_lm(), AdaptConfig(variant=variant, rank=4, alpha=4))
+    with torch.no_grad():  # move every trainable tensor away from its (identity) initial value
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(tmp_path)
+    x = torch.tensor([[20, 21, SMOLLM2_MASK_ID, 22, SMOLLM2_MASK_ID]])
+    with torch.no_grad():
+        trained = model(x).logits
+        merged = PeftModel.from_pretrained(tiny_causal_lm(), str(tmp_path)).merge_and_unload()(x).logits
+        base = tiny_causal_lm()(x).logits
+    assert torch.allclose(trained, merged, atol=1e-4)
+    assert not torch.allclose(base, merged, atol=1e-3)
+
+
+def test_helpers():
+    assert answer_until_stop([5, 6, SMOLLM2_END_OF_TURN_ID, 0, 0]) == [5, 6, SMOLLM2_END_OF_TURN_ID]
+    ids, attention = left_pad([[1, 2], [3]], 0)
+    assert ids.tolist() == [[1, 2], [0, 3]] and attention.tolist() == [[1, 1], [0, 1]]
+    assert math.isclose(unigram_entropy([1, 1, 2, 2]), math.log(2))
