@@ -284,10 +284,11 @@ def legend_html(total_steps: int) -> str:
             f'{render_legend(total_steps)}</div>')
 
 
-def message_html(title: str, text: str, kind: str = "error") -> str:
+def message_html(title: str, text: str, kind: str = "error", hint: str = "") -> str:
     role = ' role="alert"' if kind == "error" else ""
+    hint_html = f'<div class="um-message-hint">{_esc(hint)}</div>' if hint else ""
     return (f'<div class="um-message um-{kind}"{role}><div class="um-message-title">{_esc(title)}</div>'
-            f'<div class="um-message-text">{_esc(text)}</div></div>')
+            f'<div class="um-message-text">{_esc(text)}</div>{hint_html}</div>')
 
 
 def placeholder_html(text: str) -> str:
@@ -340,7 +341,7 @@ def _esc(text) -> str:
 
 def panel_body(panel: Panel, tokenizer, step: int | None = None) -> str:
     if panel.error is not None:
-        return message_html(panel.error_title, panel.error + fix_hint(panel))
+        return message_html(panel.error_title, panel.error, hint=fix_hint(panel))
     with panel.lock:
         history = panel.snapshot
     if history is None:
@@ -350,7 +351,7 @@ def panel_body(panel: Panel, tokenizer, step: int | None = None) -> str:
 
 def fix_hint(panel: Panel) -> str:
     if panel.error_title.startswith("Model"):
-        return " The other panel still works."
+        return "The other panel still works."
     return ""
 
 
