@@ -282,3 +282,18 @@ def test_the_real_smollm2_streams_a_readable_answer():
         assert "Paris" in job.outputs()[-1][AR_VIEW]
     finally:
         demo.close()
+
+
+def test_exports_are_a_run_file_an_html_animation_and_a_gif(client):
+    job = submit(client, gen_length=16, steps=8, block_length=16)
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    animation = last[RUN_FILE + 1]
+    animation = animation["value"] if isinstance(animation, dict) else animation
+    with open(animation, encoding="utf-8") as f:
+        page = f.read()
+    assert page.lstrip().lower().startswith("<!doctype html") and "um-legend" in page
+    gif = client.predict(api_name="/gif")
+    gif = gif["value"] if isinstance(gif, dict) else gif
+    with open(gif, "rb") as f:
+        assert f.read(6) in (b"GIF89a", b"GIF87a")

@@ -139,6 +139,7 @@ def test_dark_theme_and_a_bad_setting(browser, page_url):
     page.click("#um-generate")
     page.wait_for_selector('#um-diffusion-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
     page.wait_for_selector('#um-ar-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector("#um-chart-map .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(DOCS / "screenshot-dark.png"), full_page=True)
     assert errors == [], errors
     page.close()
