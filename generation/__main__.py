@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-diffusion", action="store_true", help="run only the --ar model")
     d = DiffusionConfig()
     p.add_argument("--gen-length", type=int, default=d.gen_length)
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", type=int, default=None, help="default: gen-length (one token per step)")
     p.add_argument("--block-length", type=int, default=None)
     p.add_argument("--algorithm", choices=ALGORITHMS, default=d.algorithm)
     p.add_argument("--temperature", type=float, default=d.temperature)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     histories = {}
     try:
         diffusion_config = DiffusionConfig(
-            gen_length=args.gen_length, steps=args.steps, block_length=args.block_length,
+            gen_length=args.gen_length, steps=args.steps or args.gen_length, block_length=args.block_length,
             algorithm=args.algorithm, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
             alg_temp=args.alg_temp, threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed)
         ar_config = ARConfig(max_new_tokens=args.gen_length, temperature=args.temperature,
