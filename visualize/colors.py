@@ -3,13 +3,16 @@
 The scale is viridis (dark blue-purple early, yellow late): perceptually uniform, ordered by
 lightness, and readable with every common colour-vision deficiency and in greyscale. Tokens are
 painted as filled chips, so the same colours work on light and dark pages; the text colour on a
-chip is black or white, whichever contrasts more (WCAG relative luminance).
+chip is black or white, whichever contrasts more (WCAG relative luminance); every colour of the
+scale gets at least 4.5:1 (WCAG AA).
 
 Left out: a second palette. Charts use the same stops (`PLOTLY_SCALE`) so a colour means the same
 step everywhere.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 # Viridis sampled at 9 evenly spaced points (matplotlib's table); linear interpolation in between.
 VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725")
@@ -39,6 +42,7 @@ def scale_color(t: float) -> str:
     return _hex(tuple(x + (y - x) * f for x, y in zip(a, b)))
 
 
+@lru_cache(maxsize=65536)  # a frame asks for the same few colours hundreds of times
 def step_color(step: int, total: int) -> str:
     """Colour of step `step` (1-based) out of `total`: step_color(1, 9) == '#440154', step_color(9, 9) == '#fde725'."""
     if total <= 1:
@@ -61,6 +65,7 @@ def contrast(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+@lru_cache(maxsize=4096)
 def text_color_for(background: str) -> str:
     """Black or white text, whichever reads better: text_color_for('#440154') == '#ffffff'."""
     return max((DARK_TEXT, LIGHT_TEXT), key=lambda text: contrast(text, background))
