@@ -1,14 +1,23 @@
 """Unmask's page: a diffusion LM and an autoregressive LM answer the same prompt, side by side.
 
-The page only wires controls to the generation core and the visualisation. One click starts two
-worker threads (one per model) that iterate `stream_diffusion` / `stream_autoregressive` and
-publish a snapshot of their History after every step; the Gradio generator `run` wakes on those
-snapshots and yields at most FRAMES_PER_SECOND page updates, rendering HTML with visualize/ (never
+The page only wires controls to the generation core and the visualisation. One click runs `race`:
+two worker threads (one per model) iterate `stream_diffusion` / `stream_autoregressive` and publish a
+snapshot of their History after every step; `race` yields both panels as plain `PanelView`s at most
+FRAMES_PER_SECOND times a second, and the Gradio generator `run` renders them with visualize/ (never
 inside the denoising loop). Everything a user does lives in their own `Session` (gr.State): the
 conversation, the last histories, the stop signal. Nothing is shared between users except the
 loaded models, which are read-only.
 
-Left out: batching several users into one forward pass, and GPU placement (the loader decides).
+Models: a preset picker pairs each diffusion model with its AR partner (generation.hub_models); the
+model pickers say which entries cannot run on this machine and why (`can_run`, decided once per
+entry from configs and free memory, loading nothing), and a run re-checks the picked pair before
+loading. DiffusionGemma runs its own sampler: only answer length, steps and seed reach it, and the
+panel says which settings it ignored.
+
+GPU: `race` is the GPU work of a click, under `spaces.GPU` on a ZeroGPU Space (spaces_shim; a no-op
+elsewhere). There it runs in a forked process and what it yields is pickled back, which is why it
+yields plain data. With UNMASK_PROFILE=space and CUDA present, the default pair is loaded on
+"cuda:0" at startup. Left out: batching several users into one forward pass; unloading models.
 """
 
 from __future__ import annotations
@@ -21,15 +30,19 @@ import os
 import tempfile
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
+import torch
 
 import generation
 from generation import ARConfig, CausalLM, ConfigError, DiffusionConfig, DiffusionLM, History, ModelUnavailable
+from generation import hub_models
 from generation.config import ALGORITHMS
-from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2
+from generation.diffusion_gemma import APPLICABLE_SETTINGS, BlockDiffusionLM, applicable_config
 from spaces_shim import gpu
 from visualize import charts, export
 from visualize.canvas import default_total, render_history, render_legend
@@ -129,6 +142,7 @@ class Panel:
     model: object = None
     error: str | None = None
     error_title: str = ""
+    note: str = ""  # shown above the canvas, e.g. the settings this model ignores
     finished: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -149,13 +163,16 @@ def snapshot(history: History) -> History:
 
 
 def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threading.Barrier,
-              wait_for: threading.Event | None, stop: threading.Event, wake: threading.Event) -> None:
-    """Worker thread body: load, wait for our turn, stream, publishing each step."""
+              wait_for: threading.Event | None, stop: threading.Event, wake: threading.Event,
+              alongside: tuple[str, ...] = ()) -> None:
+    """Worker thread body: check it fits, load, wait for our turn, stream, publishing each step."""
     try:
         panel.status = "loading"
         wake.set()
         try:
-            panel.model = load_checked(load, panel.model_name, panel.kind)
+            panel.model = load_checked(load, panel.model_name, panel.kind, alongside)
+            if isinstance(panel.model, BlockDiffusionLM):
+                config, panel.note = block_diffusion_config(config)
         except ModelUnavailable as error:
             panel.fail("Model unavailable", str(error))
         except Exception as error:  # noqa: BLE001 - any load failure is shown in its own panel
@@ -199,16 +216,143 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
         wake.set()
 
 
-def load_checked(load, name: str, kind: str):
-    """load(name), checked to be the kind of model this panel runs."""
+def load_checked(load, name: str, kind: str, alongside: tuple[str, ...] = ()):
+    """load(name), refused first if it will not fit beside `alongside`, checked to be the kind this panel runs."""
     if not name or not str(name).strip():
         raise ModelUnavailable("no model picked; choose one from the list")
-    model = load(str(name).strip())
+    name = str(name).strip()
+    refuse_if_too_big(name, alongside)
+    model = load(name)
+    _loaded.add(name)
     wanted = DiffusionLM if kind == generation.DIFFUSION else CausalLM
     if not isinstance(model, wanted) and not (kind == generation.DIFFUSION and hasattr(model, "stream")):
         other = "an autoregressive" if isinstance(model, CausalLM) else "a diffusion"
         raise ModelUnavailable(f"{name!r} is {other} model; pick it in the other panel's list")
     return model
+
+
+# ------------------------------------------------------------------ which models run here
+
+
+_loaded: set[str] = set()  # names this process has loaded: their memory is already in use, not to count again
+
+
+def app_device() -> str | None:
+    """Where the page loads models: "cuda:0" on a Space with a GPU (ZeroGPU attaches one device, and
+    accelerate cannot plan device_map="auto" before it is attached), else the loader's default."""
+    if hub_models.profile() == "space" and torch.cuda.is_available():
+        return "cuda:0"
+    return None
+
+
+def default_load(name: str):
+    """The page's loader (module level, so ZeroGPU can pickle it into its GPU process)."""
+    return generation.load_model(name, device=app_device())
+
+
+@lru_cache(maxsize=256)
+def verdict(name: str) -> hub_models.Verdict:
+    """Whether `name` alone fits this machine, decided once per name (reads configs, loads no weights)."""
+    return hub_models.can_run(name, app_device())
+
+
+def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
+    """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now."""
+    if name in _loaded:
+        return
+    partners = tuple(n.strip() for n in alongside if n and n.strip() and n.strip() not in _loaded)
+    fits = hub_models.can_run(name, app_device(), alongside=partners)
+    if not fits.ok:
+        raise ModelUnavailable(fits.message)
+
+
+def preload(load=default_load) -> list[str]:
+    """With UNMASK_PROFILE=space and CUDA present, load the default pair at startup (ZeroGPU only lets
+    weights move to its GPU then); elsewhere nothing. Returns the names loaded."""
+    if hub_models.profile() != "space" or not torch.cuda.is_available():
+        return []
+    preset = hub_models.default_preset()
+    done = []
+    for name in (preset.diffusion, preset.autoregressive):
+        try:
+            refuse_if_too_big(name, ())
+            load(name)
+        except ModelUnavailable as error:
+            log.warning("not preloading %s: %s", name, error)
+            continue
+        _loaded.add(name)
+        done.append(name)
+    return done
+
+
+def picker_label(name: str) -> str:
+    """The picker entry: the name, plus the short reason when it cannot run here, e.g.
+    "Dream-org/Dream-v0-Instruct-7B — cannot run here: needs ~34.6 GiB, 21.6 GiB RAM free"."""
+    fits = verdict(name)
+    if fits.ok:
+        return name
+    if fits.need_bytes is None or fits.free_bytes is None:
+        return f"{name} — cannot run here"
+    where = "GPU" if fits.device.startswith("cuda") else "RAM"
+    return f"{name} — cannot run here: needs ~{_gib(fits.need_bytes)}, {_gib(fits.free_bytes)} {where} free"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def picker_choices(names) -> list[tuple[str, str]]:
+    """(label, name) pairs for a gr.Dropdown: the value stays the bare name."""
+    return [(picker_label(name), name) for name in names]
+
+
+def matching_preset(diffusion: str | None, ar: str | None) -> hub_models.Preset | None:
+    return next((p for p in hub_models.presets() if (p.diffusion, p.autoregressive) == (diffusion, ar)), None)
+
+
+def preset_named(label: str | None) -> hub_models.Preset | None:
+    return next((p for p in hub_models.presets() if p.label == label), None)
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs: presets whose diffusion model cannot run here say so."""
+    return [(p.label if verdict(p.diffusion).ok and verdict(p.autoregressive).ok else f"{p.label} — cannot run here",
+             p.label) for p in hub_models.presets()]
+
+
+def picker_note(diffusion: str | None, ar: str | None) -> str:
+    """Under the pickers: why this pairing (for a preset), and the full reason for a picked model that cannot run."""
+    lines = []
+    preset = matching_preset(diffusion, ar)
+    if preset is not None:
+        lines.append(f'<div class="um-fit-why">{_esc(preset.why)}.</div>')
+    for role, name in (("Diffusion", diffusion), ("Autoregressive", ar)):
+        name = (name or "").strip()
+        if name and not verdict(name).ok:
+            lines.append(f'<div class="um-fit-no"><b>{role}: {_esc(name)} cannot run here.</b> '
+                         f'{_esc(verdict(name).message)}.</div>')
+    return f'<div class="um-fit">{"".join(lines)}</div>'
+
+
+IGNORED_NAMES = {"block_length": "block length", "algorithm": "algorithm", "temperature": "temperature",
+                 "top_p": "top-p", "top_k": "top-k", "alg_temp": "position temperature",
+                 "threshold": "confidence threshold", "cfg_scale": "guidance", "eps": "eps"}
+APPLICABLE_NAMES = {"gen_length": "answer length", "steps": "steps", "seed": "seed"}
+
+
+def block_diffusion_config(config: DiffusionConfig) -> tuple[DiffusionConfig, str]:
+    """DiffusionGemma's loop takes only APPLICABLE_SETTINGS: the config it gets, and the note saying what was dropped.
+
+    block_diffusion_config(DiffusionConfig(temperature=0.5))[1] ends "Ignored this run: temperature 0.5."
+    """
+    applied = applicable_config(config)
+    dropped = [f"{IGNORED_NAMES.get(f.name, f.name)} {getattr(config, f.name)}" for f in dataclasses.fields(config)
+               if getattr(config, f.name) != getattr(applied, f.name)]
+    takes = ", ".join(APPLICABLE_NAMES.get(name, name) for name in APPLICABLE_SETTINGS)
+    note = (f"DiffusionGemma runs its own sampler and takes only {takes} (the steps are a budget shared by its "
+            f"canvases; it stops a canvas early once its drafts are stable). ")
+    note += f"Ignored this run: {', '.join(dropped)}." if dropped else "The other settings do not apply."
+    return applied, note
 
 
 # ------------------------------------------------------------------ settings
@@ -306,6 +450,8 @@ def stats_html(history: History | None, status: str, kind: str, label: str | Non
         seconds = history.seconds
         tokens = committed_tokens(history)
         first = history.seconds_to_first_token()
+        if total is None and status == "running" and label is None:
+            label = "generating… (the model decides how many steps)"
         cells = [
             ("steps", f"{done} / {total}" if total else f"{done}"),
             ("forward passes", f"{history.forward_passes}"),
@@ -339,18 +485,17 @@ def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def panel_body(panel: Panel, tokenizer, step: int | None = None) -> str:
-    if panel.error is not None:
-        return message_html(panel.error_title, panel.error, hint=fix_hint(panel))
-    with panel.lock:
-        history = panel.snapshot
-    if history is None:
-        return placeholder_html(STATUS_WORDS.get(panel.status, panel.status).capitalize())
-    return render_history(history, tokenizer, step=step)
+def panel_body(view: PanelView, tokenizer) -> str:
+    if view.error is not None:
+        return message_html(view.error_title, view.error, hint=fix_hint(view))
+    note = f'<div class="um-note">{_esc(view.note)}</div>' if view.note else ""
+    if view.history is None:
+        return note + placeholder_html(STATUS_WORDS.get(view.status, view.status).capitalize())
+    return note + render_history(view.history, tokenizer)
 
 
-def fix_hint(panel: Panel) -> str:
-    if panel.error_title.startswith("Model"):
+def fix_hint(view: PanelView) -> str:
+    if view.error_title.startswith("Model"):
         return "The other panel still works."
     return ""
 
@@ -363,23 +508,24 @@ def load_examples() -> list[str]:
 
 
 def model_choices() -> tuple[list[str], list[str]]:
-    """The registered pair first, then the larger presets where generation offers them."""
-    diffusion, ar = [DIFFUSION_SMOLLM2], [AR_SMOLLM2]
-    try:
-        from generation import hub_models
-    except ImportError:
-        return diffusion, ar
-    diffusion += [name for name in hub_models.DIFFUSION_CHOICES if name not in diffusion]
-    ar += [name for name in hub_models.AR_CHOICES if name not in ar]
+    """Both pickers' names in preset order (the embedded pair first locally, the large ones on a Space)."""
+    order = hub_models.presets()
+    diffusion = list(dict.fromkeys([*(p.diffusion for p in order), *hub_models.DIFFUSION_CHOICES]))
+    ar = list(dict.fromkeys([*(p.autoregressive for p in order), *hub_models.AR_CHOICES]))
     return diffusion, ar
 
 
-def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOLLM2,
-               ar_model: str = AR_SMOLLM2, extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
-    """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models)."""
+def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: str | None = None,
+               extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
+    """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models); the pickers
+    start on the default preset unless models are named."""
+    start = hub_models.default_preset()
+    diffusion_model = diffusion_model or start.diffusion
+    ar_model = ar_model or start.autoregressive
     diffusion_choices, ar_choices = model_choices()
     diffusion_choices = list(dict.fromkeys([diffusion_model, *extra_choices[0], *diffusion_choices]))
     ar_choices = list(dict.fromkeys([ar_model, *extra_choices[1], *ar_choices]))
+    start_preset = matching_preset(diffusion_model, ar_model)
     defaults = Settings()
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
@@ -398,10 +544,14 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                     clear = gr.Button("Clear conversation", elem_id="um-clear")
                 gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
             with gr.Column(scale=2):
-                diffusion_name = gr.Dropdown(diffusion_choices, value=diffusion_model, label="Diffusion model",
-                                             allow_custom_value=True, elem_id="um-diffusion-model")
-                ar_name = gr.Dropdown(ar_choices, value=ar_model, label="Autoregressive model",
+                preset = gr.Dropdown(preset_choices(), value=start_preset.label if start_preset else None,
+                                     label="Preset: a diffusion model and its AR partner", elem_id="um-preset")
+                diffusion_name = gr.Dropdown(picker_choices(diffusion_choices), value=diffusion_model,
+                                             label="Diffusion model", allow_custom_value=True,
+                                             elem_id="um-diffusion-model")
+                ar_name = gr.Dropdown(picker_choices(ar_choices), value=ar_model, label="Autoregressive model",
                                       allow_custom_value=True, elem_id="um-ar-model")
+                note = gr.HTML(picker_note(diffusion_model, ar_model), elem_id="um-fit")
                 mode = gr.Radio(list(MODES), value=TOGETHER, label="Timing", info=SETTING_HELP["mode"],
                                 elem_id="um-mode")
 
@@ -484,7 +634,6 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
                      commits=commits_plot, race=race_plot, map=map_plot, scores=scores_plot, run_file=run_file,
                      animation_file=animation_file, make_gif=make_gif)
 
-        @gpu(duration=120)
         def run(session_state: Session, prompt_text: str, diffusion_pick: str, ar_pick: str, mode_pick: str,
                 *values):
             yield from run_generation(session_state, load, views, prompt_text, diffusion_pick, ar_pick,
@@ -496,6 +645,21 @@ def build_demo(load=generation.load_model, diffusion_model: str = DIFFUSION_SMOL
         prompt.submit(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
                       api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
                       show_progress="hidden")
+
+        def pick_preset(label: str):
+            chosen = preset_named(label)
+            if chosen is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            return chosen.diffusion, chosen.autoregressive, picker_note(chosen.diffusion, chosen.autoregressive)
+
+        def pick_model(diffusion_pick: str, ar_pick: str):
+            chosen = matching_preset(diffusion_pick, ar_pick)
+            return (chosen.label if chosen else None), picker_note(diffusion_pick, ar_pick)
+
+        preset.input(pick_preset, [preset], [diffusion_name, ar_name, note], api_name="preset", queue=False)
+        for picker in (diffusion_name, ar_name):
+            picker.change(pick_model, [diffusion_name, ar_name], [preset, note], api_visibility="private",
+                          queue=False)
 
         def request_stop(session_state: Session) -> None:
             session_state.stop.set()
@@ -611,21 +775,93 @@ def truncated(history: History, step: int) -> History:
 # ------------------------------------------------------------------ one click, two generations
 
 
+@dataclass
+class PanelView:
+    """One panel as the page draws it: plain data, so it also crosses ZeroGPU's process boundary."""
+
+    kind: str
+    model_name: str
+    status: str
+    history: History | None = None
+    error: str | None = None
+    error_title: str = ""
+    note: str = ""
+    tokenizer: object = None  # sent once, in the first view after the model loaded
+
+
+def view_of(panel: Panel, sent: set) -> PanelView:
+    with panel.lock:
+        history = panel.snapshot
+    tokenizer = getattr(panel.model, "tokenizer", None)
+    if panel.kind in sent:
+        tokenizer = None
+    elif tokenizer is not None:
+        sent.add(panel.kind)
+    return PanelView(panel.kind, panel.model_name, panel.status, history, panel.error, panel.error_title,
+                     panel.note, tokenizer)
+
+
+@gpu(duration=120)
+def race(load, names: tuple[str, str], messages: tuple[list, list], configs: tuple, mode: str,
+         stops: tuple[threading.Event, threading.Event] | None = None):
+    """The GPU work of one click: load both models and run them, together or one after the other, yielding
+    both panels' views at most FRAMES_PER_SECOND times a second and once more at the end.
+
+    `stops` (diffusion, AR) end the runs early; closing the generator ends them too. On a ZeroGPU Space
+    this runs in a forked process: the page's Stop events cannot reach it (they are not even picklable,
+    so the page passes None there), and Stop only ends the page's view of the run."""
+    stops = stops or (threading.Event(), threading.Event())
+    panels = (Panel(generation.DIFFUSION, names[0]), Panel(generation.AUTOREGRESSIVE, names[1]))
+    wake = threading.Event()
+    loaded = threading.Barrier(2)
+    ar_after = panels[0].finished if mode == ONE_AFTER_THE_OTHER else None
+    partners = ((names[1],), ())  # the diffusion check counts the AR model too: both stay loaded
+    workers = [
+        threading.Thread(target=run_panel, name=f"unmask-{panel.kind}", daemon=True,
+                         args=(panel, load, panel_messages, config, loaded, after, stop, wake, alongside))
+        for panel, panel_messages, config, after, stop, alongside
+        in zip(panels, messages, configs, (None, ar_after), stops, partners)
+    ]
+    sent: set = set()
+    for worker in workers:
+        worker.start()
+    try:
+        interval = 1.0 / FRAMES_PER_SECOND
+        last_frame = time.perf_counter()
+        while not all(panel.finished.is_set() for panel in panels):
+            wake.wait(timeout=0.5)
+            pause = interval - (time.perf_counter() - last_frame)
+            if pause > 0:
+                time.sleep(pause)  # let several steps land in one frame
+            wake.clear()
+            last_frame = time.perf_counter()
+            yield tuple(view_of(panel, sent) for panel in panels)
+    finally:
+        if not all(panel.finished.is_set() for panel in panels):
+            for event in stops:  # the page went away mid-run: end the workers rather than leave them running
+                event.set()
+        for worker in workers:
+            worker.join()
+    yield tuple(view_of(panel, sent) for panel in panels)
+
+
+ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))  # set by Hugging Face on ZeroGPU Spaces
+
+
 def run_generation(session: Session, load, views: dict, prompt: str, diffusion_name: str, ar_name: str,
                    mode: str, settings: Settings):
-    """The page generator behind Generate: validate, start both workers, stream frames, finish."""
+    """The page generator behind Generate: validate, run `race`, render its frames, finish."""
     frame = 0
 
-    def progress(state: str, panels: tuple[Panel, Panel] | None = None, **extra) -> dict:
+    def progress(state: str, panels: tuple[PanelView, PanelView] | None = None, **extra) -> dict:
         nonlocal frame
         frame += 1
         info = {"frame": frame, "state": state, "mode": mode, **extra}
-        for panel in panels or ():
-            with panel.lock:
-                history = panel.snapshot
-            info[panel.kind] = {"status": panel.status, "model": panel.model_name, "error": panel.error,
-                                "steps": len(history.steps) if history else 0,
-                                "planned_steps": history.planned_steps if history else None}
+        for view in panels or ():
+            history = view.history
+            info[view.kind] = {"status": view.status, "model": view.model_name, "error": view.error,
+                               "steps": len(history.steps) if history else 0,
+                               "planned_steps": history.planned_steps if history else None}
         return info
 
     if session.running:
@@ -652,21 +888,11 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
     session.settings = {"prompt": prompt, "mode": mode, "diffusion_model": diffusion_name, "ar_model": ar_name,
                         "diffusion": diffusion_config.to_dict(), "autoregressive": ar_config.to_dict()}
     user = {"role": "user", "content": prompt}
-    diffusion_messages = [*session.diffusion_messages, user]
-    ar_messages = [*session.ar_messages, user]
-    panels = (Panel(generation.DIFFUSION, diffusion_name), Panel(generation.AUTOREGRESSIVE, ar_name))
-    wake = threading.Event()
-    loaded = threading.Barrier(2)
-    ar_after = panels[0].finished if mode == ONE_AFTER_THE_OTHER else None
-    workers = [
-        threading.Thread(target=run_panel, name="unmask-diffusion", daemon=True,
-                         args=(panels[0], load, diffusion_messages, diffusion_config, loaded, None, stops[0], wake)),
-        threading.Thread(target=run_panel, name="unmask-autoregressive", daemon=True,
-                         args=(panels[1], load, ar_messages, ar_config, loaded, ar_after, stops[1], wake)),
-    ]
+    messages = ([*session.diffusion_messages, user], [*session.ar_messages, user])
     earlier = list(session.turns)
-    for worker in workers:
-        worker.start()
+    panels = (PanelView(generation.DIFFUSION, diffusion_name, "loading"),
+              PanelView(generation.AUTOREGRESSIVE, ar_name, "loading"))
+    tokenizers: dict[str, object] = {}
     try:
         yield {views["banner"]: timing_note(mode, "in progress"), views["legend"]: legend_html(diffusion_config.steps),
                views["replay"]: gr.Slider(value=0, maximum=1, interactive=False),
@@ -674,49 +900,40 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
                views["run_file"]: gr.DownloadButton(interactive=False),
                views["animation_file"]: gr.DownloadButton(interactive=False),
                views["make_gif"]: gr.Button(interactive=False),
-               **live_views(views, panels, earlier), views["progress"]: progress("running", panels)}
-        interval = 1.0 / FRAMES_PER_SECOND
-        last_frame = time.perf_counter()
-        while not all(panel.finished.is_set() for panel in panels):
-            wake.wait(timeout=0.5)
-            pause = interval - (time.perf_counter() - last_frame)
-            if pause > 0:
-                time.sleep(pause)  # let several steps land in one frame
-            wake.clear()
-            last_frame = time.perf_counter()
-            yield {**live_views(views, panels, earlier), views["progress"]: progress("running", panels)}
+               **live_views(views, panels, earlier, tokenizers), views["progress"]: progress("running", panels)}
+        frames = race(load, (diffusion_name, ar_name), messages, (diffusion_config, ar_config), mode,
+                      None if ON_ZERO_GPU else stops)
+        with closing(frames):
+            for panels in frames:
+                tokenizers.update({view.kind: view.tokenizer for view in panels if view.tokenizer is not None})
+                yield {**live_views(views, panels, earlier, tokenizers), views["progress"]: progress("running", panels)}
+                if ON_ZERO_GPU and stop.is_set():
+                    break  # Stop cannot reach ZeroGPU's process: stop showing the run instead
     finally:
         stop_requested = stop.is_set()
-        if not all(panel.finished.is_set() for panel in panels):
-            for event in stops:  # the page went away mid-run: end the workers rather than leave them running
-                event.set()
-        for worker in workers:
-            worker.join()
         session.running = False
-    yield finish(session, views, panels, prompt, earlier, mode, stop_requested,
+    yield finish(session, views, panels, tokenizers, prompt, earlier, mode, stop_requested,
                  lambda state: progress(state, panels))
 
 
-def live_views(views: dict, panels: tuple[Panel, Panel], earlier: list) -> dict:
-    diffusion, ar = panels
+def live_views(views: dict, panels: tuple[PanelView, PanelView], earlier: list, tokenizers: dict) -> dict:
     out = {}
-    for panel, view, stats in ((diffusion, "diffusion_view", "diffusion_stats"), (ar, "ar_view", "ar_stats")):
-        tokenizer = getattr(panel.model, "tokenizer", None)
-        out[views[view]] = panel_html(panel.kind, earlier, panel_body(panel, tokenizer))
-        with panel.lock:
-            history = panel.snapshot
-        out[views[stats]] = stats_html(history, panel.status, panel.kind)
+    for panel, view, stats in zip(panels, ("diffusion_view", "ar_view"), ("diffusion_stats", "ar_stats")):
+        out[views[view]] = panel_html(panel.kind, earlier, panel_body(panel, tokenizers.get(panel.kind)))
+        out[views[stats]] = stats_html(panel.history, panel.status, panel.kind)
     return out
 
 
-def finish(session: Session, views: dict, panels: tuple[Panel, Panel], prompt: str, earlier: list, mode: str,
-           stopped: bool, progress) -> dict:
+def finish(session: Session, views: dict, panels: tuple[PanelView, PanelView], tokenizers: dict, prompt: str,
+           earlier: list, mode: str, stopped: bool, progress) -> dict:
     """The last frame: store the turn, enable replay and export, draw the charts."""
     diffusion, ar = panels
-    d, a = diffusion.snapshot, ar.snapshot
+    d, a = diffusion.history, ar.history
     session.diffusion, session.autoregressive = d, a
-    session.diffusion_tokenizer = getattr(diffusion.model, "tokenizer", None)
-    session.ar_tokenizer = getattr(ar.model, "tokenizer", None)
+    session.diffusion_tokenizer = tokenizers.get(generation.DIFFUSION)
+    session.ar_tokenizer = tokenizers.get(generation.AUTOREGRESSIVE)
+    if d is not None:
+        session.settings["diffusion"] = dict(d.settings)  # what the model actually took (DiffusionGemma: fewer)
     d_text = answer_text(d, session.diffusion_tokenizer)
     a_text = answer_text(a, session.ar_tokenizer)
     session.diffusion_messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": d_text}]
@@ -724,7 +941,7 @@ def finish(session: Session, views: dict, panels: tuple[Panel, Panel], prompt: s
     session.turns.append((prompt, d_text, a_text))
 
     steps = replay_length(session)
-    out = {**live_views(views, panels, earlier),
+    out = {**live_views(views, panels, earlier, tokenizers),
            views["banner"]: timing_note(mode, "stopped early" if stopped else "of this run"),
            views["replay"]: gr.Slider(value=steps, minimum=0, maximum=max(steps, 1), step=1,
                                       interactive=steps > 0,
@@ -775,4 +992,6 @@ def theme() -> gr.themes.Base:
 
 if __name__ == "__main__":
     logging.basicConfig(level=os.environ.get("UNMASK_LOG", "INFO"))
-    launch()
+    page = build_demo()  # the pickers' verdicts are taken before the preload fills the GPU
+    preload()
+    launch(page)
