@@ -244,7 +244,8 @@ def test_ar_canvas_grows_and_shows_a_left_to_right_gradient(tok):
     history = ar_history([*words, EOS_ID])
     steps = [int(m) for m in re.findall(r'title="step (\d+)', render_history(history, tok))]
     assert steps == list(range(1, len(words) + 2))
-    assert f"background:{step_color(len(words) + 1, len(words) + 1)}" in render_history(history, tok)  # full scale once done
+    last = len(words) + 1
+    assert f"background:{step_color(last, last)}" in render_history(history, tok)  # the full scale once done
     assert len(parse(render_history(history, tok, step=2)).tokens) == 2
     running = ar_history(words, planned=64)  # still running: the scale spans the planned steps
     assert f"background:{step_color(len(words), 64)}" in render_history(running, tok)

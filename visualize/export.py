@@ -137,15 +137,17 @@ def animation_html(history: History, tokenizer, title: str = "", max_frames: int
         opens.append(canvas_open(history, step, total))
     data = {"spans": list(index), "frames": frames, "open": opens, "steps": steps, "interval_ms": interval_ms}
     heading = html.escape(title or f"Unmask · {history.kind} · {history.model or 'model'}", quote=True)
-    meta = html.escape(f"{history.kind} · {history.model} · {len(history.steps)} steps · "
-                       f"{history.forward_passes} forward passes · {history.seconds:.2f} s", quote=True)
+    facts = [history.kind, history.model, f"{len(history.steps)} steps", f"{history.forward_passes} forward passes",
+             f"{history.seconds:.2f} s"]
+    meta = html.escape(" · ".join(fact for fact in facts if fact), quote=True)
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{heading}</title>"
         f"<style>{css()}{_PAGE_CSS}</style></head><body>"
         f"<h1>{heading}</h1><p class=\"um-meta\">{meta}</p>{render_legend(total)}"
         "<div class=\"um-controls\"><button id=\"um-play\" type=\"button\">Play</button>"
-        f"<input id=\"um-slider\" type=\"range\" min=\"0\" max=\"{len(steps) - 1}\" step=\"1\" value=\"{len(steps) - 1}\">"
+        f"<input id=\"um-slider\" type=\"range\" min=\"0\" max=\"{len(steps) - 1}\" step=\"1\" "
+        f"value=\"{len(steps) - 1}\">"
         "<span id=\"um-label\"></span></div><div id=\"um-frame\"></div>"
         f"<script type=\"application/json\" id=\"um-data\">{_script_json(data)}</script>"
         f"<script>{_PAGE_JS}</script></body></html>\n"
