@@ -21,8 +21,21 @@ AR_COLOR = "#e69f00"  # Okabe-Ito orange
 BOX_MIN_POINTS = 2  # a step with fewer scores than this is drawn as points, not a box
 
 
-def _empty(title: str, note: str = "No run yet") -> go.Figure:
+# Transparent backgrounds and mid-grey text and grid read on both the light and the dark page theme.
+THEME = dict(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font={"color": "#8a8f98"})
+GRID = {"gridcolor": "rgba(138,143,152,0.25)", "zerolinecolor": "rgba(138,143,152,0.4)"}
+
+
+def _figure() -> go.Figure:
     figure = go.Figure()
+    figure.update_layout(**THEME)
+    figure.update_xaxes(**GRID)
+    figure.update_yaxes(**GRID)
+    return figure
+
+
+def _empty(title: str, note: str = "No run yet") -> go.Figure:
+    figure = _figure()
     figure.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False},
                          annotations=[{"text": note, "showarrow": False, "font": {"size": 16}}])
     return figure
@@ -79,7 +92,7 @@ def commits_figure(history: History | None) -> go.Figure:
     per_step, cumulative = committed_per_step(history)
     steps = list(range(1, len(per_step) + 1))
     total = max(history.planned_steps or 0, len(steps))
-    figure = go.Figure()
+    figure = _figure()
     figure.add_bar(x=steps, y=per_step, name="committed in this step",
                    marker_color=[step_color(s, total) for s in steps],
                    hovertemplate="step %{x}: %{y} committed<extra></extra>")
@@ -106,7 +119,7 @@ def denoising_map_figure(history: History | None) -> go.Figure:
             ys.append(number)
             hover.append(f"position {position} · step {number}" + ("" if score is None else f" · score {score:.2f}"))
     total = max(history.planned_steps or 0, len(history.steps))
-    figure = go.Figure()
+    figure = _figure()
     figure.add_scatter(x=xs, y=ys, mode="markers", name="changed", text=hover, hoverinfo="text",
                        marker={"symbol": "square", "size": 7, "color": ys, "colorscale": PLOTLY_SCALE,
                                "cmin": 1, "cmax": max(total, 2), "colorbar": {"title": "step"}})
@@ -127,7 +140,7 @@ def race_figure(diffusion: History | None, autoregressive: History | None) -> go
     runs = [(h, color) for h, color in ((diffusion, DIFFUSION_COLOR), (autoregressive, AR_COLOR)) if _has_steps(h)]
     if not runs:
         return _empty(title)
-    figure = go.Figure()
+    figure = _figure()
     for history, color in runs:
         figure.add_scatter(x=[0.0, *history.elapsed()], y=[0, *finished_per_step(history)], name=_label(history),
                            mode="lines", line={"color": color, "width": 3, "shape": "hv"},
@@ -151,7 +164,7 @@ def scores_figure(history: History | None) -> go.Figure:
     if not ys:
         return _empty(title, "This algorithm gives no scores")
     total = max(history.planned_steps or 0, len(history.steps))
-    figure = go.Figure()
+    figure = _figure()
     color = DIFFUSION_COLOR if history.kind != AUTOREGRESSIVE else AR_COLOR
     if len(ys) >= BOX_MIN_POINTS * len(set(xs)):
         figure.add_box(x=xs, y=ys, name="scores", marker_color=color, boxpoints="all", jitter=0.4,
