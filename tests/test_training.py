@@ -119,3 +119,35 @@ def test_helpers():
     ids, attention = left_pad([[1, 2], [3]], 0)
     assert ids.tolist() == [[1, 2], [0, 3]] and attention.tolist() == [[1, 1], [0, 1]]
     assert math.isclose(unigram_entropy([1, 1, 2, 2]), math.log(2))
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end(tmp_path):
+    """Every stage on a tiny budget with the real teacher: data, comparison, adapter, table, card."""
+    from generation.models import load_embedded_diffusion
+    from training.run_all import main
+
+    run = main(["--budget", "smoke", "--workdir", str(tmp_path)])
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["distill"]["answers"] == 4 and record["train"]["steps"] == 2
+    assert set(record["compare"]) == {"lora", "lora+"}
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["setting"] for r in evaluation["rows"]][0].startswith("AR teacher")
+    assert len(evaluation["rows"]) == 1 + 2 * 2
+    assert all(r["leaks"] == 0 for r in evaluation["rows"])
+    assert "| setting |" in (run.adapter_out / "README.md").read_text()
+    assert load_embedded_diffusion("cpu", torch.float32, run.adapter_out).shift_logits
+
+
+@pytest.mark.slow
+def test_shipped_adapter_loads_and_answers_without_special_tokens():
+    from generation import DiffusionConfig, diffuse, load_model
+    from generation.models import DIFFUSION_SMOLLM2, EMBEDDED_ADAPTER_DIR
+
+    if not (EMBEDDED_ADAPTER_DIR / "adapter_config.json").exists():
+        pytest.skip("no adapter shipped yet")
+    model = load_model(DIFFUSION_SMOLLM2, device="cpu")
+    prompt = model.prompt_ids([{"role": "user", "content": "Explain the water cycle in simple terms."}])
+    history = diffuse(model, prompt, DiffusionConfig(gen_length=32, steps=8, block_length=32))
+    assert history.answer_ids() and not set(history.answer_ids()) & set(SMOLLM2_SPECIAL_IDS)
+    assert SMOLLM2_MASK_ID not in history.canvas

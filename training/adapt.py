@@ -1,0 +1,245 @@
+"""Stage 3: adaptation, SmolLM2 (causal) -> masked diffusion LM, the Dream / DiffuLLaMA recipe.
+
+One training step, for a batch of (prompt, teacher answer) pairs:
+1. lay out `prompt + canvas` per row, the canvas being the answer (with its end-of-turn) padded with
+   <|endoftext|> to `canvas` tokens, exactly what the sampler fills in; rows are right-padded to a
+   common length and those columns are switched off by the attention mask;
+2. draw one noise level t per row, low-discrepancy across the batch (t_b = eps + (1 - eps) *
+   ((u + b / B) mod 1), one uniform u), and mask each canvas token with probability t; the prompt is
+   never masked;
+3. run the bidirectional transformer body (`model.model`) once, gather the hidden states one to the
+   left of every masked position (Dream's shift: the state at i-1 predicts token i), project only
+   those rows through `lm_head`, and take loss = sum over masked tokens of CE / t, divided by the
+   number of canvas tokens (the ELBO of masked diffusion, MDLM / LLaDA).
+
+Parameters: LoRA (peft) on every linear layer of the body; variant "lora+" also trains the RMS
+norms and the embedding rows of the mask, end-of-turn and padding tokens (peft `modules_to_save`
+and `trainable_token_indices`). The result is saved as a peft adapter that
+`generation.models.load_embedded_diffusion` merges into the bidirectional base.
+
+Left out: a time embedding (Dream and DiffuLLaMA have none), attention-mask annealing, gradient
+accumulation (batches are small enough for CPU RAM), multi-device training.
+
+    python -m training.adapt --data data/distill --out runs/adapter --max-seconds 3600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from generation.models import (
+    SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, load_smollm2, make_bidirectional,
+)
+
+from .distill import load_shards
+
+VARIANTS = ("lora", "lora+")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    variant: str = "lora"  # "lora": adapters only; "lora+": also norms and the special-token embeddings
+    rank: int = 32  # LoRA rank; 32 on all linear layers is ~9.8M parameters (~20 MB in bf16)
+    alpha: int = 32  # LoRA scale alpha/rank = 1
+    canvas: int = 128  # answer canvas length, as the sampler's gen_length in the evaluation
+    batch_size: int = 8  # rows per step
+    lr: float = 5e-4  # peak learning rate (LoRA tolerates high rates; the CPU budget is short)
+    warmup_steps: int = 20  # linear warm-up, then cosine decay to 10% over max_steps
+    max_steps: int = 1000  # budget in optimizer steps ...
+    max_seconds: float | None = None  # ... or in wall-clock seconds, whichever ends first
+    eps: float = 1e-3  # smallest noise level t (as Dream)
+    bf16: bool = True  # bf16 autocast for the body's matmuls (faster on AVX512-BF16 CPUs and GPUs)
+    seed: int = 0
+    log_every: int = 10  # steps between log lines
+    save_every: int = 100  # steps between adapter checkpoints (the last one is kept if time runs out)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+
+
+# ---- the objective (pure functions, tested on a tiny random model)
+
+
+def low_discrepancy_t(batch: int, eps: float, generator: torch.Generator) -> torch.Tensor:
+    """One noise level per row, evenly spread over (eps, 1]: B=4, u=0.1 -> eps + (1-eps)*[.1, .35, .6, .85]."""
+    u = torch.rand(1, generator=generator)
+    return eps + (1 - eps) * ((u + torch.arange(batch) / batch) % 1)
+
+
+def layout(pairs: list[tuple[list[int], list[int]]], canvas: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids (B, T), attention (B, T), canvas_start (B,)): prompt + answer padded to `canvas`, right-padded rows."""
+    rows, starts = [], []
+    for prompt, answer in pairs:
+        answer = list(answer[:canvas])
+        rows.append(list(prompt) + answer + [SMOLLM2_ENDOFTEXT_ID] * (canvas - len(answer)))
+        starts.append(len(prompt))
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), SMOLLM2_ENDOFTEXT_ID, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row)
+        attention[i, :len(row)] = 1
+    return ids, attention, torch.tensor(starts)
+
+
+def noise(ids: torch.Tensor, canvas_start: torch.Tensor, canvas: int, t: torch.Tensor,
+          generator: torch.Generator) -> torch.Tensor:
+    """Boolean (B, T): canvas positions masked with probability t of their row; prompt and tail never."""
+    column = torch.arange(ids.shape[1])[None, :]  # (1, T)
+    in_canvas = (column >= canvas_start[:, None]) & (column < canvas_start[:, None] + canvas)
+    return in_canvas & (torch.rand(ids.shape, generator=generator) < t[:, None])
+
+
+def diffusion_loss(causal_lm, ids: torch.Tensor, attention: torch.Tensor, masked: torch.Tensor,
+                   t: torch.Tensor, canvas: int, mask_id: int, shift: bool = True) -> torch.Tensor:
+    """(1/t)-weighted CE over masked positions / canvas tokens; only masked rows reach the vocabulary."""
+    noisy = ids.masked_fill(masked, mask_id)
+    hidden = causal_lm.model(input_ids=noisy, attention_mask=attention).last_hidden_state  # (B, T, C)
+    rows, cols = masked.nonzero(as_tuple=True)  # (N,), (N,)
+    logits = causal_lm.lm_head(hidden[rows, cols - 1 if shift else cols]).float()  # (N, V)
+    ce = F.cross_entropy(logits, ids[rows, cols], reduction="none")  # (N,)
+    return (ce / t.to(ce.device)[rows]).sum() / (ids.shape[0] * canvas)
+
+
+# ---- the model
+
+
+def peft_config(config: AdaptConfig):
+    from peft import LoraConfig
+
+    extra = {}
+    if config.variant == "lora+":
+        extra = dict(modules_to_save=["input_layernorm", "post_attention_layernorm", "norm"],
+                     trainable_token_indices={"embed_tokens": [SMOLLM2_ENDOFTEXT_ID, SMOLLM2_END_OF_TURN_ID,
+                                                               SMOLLM2_MASK_ID]})
+    return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0, target_modules="all-linear",
+                      **extra)
+
+
+def student(base: torch.nn.Module, config: AdaptConfig):
+    """The bidirectional base with fresh trainable adapters (a PeftModel)."""
+    from peft import get_peft_model
+
+    torch.manual_seed(config.seed)
+    return get_peft_model(make_bidirectional(base), peft_config(config))
+
+
+def learning_rate(step: int, config: AdaptConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def validation_loss(model, pairs, config: AdaptConfig, levels: int = 4) -> float:
+    """The same objective on held-out answers at fixed noise levels and a fixed seed (comparable across runs)."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = next(causal_lm.parameters()).device
+    generator = torch.Generator().manual_seed(1234)
+    total, count = 0.0, 0
+    for start in range(0, len(pairs), config.batch_size):
+        batch = pairs[start:start + config.batch_size]
+        ids, attention, starts = layout(batch, config.canvas)
+        for level in range(levels):
+            t = torch.full((len(batch),), (level + 0.5) / levels)
+            masked = noise(ids, starts, config.canvas, t, generator)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t,
+                                      config.canvas, SMOLLM2_MASK_ID)
+            total, count = total + float(loss) * len(batch), count + len(batch)
+    return total / max(count, 1)
+
+
+def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, device: str = "cpu",
+          log=print) -> dict:
+    """Train and save the adapter to `out`; returns the run's measured numbers."""
+    if base is None:
+        _, base = load_smollm2(device, torch.float32)
+    model = student(base, config)
+    model.train()
+    causal_lm = model.get_base_model()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    generator = torch.Generator().manual_seed(config.seed)
+    order = random.Random(config.seed)
+    queue: list = []
+    tokens = masked_tokens = 0
+    began = time.perf_counter()
+    step, losses = 0, []
+    device_type = torch.device(device).type
+    while step < config.max_steps:
+        if config.max_seconds is not None and time.perf_counter() - began > config.max_seconds:
+            break
+        if len(queue) < config.batch_size:  # epochs of shuffled pairs
+            queue += order.sample(pairs, len(pairs))
+        batch, queue = queue[:config.batch_size], queue[config.batch_size:]
+        ids, attention, starts = layout(batch, config.canvas)
+        t = low_discrepancy_t(len(batch), config.eps, generator)
+        masked = noise(ids, starts, config.canvas, t, generator)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
+            loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t,
+                                  config.canvas, SMOLLM2_MASK_ID)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        tokens += int(attention.sum())
+        masked_tokens += int(masked.sum())
+        losses.append(float(loss.detach()))
+        if step % config.log_every == 0:
+            seconds = time.perf_counter() - began
+            log(f"step {step} loss {sum(losses[-config.log_every:]) / config.log_every:.3f} "
+                f"lr {learning_rate(step, config):.2e} tokens {tokens} ({tokens / seconds:.0f} tok/s) "
+                f"{seconds:.0f}s")
+        if step % config.save_every == 0:
+            model.save_pretrained(out)
+    seconds = time.perf_counter() - began
+    model.save_pretrained(out)
+    result = {"config": asdict(config), "steps": step, "train_tokens": tokens, "masked_tokens": masked_tokens,
+              "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
+              "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
+              "trainable_parameters": sum(p.numel() for p in params)}
+    if val_pairs:
+        model.eval()
+        result["val_loss"] = validation_loss(model, val_pairs, config)
+    (out / "train_result.json").write_text(json.dumps(result, indent=1))
+    log(json.dumps({k: v for k, v in result.items() if k != "config"}))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/distill"))
+    parser.add_argument("--val-data", type=Path, default=None, help="held-out answers for a validation loss")
+    parser.add_argument("--out", type=Path, default=Path("runs/adapter"))
+    parser.add_argument("--variant", default=AdaptConfig.variant, choices=VARIANTS)
+    parser.add_argument("--rank", type=int, default=AdaptConfig.rank)
+    parser.add_argument("--batch-size", type=int, default=AdaptConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=AdaptConfig.lr)
+    parser.add_argument("--max-steps", type=int, default=AdaptConfig.max_steps)
+    parser.add_argument("--max-seconds", type=float, default=None)
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    config = AdaptConfig(variant=args.variant, rank=args.rank, alpha=args.rank, batch_size=args.batch_size,
+                         lr=args.lr, max_steps=args.max_steps, max_seconds=args.max_seconds, bf16=not args.fp32)
+    val = load_shards(args.val_data) if args.val_data else None
+    train(load_shards(args.data), config, args.out, val_pairs=val, device=args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Stage 5: the model card (README.md next to the adapter), written from the runs' JSON records.
+
+Everything in the card is read from what the pipeline measured (run.json, eval.json): budgets,
+throughputs, times, the variant comparison, the quality-vs-steps table and sample answers.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from .evaluate import table
+
+
+def _fmt(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def comparison_table(compare: dict) -> str:
+    head = "| variant | trainable parameters | steps | train tokens | seconds | train loss | held-out loss |\n|---|---|---|---|---|---|---|"
+    rows = [f"| {name} | {_fmt(r['trainable_parameters'])} | {r['steps']} | {_fmt(r['train_tokens'])} | "
+            f"{r['seconds']:.0f} | {r['final_loss']:.3f} | {r.get('val_loss', float('nan')):.3f} |"
+            for name, r in compare.items()]
+    return "\n".join([head] + rows)
+
+
+def samples_section(evaluation: dict) -> str:
+    parts = []
+    for row in evaluation["rows"]:
+        parts.append(f"#### {row['setting']}\n")
+        for s in row["samples"]:
+            answer = s["answer"].replace("\n", " ").strip()
+            parts.append(f"- *{s['prompt']}* → {answer}")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def model_card(run: dict, evaluation: dict) -> str:
+    train, distill, budget = run["train"], run["distill"], run["budget"]
+    measured = run.get("throughput", {})
+    cfg = train["config"]
+    hardware = run.get("hardware", platform.machine())
+    compare = run.get("compare")
+    throughput = ""
+    if measured:
+        throughput = (
+            "| stage | float32 tokens/s | bf16 autocast tokens/s |\n|---|---|---|\n"
+            f"| distillation (answer tokens, batch 4, 32 new tokens, KV cache) | {measured['distill_answer_tokens_per_s_fp32']:.0f} | "
+            f"{measured['distill_answer_tokens_per_s_bf16']:.0f} |\n"
+            f"| training (prompt + canvas tokens, batch 4, fwd + bwd + AdamW) | {measured['train_tokens_per_s_fp32']:.0f} | "
+            f"{measured['train_tokens_per_s_bf16']:.0f} |\n"
+        )
+    return f"""---
+base_model: HuggingFaceTB/SmolLM2-135M-Instruct
+library_name: peft
+tags: [masked-diffusion, diffusion-language-model, lora, self-distillation]
+license: apache-2.0
+---
+
+# SmolLM2-135M diffusion adapter (Unmask's embedded diffusion model)
+
+SmolLM2-135M-Instruct turned into a masked diffusion language model the way Dream-7B was made from
+Qwen2.5-7B, in miniature: bidirectional attention, Dream's logit shift (the logit at i-1 predicts
+token i), `<empty_output>` (id 16) reused as the mask, the AR model as its own teacher. Load it with
+`generation.load_model("smollm2-135m-diffusion")` (peft `PeftModel.from_pretrained` on the
+bidirectional base, then `merge_and_unload`).
+
+**This is the `{budget['name']}` recipe**: {budget['note']}
+A retrain on a GPU only changes the budget flags: `python -m training.run_all --budget gpu`.
+
+## Recipe
+- Prompts: a deterministic grid of {run['prompts']['train']} training instructions (topics x task types) and
+  {run['prompts']['held_out']} held-out prompts never trained on (`training/prompts.py`).
+- Data: the teacher's own sampled answers through its chat template, {distill['answers']} answers
+  ({_fmt(distill['answer_tokens'])} answer tokens), {distill['answers_per_prompt']} per prompt, temperatures
+  {distill['temperatures']}, top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens
+  ({'bf16 autocast' if distill['bf16'] else 'float32'}).
+- Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
+  t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
+  never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only
+  at masked positions.
+- Parameters: variant `{cfg['variant']}`: LoRA rank {cfg['rank']} (alpha {cfg['alpha']}) on every linear layer of
+  the body{' + RMS norms + embedding rows of ids 0, 2, 16' if cfg['variant'] == 'lora+' else ''};
+  {_fmt(train['trainable_parameters'])} trainable parameters.
+- Optimisation: AdamW (betas 0.9/0.98, no weight decay), peak lr {cfg['lr']}, {cfg['warmup_steps']} warm-up steps then
+  cosine to 10%, batch {cfg['batch_size']}, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'float32'}.
+
+## Budget and hardware
+- Hardware: {hardware}.
+- Training: {train['steps']} steps, {_fmt(train['train_tokens'])} tokens processed ({_fmt(train['masked_tokens'])}
+  masked, i.e. supervised), {train['seconds'] / 60:.1f} minutes, {train['tokens_per_s']:.0f} tokens/s;
+  final training loss {train['final_loss']:.3f}{f", held-out loss {train['val_loss']:.3f}" if 'val_loss' in train else ''}.
+- Distillation: {distill['seconds'] / 60:.1f} minutes{f", {distill['answer_tokens_per_s']:.0f} answer tokens/s" if distill.get('answer_tokens_per_s') else ''}.
+- Targets of the full recipe (GPU budget): >= 10M distilled answer tokens, >= 100M training tokens.
+
+{('### Measured throughput on this machine' + chr(10) + chr(10) + throughput) if throughput else ''}
+## Variant comparison (equal budget)
+{('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
+
+## Evaluation (held-out prompts, {evaluation['config']['gen_length']}-token answers)
+{len(evaluation['prompts'])} held-out prompts, one seed per prompt (seed = prompt index), student in
+{evaluation.get('student_dtype', 'float32')}, temperature
+{evaluation['config']['temperature']} for every row (the sampler draws in float64), blocks of
+{evaluation['config']['block_length']} for both diffusion algorithms. Judge: {evaluation['judge']}, conditioned on the
+chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the mean length).
+Leaks: answers holding a mask or special token, or a mask left on the canvas.
+
+{table(evaluation)}
+
+### Sample answers (first {evaluation['config']['samples_shown']} prompts per setting)
+
+{samples_section(evaluation)}
+## Limitations
+A 135M model distilled on a small budget: expect it to be clearly worse than its teacher, more so at
+few steps. Self-distillation data only covers the prompt grid's kinds of instructions. English only.
+"""

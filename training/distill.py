@@ -1,0 +1,186 @@
+"""Stage 2: self-distillation data, the AR teacher's own sampled answers to the training prompts.
+
+For every training prompt the teacher (SmolLM2-135M-Instruct, causal) samples several answers
+through its chat template, at a mix of temperatures, each at most `max_answer_tokens` long. Batches
+are left-padded (so every row's answer starts at the same column) and generation stops at the
+end-of-turn token. Kept per answer: its token ids up to and including the end-of-turn (or cut at
+the bound), the prompt it answers, the temperature. Stored compactly as int32 tensors in shards
+under data/ (never committed):
+
+    data/distill/shard_00000.pt = {"prompt": [...], "prompt_ids": int32 flat, "prompt_offsets",
+                                   "answer_ids": int32 flat, "answer_offsets", "temperature"}
+
+Left out: filtering answers by quality (the student should imitate the teacher, flaws included).
+
+    python -m training.distill --prompts data/prompts.json --out data/distill --answers-per-prompt 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from generation.models import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, chat_prompt_ids, load_smollm2
+
+from .prompts import messages
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    answers_per_prompt: int = 2  # several samples per prompt: the student sees the teacher's spread
+    temperatures: tuple[float, ...] = (0.7, 1.0)  # cycled over answers; 1.0 keeps the full distribution
+    top_p: float = 0.95  # trims the far tail that makes temperature-1 samples derail
+    max_answer_tokens: int = 128  # the student's canvas; an answer cut here simply fills the canvas
+    batch_size: int = 32  # prompts generated together (left-padded)
+    max_prompts: int | None = None  # budget: use only the first N training prompts (None = all)
+    shard_batches: int = 8  # batches per shard file, so a long run loses little if stopped
+    bf16: bool = False  # bf16 autocast for the teacher's matmuls (measure: faster on AVX512-BF16 CPUs)
+    seed: int = 0
+
+
+def answer_until_stop(row: list[int]) -> list[int]:
+    """Cut a generated row after its first end-of-turn: [5, 6, 2, 0, 0] -> [5, 6, 2]."""
+    if SMOLLM2_END_OF_TURN_ID in row:
+        return row[: row.index(SMOLLM2_END_OF_TURN_ID) + 1]
+    return row
+
+
+def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask), both (B, T), rows right-aligned: [[1, 2], [3]] -> [[1, 2], [pad, 3]]."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row)
+        attention[i, width - len(row):] = 1
+    return ids, attention
+
+
+@torch.no_grad()
+def sample_answers(module, prompt_rows: list[list[int]], temperature: float, config: DistillConfig,
+                   seed: int) -> list[list[int]]:
+    """One sampled answer per prompt row, cut after end-of-turn."""
+    ids, attention = left_pad(prompt_rows, SMOLLM2_ENDOFTEXT_ID)
+    torch.manual_seed(seed)  # transformers samples from the global generator
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16 and ids.device.type == "cpu"):
+        out = module.generate(
+            input_ids=ids.to(module.device), attention_mask=attention.to(module.device),
+            max_new_tokens=config.max_answer_tokens, do_sample=True, temperature=temperature,
+            top_p=config.top_p, top_k=0, eos_token_id=[SMOLLM2_END_OF_TURN_ID],
+            pad_token_id=SMOLLM2_ENDOFTEXT_ID,
+        )
+    return [answer_until_stop(row) for row in out[:, ids.shape[1]:].tolist()]
+
+
+def jobs(prompts: list[str], config: DistillConfig) -> list[tuple[int, float]]:
+    """(prompt index, temperature) for every answer to make, each prompt's answers cycling temperatures."""
+    temps = itertools.cycle(config.temperatures)
+    return [(i, next(temps)) for i in range(len(prompts)) for _ in range(config.answers_per_prompt)]
+
+
+def save_shard(path: Path, records: list[tuple[str, list[int], list[int], float]]) -> None:
+    prompt_rows = [r[1] for r in records]
+    answer_rows = [r[2] for r in records]
+    torch.save({
+        "prompt": [r[0] for r in records],
+        "prompt_ids": torch.tensor(list(itertools.chain(*prompt_rows)), dtype=torch.int32),
+        "prompt_offsets": _offsets(prompt_rows),
+        "answer_ids": torch.tensor(list(itertools.chain(*answer_rows)), dtype=torch.int32),
+        "answer_offsets": _offsets(answer_rows),
+        "temperature": torch.tensor([r[3] for r in records], dtype=torch.float32),
+    }, path)
+
+
+def _offsets(rows: list[list[int]]) -> torch.Tensor:
+    """_offsets([[1, 2], [3]]) -> tensor([0, 2, 3])"""
+    return torch.tensor([0] + list(itertools.accumulate(map(len, rows))), dtype=torch.int64)
+
+
+def _add_stats(out: Path, **counts) -> None:
+    """Running totals over every shard ever written to `out` (a resumed run adds to them)."""
+    path = out / "stats.json"
+    stats = json.loads(path.read_text()) if path.exists() else {}
+    for key, value in counts.items():
+        stats[key] = stats.get(key, 0) + value
+    path.write_text(json.dumps(stats))
+
+
+def read_stats(out: Path) -> dict:
+    """Totals of `out`: answers, answer_tokens, seconds, answer_tokens_per_s."""
+    stats = json.loads((out / "stats.json").read_text())
+    return {**stats, "answer_tokens_per_s": stats["answer_tokens"] / max(stats["seconds"], 1e-9)}
+
+
+def load_shards(directory: Path) -> list[tuple[list[int], list[int]]]:
+    """All (prompt ids, answer ids) pairs stored under `directory`, in shard order."""
+    pairs = []
+    for path in sorted(directory.glob("shard_*.pt")):
+        shard = torch.load(path)
+        p, po, a, ao = shard["prompt_ids"], shard["prompt_offsets"], shard["answer_ids"], shard["answer_offsets"]
+        for i in range(len(shard["prompt"])):
+            pairs.append((p[po[i]:po[i + 1]].tolist(), a[ao[i]:ao[i + 1]].tolist()))
+    return pairs
+
+
+def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = "cpu", module=None,
+            tokenizer=None) -> dict:
+    """Write the shards; returns counts and throughput. Skips shards already written (resumable)."""
+    if module is None:
+        tokenizer, module = load_smollm2(device, torch.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
+    prompt_ids = [chat_prompt_ids(tokenizer, messages(p)) for p in prompts]
+    todo = jobs(prompts, config)
+    # Same temperature within a batch (generate takes one); sort by prompt length to pad little.
+    todo.sort(key=lambda job: (job[1], len(prompt_ids[job[0]]), job[0]))
+    batches = [todo[i:i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+    shard_size = config.shard_batches
+    answer_tokens, began = 0, time.perf_counter()
+    for s, start in enumerate(range(0, len(batches), shard_size)):
+        path = out / f"shard_{s:05d}.pt"
+        if path.exists():
+            continue
+        records, shard_began = [], time.perf_counter()
+        for b, batch in enumerate(batches[start:start + shard_size], start=start):
+            rows = [prompt_ids[i] for i, _ in batch]
+            answers = sample_answers(module, rows, batch[0][1], config, seed=config.seed * 100_003 + b)
+            records += [(prompts[i], prompt_ids[i], a, t) for (i, t), a in zip(batch, answers)]
+            answer_tokens += sum(map(len, answers))
+        save_shard(path, records)
+        _add_stats(out, answers=len(records), answer_tokens=sum(len(r[2]) for r in records),
+                   seconds=time.perf_counter() - shard_began)
+        seconds = time.perf_counter() - began
+        print(f"shard {s}: {len(records)} answers, {answer_tokens} answer tokens so far, "
+              f"{answer_tokens / seconds:.0f} answer tokens/s", flush=True)
+    seconds = time.perf_counter() - began
+    return {"answers": len(todo), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
+            "answer_tokens_per_s": answer_tokens / max(seconds, 1e-9)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=Path, default=Path("data/prompts.json"))
+    parser.add_argument("--out", type=Path, default=Path("data/distill"))
+    parser.add_argument("--answers-per-prompt", type=int, default=DistillConfig.answers_per_prompt)
+    parser.add_argument("--max-prompts", type=int, default=None)
+    parser.add_argument("--max-answer-tokens", type=int, default=DistillConfig.max_answer_tokens)
+    parser.add_argument("--batch-size", type=int, default=DistillConfig.batch_size)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--split", default="train", choices=("train", "held_out"),
+                        help="held_out only for validation answers (never trained on)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    config = DistillConfig(answers_per_prompt=args.answers_per_prompt, max_prompts=args.max_prompts,
+                           max_answer_tokens=args.max_answer_tokens, batch_size=args.batch_size, bf16=args.bf16)
+    prompts = json.loads(args.prompts.read_text())[args.split]
+    print(json.dumps(distill(prompts, args.out, config, args.device)))
+
+
+if __name__ == "__main__":
+    main()
