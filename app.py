@@ -261,9 +261,10 @@ def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
     if name in _loaded:
         return
     partners = tuple(n.strip() for n in alongside if n and n.strip() and n.strip() not in _loaded)
-    fits = hub_models.can_run(name, app_device(), alongside=partners)
-    if not fits.ok:
-        raise ModelUnavailable(fits.message)
+    for group in ((), partners):  # alone first: a partner of unknown size makes can_run give up, not pass
+        fits = hub_models.can_run(name, app_device(), alongside=group)
+        if not fits.ok:
+            raise ModelUnavailable(fits.message)
 
 
 def preload(load=default_load) -> list[str]:

@@ -7,9 +7,13 @@ tiny (hidden size 32), so a run of dozens of steps takes a fraction of a second.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import socket
+import tempfile
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -19,6 +23,7 @@ from generation.models import SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gg
 
 TINY_DIFFUSION = "tiny-diffusion"
 TINY_AR = "tiny-ar"
+TINY_GEMMA = "tiny-diffusion-gemma"  # a tiny random DiffusionGemma checkpoint, loaded by the real loader
 BROKEN = "broken-model"  # a name whose load fails, like a missing adapter or a typo
 SMOLLM2_VOCAB = 49152
 
@@ -43,12 +48,25 @@ def _tiny_llama(seed: int) -> LlamaForCausalLM:
 @lru_cache(maxsize=None)
 def tiny_model(name: str):
     """The loader the tests inject: tiny random models by name, and a clear failure for BROKEN."""
+    if name == TINY_GEMMA:
+        return tiny_diffusion_gemma()
     tokenizer = smollm2_tokenizer()
     if name == TINY_DIFFUSION:
         return smollm2_diffusion_lm(_tiny_llama(0), tokenizer)
     if name == TINY_AR:
         return CausalLM(_tiny_llama(1), tokenizer, stop_ids=SMOLLM2_STOP_IDS, context_length=2048, name=TINY_AR)
     raise ModelUnavailable(f"{name!r} is not a test model; fix: pick {TINY_DIFFUSION} or {TINY_AR}")
+
+
+def tiny_diffusion_gemma():
+    """DiffusionGemma in its own on-disk format (tests/tiny_hub_checkpoints.py), through `load_model`."""
+    from generation import load_model
+    from tiny_hub_checkpoints import write_diffusion_gemma
+
+    directory = Path(tempfile.mkdtemp(prefix="unmask-tiny-gemma-"))
+    atexit.register(shutil.rmtree, directory, True)
+    write_diffusion_gemma(directory)
+    return load_model(str(directory), device="cpu")
 
 
 def tiny_load(name: str):

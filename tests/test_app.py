@@ -3,11 +3,14 @@
 Each test is one property of the page: every streamed frame arrives and the final history is
 complete; several users at once get their own histories; Stop ends both runs and leaves no thread;
 bad settings and a model that cannot load produce a clear message while the app keeps serving; a
-follow-up continues each model's own chat; replay shows the recorded canvas.
+follow-up continues each model's own chat; replay shows the recorded canvas; the preset picker sets
+both model pickers; a model too big for this machine says why in its picker and its panel; a tiny
+DiffusionGemma streams through the page and its History shows tokens revised after acceptance.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +19,8 @@ import pytest
 from gradio_client import Client
 
 import app
-from app_models import BROKEN, TINY_AR, TINY_DIFFUSION, serve, tiny_model, unmask_threads
-from generation import History, ModelUnavailable
+from app_models import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, serve, tiny_load, tiny_model, unmask_threads
+from generation import DiffusionConfig, History, ModelUnavailable, hub_models
 from visualize.canvas import render_history
 from visualize.export import load_run
 
@@ -297,3 +300,83 @@ def test_exports_are_a_run_file_an_html_animation_and_a_gif(client):
     gif = gif["value"] if isinstance(gif, dict) else gif
     with open(gif, "rb") as f:
         assert f.read(6) in (b"GIF89a", b"GIF87a")
+
+
+# ---- presets, what runs here, DiffusionGemma
+
+
+def component(demo, elem_id):
+    return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id)
+
+
+def test_the_preset_picker_sets_both_model_pickers(client):
+    dream = next(p for p in hub_models.presets() if p.diffusion == hub_models.DREAM_INSTRUCT)
+    diffusion, ar, note = client.predict(dream.label, api_name="/preset")
+    assert (diffusion, ar) == (hub_models.DREAM_INSTRUCT, hub_models.QWEN25_7B_INSTRUCT)
+    assert dream.why in note
+    embedded = next(p for p in hub_models.presets() if not p.large)
+    assert client.predict(embedded.label, api_name="/preset")[:2] == (embedded.diffusion, embedded.autoregressive)
+
+
+def test_the_pickers_start_on_the_default_preset_and_the_space_profile_starts_large(monkeypatch):
+    for profile, large in (("local", False), ("space", True)):
+        monkeypatch.setenv(hub_models.PROFILE_ENV, profile)
+        demo = app.build_demo(load=tiny_load)
+        start = hub_models.default_preset()
+        assert start.large is large
+        assert component(demo, "um-preset").value == start.label
+        assert component(demo, "um-diffusion-model").value == start.diffusion
+        assert component(demo, "um-ar-model").value == start.autoregressive
+
+
+@pytest.fixture
+def small_machine(monkeypatch):
+    """A machine with 8 GiB free: the 7B+ models cannot run, the SmolLM2 pair can."""
+    monkeypatch.setattr(hub_models, "free_memory", lambda device: 8 * 2**30)
+    app.verdict.cache_clear()
+    yield
+    app.verdict.cache_clear()
+
+
+def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(client, small_machine):
+    demo = app.build_demo(load=tiny_load)
+    labels = dict((name, label) for label, name in component(demo, "um-diffusion-model").choices)
+    assert re.search(r"cannot run here: needs ~\d+\.\d GiB, 8\.0 GiB (RAM|GPU) free", labels[hub_models.DREAM_INSTRUCT])
+    assert labels["smollm2-135m-diffusion"] == "smollm2-135m-diffusion"
+    note = app.picker_note(hub_models.DREAM_INSTRUCT, hub_models.QWEN25_7B_INSTRUCT)
+    assert "Dream-org/Dream-v0-Instruct-7B cannot run here" in note and "8.0 GiB" in note
+
+    job = submit(client, diffusion=hub_models.DREAM_INSTRUCT, gen_length=16, steps=8, block_length=16)
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    assert last[PROGRESS]["diffusion"]["status"] == "error"
+    assert "Dream-v0-Instruct-7B 7.6B params" in last[DIFFUSION_VIEW] and "8.0 GiB" in last[DIFFUSION_VIEW]
+    assert last[PROGRESS]["autoregressive"]["status"] == "done"
+
+
+def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_tokens(client):
+    job = submit(client, diffusion=TINY_GEMMA, mode=app.ONE_AFTER_THE_OTHER, gen_length=16, steps=16,
+                 block_length=16, temperature=0.5)
+    job.result(timeout=120)
+    outputs = job.outputs()
+    last = outputs[-1]
+    assert last[PROGRESS]["state"] == "finished" and last[PROGRESS]["diffusion"]["status"] == "done"
+    live = [out[PROGRESS]["diffusion"]["steps"] for out in outputs if "diffusion" in out[PROGRESS]]
+    assert len(set(live)) >= 3  # drafts arrived one frame after another, not all at the end
+    assert all(out[PROGRESS]["diffusion"]["planned_steps"] is None for out in outputs if "diffusion" in out[PROGRESS])
+    assert not re.search(r"\d+ / \d+", last[DIFFUSION_STATS])  # progress without a planned total
+    assert "Ignored this run: block length 16, temperature 0.5" in last[DIFFUSION_VIEW]
+
+    diffusion, ar, run_settings = final_run(outputs)
+    assert diffusion.planned_steps is None and diffusion.settings["temperature"] == 0.0
+    assert run_settings["diffusion"]["block_length"] is None and ar.settings["temperature"] == 0.5
+    revised = [p for p, (changed, accepted) in enumerate(zip(diffusion.last_changed, diffusion.first_committed))
+               if accepted is not None and changed > accepted]
+    assert revised, "DiffusionGemma changes accepted tokens; the page's History must show it"
+
+
+def test_block_diffusion_config_keeps_what_diffusion_gemma_takes_and_names_the_rest():
+    config, note = app.block_diffusion_config(DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
+    assert config == DiffusionConfig(gen_length=32, steps=8, seed=3)
+    assert note.endswith("Ignored this run: algorithm random.")
+    assert app.block_diffusion_config(DiffusionConfig())[1].endswith("The other settings do not apply.")
