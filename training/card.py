@@ -97,8 +97,8 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 {('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
 
 ## Evaluation (held-out prompts, {evaluation['config']['gen_length']}-token answers)
-{len(evaluation['prompts'])} held-out prompts, one seed per prompt (seed = prompt index), student in
-{evaluation.get('student_dtype', 'float32')}, temperature
+{len(evaluation['prompts'])} held-out prompts, one seed per prompt (seed = prompt index), student matmuls in
+{evaluation.get('student_matmuls', 'float32')} (teacher and judge float32), temperature
 {evaluation['config']['temperature']} for every row (the sampler draws in float64), blocks of
 {evaluation['config']['block_length']} for both diffusion algorithms. Judge: {evaluation['judge']}, conditioned on the
 chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the mean length).

@@ -39,6 +39,7 @@ class DistillConfig:
     max_answer_tokens: int = 128  # the student's canvas; an answer cut here simply fills the canvas
     batch_size: int = 32  # prompts generated together (left-padded)
     max_prompts: int | None = None  # budget: use only the first N training prompts (None = all)
+    max_answers: int | None = None  # budget: stop after the first N answers of the batch order (None = all)
     shard_batches: int = 8  # batches per shard file, so a long run loses little if stopped
     bf16: bool = False  # bf16 autocast for the teacher's matmuls (measure: faster on AVX512-BF16 CPUs)
     seed: int = 0
@@ -139,6 +140,7 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
     todo = jobs(prompts, config)
     # Same temperature within a batch (generate takes one); sort by prompt length to pad little.
     todo.sort(key=lambda job: (job[1], len(prompt_ids[job[0]]), job[0]))
+    todo = todo[: config.max_answers] if config.max_answers else todo
     batches = [todo[i:i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
     shard_size = config.shard_batches
     answer_tokens, began = 0, time.perf_counter()
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/distill"))
     parser.add_argument("--answers-per-prompt", type=int, default=DistillConfig.answers_per_prompt)
     parser.add_argument("--max-prompts", type=int, default=None)
+    parser.add_argument("--max-answers", type=int, default=None,
+                        help="stop after N answers (batches run lowest temperature first, shortest prompts first)")
     parser.add_argument("--max-answer-tokens", type=int, default=DistillConfig.max_answer_tokens)
     parser.add_argument("--batch-size", type=int, default=DistillConfig.batch_size)
     parser.add_argument("--bf16", action="store_true")
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = DistillConfig(answers_per_prompt=args.answers_per_prompt, max_prompts=args.max_prompts,
+                           max_answers=args.max_answers,
                            max_answer_tokens=args.max_answer_tokens, batch_size=args.batch_size, bf16=args.bf16)
     prompts = json.loads(args.prompts.read_text())[args.split]
     print(json.dumps(distill(prompts, args.out, config, args.device)))

@@ -97,23 +97,25 @@ def sample(setting: dict, student, teacher: CausalLM, prompt_ids: list[int], see
 
 
 def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=print, teacher_base=None,
-             student_dtype: torch.dtype = torch.float32, out: Path | None = None) -> dict:
+             bf16_autocast: bool = False, out: Path | None = None) -> dict:
     """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows)."""
     tokenizer, base = teacher_base if teacher_base is not None else load_smollm2(device, torch.float32)
     teacher = CausalLM(base, tokenizer, stop_ids=SMOLLM2_STOP_IDS, context_length=base.config.max_position_embeddings,
                        name="teacher")
-    student = load_embedded_diffusion(device, student_dtype, adapter_dir)
+    student = load_embedded_diffusion(device, torch.float32, adapter_dir)
     held_out = split_prompts()["held_out"]
     prompts = random.Random(0).sample(held_out, min(config.prompts, len(held_out)))
     rows = []
-    result = {"config": asdict(config), "device": device, "student_dtype": str(student_dtype).split(".")[-1],
+    result = {"config": asdict(config), "device": device, "student_matmuls": "bf16 autocast" if bf16_autocast else "float32",
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
     for setting in settings(config):
         nll = tokens = 0.0
         entropies, lengths, leaks, shown, began = [], [], 0, [], time.perf_counter()
         for k, prompt in enumerate(prompts):
             prompt_ids = teacher.prompt_ids(messages(prompt))
-            answer, canvas = sample(setting, student, teacher, prompt_ids, seed=k, config=config)
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                                enabled=bf16_autocast and setting["kind"] == "diffusion"):
+                answer, canvas = sample(setting, student, teacher, prompt_ids, seed=k, config=config)
             nll += teacher_nll(teacher, prompt_ids, answer)
             tokens += len(answer)
             entropies.append(unigram_entropy(answer))
@@ -154,13 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=list(EvalConfig.steps))
     parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
     parser.add_argument("--out", type=Path, default=Path("runs/eval.json"))
-    parser.add_argument("--bf16", action="store_true", help="load the student in bf16 (the judge stays float32)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the student (teacher, judge float32)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = EvalConfig(prompts=args.prompts, gen_length=args.gen_length, steps=tuple(args.steps),
                         temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length))
-    result = evaluate(args.adapter, config, args.device, student_dtype=torch.bfloat16 if args.bf16 else torch.float32,
-                      out=args.out)
+    result = evaluate(args.adapter, config, args.device, bf16_autocast=args.bf16, out=args.out)
     print(table(result))
 
 

@@ -40,6 +40,7 @@ class Budget:
     note: str  # one line for the model card
     max_prompts: int | None  # training prompts distilled (None = the whole grid)
     answers_per_prompt: int
+    max_answers: int | None  # stop distilling after this many answers (None = every prompt x answers_per_prompt)
     max_answer_tokens: int  # = canvas: answers are cut where the student's canvas ends
     distill_batch: int
     val_prompts: int  # held-out prompts with teacher answers, only for the validation loss
@@ -55,22 +56,22 @@ class Budget:
     eval_steps: tuple[int, ...]
     measure: bool  # time fp32 vs bf16 first
     bf16: bool = True  # bf16 autocast in distillation (CPU) and training
-    eval_bf16: bool = False  # load the student in bf16 for sampling (the judge stays float32)
+    eval_bf16: bool = False  # bf16 autocast around the student's forward passes (teacher and judge stay float32)
     variant: str | None = None  # None = the comparison's winner
 
 
 BUDGETS = {
-    "smoke": Budget("smoke", "a plumbing check, not a model.", max_prompts=4, answers_per_prompt=1,
+    "smoke": Budget("smoke", "a plumbing check, not a model.", max_prompts=4, answers_per_prompt=1, max_answers=None,
                     max_answer_tokens=16, distill_batch=4, val_prompts=2, canvas=16, batch_size=2, train_steps=2,
                     train_seconds=None, compare_steps=1, rank=4, lr=5e-4, eval_prompts=1, eval_gen_length=16,
                     eval_steps=(4, 2), measure=False),
     "cpu": Budget("cpu", "trained on a shared 2-core CPU in about two hours end to end, so its token budgets "
-                  "are about 1000x below the GPU recipe's.", max_prompts=None, answers_per_prompt=1,
-                  max_answer_tokens=128, distill_batch=32, val_prompts=32, canvas=128, batch_size=8,
-                  train_steps=300, train_seconds=4200, compare_steps=30, rank=16, lr=5e-4, eval_prompts=6,
-                  eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True),
+                  "are about 1000x below the GPU recipe's.", max_prompts=None, answers_per_prompt=1, max_answers=512,
+                  max_answer_tokens=128, distill_batch=32, val_prompts=8, canvas=128, batch_size=4,
+                  train_steps=150, train_seconds=2700, compare_steps=12, rank=16, lr=5e-4, eval_prompts=4,
+                  eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True, eval_bf16=True),
     "gpu": Budget("gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
-                  max_prompts=None, answers_per_prompt=48, max_answer_tokens=128, distill_batch=256,
+                  max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128, distill_batch=256,
                   val_prompts=64, canvas=128, batch_size=64, train_steps=10_000, train_seconds=None,
                   compare_steps=500, rank=16, lr=3e-4, eval_prompts=123, eval_gen_length=128,
                   eval_steps=(128, 64, 32, 16, 8), measure=False),
@@ -123,7 +124,7 @@ def stage_distill(run: Run) -> None:
     split = json.loads((run.workdir / "prompts.json").read_text())
     tokenizer, module = run.base()
     config = distill.DistillConfig(answers_per_prompt=b.answers_per_prompt, max_answer_tokens=b.max_answer_tokens,
-                                   batch_size=b.distill_batch, max_prompts=b.max_prompts,
+                                   batch_size=b.distill_batch, max_prompts=b.max_prompts, max_answers=b.max_answers,
                                    bf16=b.bf16 and run.device == "cpu")
     distill.distill(split["train"], run.workdir / "distill", config, run.device, module, tokenizer)
     val = dataclasses.replace(config, answers_per_prompt=1, max_prompts=b.val_prompts)
@@ -180,7 +181,7 @@ def stage_eval(run: Run) -> None:
     config = evaluate.EvalConfig(prompts=b.eval_prompts, gen_length=b.eval_gen_length, steps=b.eval_steps,
                                  block_length=min(32, b.eval_gen_length))
     result = evaluate.evaluate(run.adapter_out, config, run.device, log=run.log, teacher_base=run.base(),
-                               student_dtype=torch.bfloat16 if b.eval_bf16 else torch.float32,
+                               bf16_autocast=b.eval_bf16,
                                out=run.workdir / "eval.json")
     run.log("\n" + evaluate.table(result))
 
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> Run:
     parser.add_argument("--adapter-out", type=Path, default=None,
                         help="default assets/smollm2-diffusion-adapter (cpu, gpu) or <workdir>/adapter_out (smoke)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    # Every Budget field is a flag too (--train-steps 200 ...); 0 for --max-prompts / --max-answers = no limit.
     for field in dataclasses.fields(Budget):
         if field.name not in ("name", "note"):
             flag = "--" + field.name.replace("_", "-")
@@ -214,6 +216,9 @@ def main(argv: list[str] | None = None) -> Run:
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Budget)
                  if f.name not in ("name", "note") and getattr(args, f.name) is not None}
+    for name in ("max_prompts", "max_answers"):
+        if overrides.get(name) == 0:
+            overrides[name] = None
     if "eval_steps" in overrides:
         overrides["eval_steps"] = tuple(overrides["eval_steps"])
     budget = dataclasses.replace(BUDGETS[args.budget], **overrides)
