@@ -546,7 +546,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                 gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
             with gr.Column(scale=2):
                 preset = gr.Dropdown(preset_choices(), value=start_preset.label if start_preset else None,
-                                     label="Preset: a diffusion model and its AR partner", elem_id="um-preset")
+                                     label="Preset: a diffusion model and its AR partner", elem_id="um-preset",
+                                     info="Sets both models below; empty when they are a pair of your own.")
                 diffusion_name = gr.Dropdown(picker_choices(diffusion_choices), value=diffusion_model,
                                              label="Diffusion model", allow_custom_value=True,
                                              elem_id="um-diffusion-model")

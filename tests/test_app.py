@@ -380,3 +380,18 @@ def test_block_diffusion_config_keeps_what_diffusion_gemma_takes_and_names_the_r
     assert config == DiffusionConfig(gen_length=32, steps=8, seed=3)
     assert note.endswith("Ignored this run: algorithm random.")
     assert app.block_diffusion_config(DiffusionConfig())[1].endswith("The other settings do not apply.")
+
+
+def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():
+    """On ZeroGPU `race` runs in a forked process: its arguments go there and its frames come back pickled."""
+    import pickle
+
+    messages = ([user("Hi.")], [user("Hi.")])
+    configs = (DiffusionConfig(gen_length=16, steps=8), app.ARConfig(max_new_tokens=8))
+    arguments = (tiny_load, (TINY_DIFFUSION, TINY_AR), messages, configs, app.TOGETHER, None)
+    pickle.dumps(arguments)
+    frames = [pickle.loads(pickle.dumps(frame)) for frame in app.race(*arguments)]
+    diffusion, ar = frames[-1]
+    assert (diffusion.status, ar.status) == ("done", "done") and len(diffusion.history.steps) == 8
+    assert sum(view.tokenizer is not None for frame in frames for view in frame) == 2  # each tokenizer sent once
+    assert unmask_threads() == []
