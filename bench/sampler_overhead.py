@@ -57,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gen-length", type=int, default=256)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16",
+                        help="bfloat16 is what load_model picks for diffusion models on CPU")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     try:
