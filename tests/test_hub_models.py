@@ -32,17 +32,17 @@ def checkpoints(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dream(checkpoints):
-    return load_model(str(checkpoints["dream"]), device="cpu")
+    return load_model(str(checkpoints["dream"]), device="cpu", dtype=torch.float32)  # exact comparisons
 
 
 @pytest.fixture(scope="module")
 def llada(checkpoints):
-    return load_model(str(checkpoints["llada"]), device="cpu")
+    return load_model(str(checkpoints["llada"]), device="cpu", dtype=torch.float32)  # exact comparisons
 
 
 @pytest.fixture(scope="module")
 def gemma(checkpoints):
-    return load_model(str(checkpoints["gemma"]), device="cpu")
+    return load_model(str(checkpoints["gemma"]), device="cpu", dtype=torch.float32)  # exact comparisons
 
 
 def _file_tensors(directory) -> dict:
