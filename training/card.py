@@ -71,9 +71,11 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 - Prompts: a deterministic grid of {run['prompts']['train']} training instructions (topics x task types) and
   {run['prompts']['held_out']} held-out prompts never trained on (`training/prompts.py`).
 - Data: the teacher's own sampled answers through its chat template, {distill['answers']} answers
-  ({_fmt(distill['answer_tokens'])} answer tokens), {distill['answers_per_prompt']} per prompt, temperatures
-  {distill['temperatures']}, top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens
-  ({'bf16 autocast' if distill['bf16'] else 'float32'}).
+  ({_fmt(distill['answer_tokens'])} answer tokens) to {distill.get('distinct_prompts', '?')} distinct training prompts,
+  up to {distill['answers_per_prompt']} per prompt, answers by temperature {distill.get('answers_by_temperature', distill['temperatures'])},
+  top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens ({distill.get('finished_answers', '?')} ended
+  with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).
+  {'Budget cut at ' + str(distill['max_answers']) + ' answers: batches run lowest temperature and shortest prompts first, so this is a biased subset of the grid.' if distill.get('max_answers') else ''}
 - Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
   t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
   never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only

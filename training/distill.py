@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,16 @@ def _add_stats(out: Path, **counts) -> None:
 def read_stats(out: Path) -> dict:
     """Totals of `out`: answers, answer_tokens, seconds, answer_tokens_per_s."""
     stats = json.loads((out / "stats.json").read_text())
-    return {**stats, "answer_tokens_per_s": stats["answer_tokens"] / max(stats["seconds"], 1e-9)}
+    temperatures, prompts, finished = Counter(), set(), 0
+    for path in sorted(out.glob("shard_*.pt")):
+        shard = torch.load(path)
+        temperatures.update(round(float(t), 3) for t in shard["temperature"])
+        prompts.update(shard["prompt"])
+        ends = shard["answer_ids"][shard["answer_offsets"][1:] - 1]
+        finished += int((ends == SMOLLM2_END_OF_TURN_ID).sum())
+    return {**stats, "answer_tokens_per_s": stats["answer_tokens"] / max(stats["seconds"], 1e-9),
+            "answers_by_temperature": {str(k): v for k, v in sorted(temperatures.items())},
+            "distinct_prompts": len(prompts), "finished_answers": finished}
 
 
 def load_shards(directory: Path) -> list[tuple[list[int], list[int]]]:
