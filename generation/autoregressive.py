@@ -21,6 +21,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from .background import Halt, iterate_in_thread
 from .config import ARConfig, check_fits
 from .history import AUTOREGRESSIVE, History
 from .models import CausalLM
@@ -62,43 +63,32 @@ class TokenIteratorStreamer(BaseStreamer):
             yield item
 
 
-class _StopOnEvent(StoppingCriteria):
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+class _StopWhen(StoppingCriteria):
+    def __init__(self, halt: Halt) -> None:
+        self.halt = halt
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        return torch.full((input_ids.shape[0],), self.halt(), dtype=torch.bool, device=input_ids.device)
 
 
 def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConfig,
                           stop: threading.Event | None = None) -> Iterator[History]:
     """Generate in a thread, yielding the (same, growing) History after every token."""
     check_fits(prompt_ids, config.max_new_tokens, model.context_length)
-    stop = stop if stop is not None else threading.Event()
     history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=[],
                       stop_ids=list(model.stop_ids), planned_steps=config.max_new_tokens,
                       settings=config.to_dict(), model=model.name)
     probabilities = _TokenProbabilities()
     streamer = TokenIteratorStreamer(probabilities)
-    errors: list[BaseException] = []
-    thread = threading.Thread(
-        target=_generate, args=(model, prompt_ids, config, streamer, probabilities, stop, errors),
-        name="unmask-ar-generate", daemon=True,
-    )
+    halt = Halt(stop)
     last = time.perf_counter()
-    thread.start()
-    try:
-        for token, probability, at in streamer:
-            history.record([history.length], [token], [probability], at - last, len(history.steps) + 1)
-            last = at
-            yield history
-    finally:
-        stop_requested = stop.is_set()
-        stop.set()  # also ends the thread when the caller abandons the generator
-        thread.join()
-        history.stopped = stop_requested
-    if errors:
-        raise errors[0]
+    tokens = iterate_in_thread(lambda: _generate(model, prompt_ids, config, streamer, probabilities, halt),
+                               streamer, streamer.end, halt, name="unmask-ar-generate")
+    for token, probability, at in tokens:
+        history.record([history.length], [token], [probability], at - last, len(history.steps) + 1)
+        last = at
+        yield history
+    history.stopped = halt.requested
 
 
 def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConfig,
@@ -115,27 +105,22 @@ def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARCo
 
 
 def _generate(model: CausalLM, prompt_ids: list[int], config: ARConfig, streamer: TokenIteratorStreamer,
-              probabilities: _TokenProbabilities, stop: threading.Event, errors: list) -> None:
-    try:
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=model.device)
-        sampling = config.temperature > 0
-        if sampling:
-            torch.manual_seed(config.seed)
-        with torch.no_grad():
-            model.module.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=config.max_new_tokens, do_sample=sampling,
-                # top_k=0 switches off the model's default top-k (often 50); None would keep it.
-                temperature=config.temperature if sampling else None,
-                top_p=config.top_p if sampling else None, top_k=(config.top_k or 0) if sampling else None,
-                eos_token_id=list(model.stop_ids) or None, pad_token_id=_pad_id(model),
-                streamer=streamer, logits_processor=LogitsProcessorList([probabilities]),
-                stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
-            )
-    except BaseException as error:  # re-raised in the caller's thread
-        errors.append(error)
-    finally:
-        streamer.end()
+              probabilities: _TokenProbabilities, halt: Halt) -> None:
+    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=model.device)
+    sampling = config.temperature > 0
+    if sampling:
+        torch.manual_seed(config.seed)
+    with torch.no_grad():
+        model.module.generate(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=config.max_new_tokens, do_sample=sampling,
+            # top_k=0 switches off the model's default top-k (often 50); None would keep it.
+            temperature=config.temperature if sampling else None,
+            top_p=config.top_p if sampling else None, top_k=(config.top_k or 0) if sampling else None,
+            eos_token_id=list(model.stop_ids) or None, pad_token_id=_pad_id(model),
+            streamer=streamer, logits_processor=LogitsProcessorList([probabilities]),
+            stopping_criteria=StoppingCriteriaList([_StopWhen(halt)]),
+        )
 
 
 def _pad_id(model: CausalLM) -> int | None:

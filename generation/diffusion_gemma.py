@@ -35,6 +35,7 @@ from queue import Queue
 
 import torch
 
+from .background import Halt, iterate_in_thread
 from .config import ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .models import DiffusionLM, ModelUnavailable
@@ -73,46 +74,36 @@ class BlockDiffusionLM(DiffusionLM):
         canvases = math.ceil(config.gen_length / self.canvas_length)
         length = canvases * self.canvas_length
         check_fits(prompt_ids, length, self.context_length)
-        stop = stop if stop is not None else threading.Event()
         history = History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[self.mask_id] * length,
                           mask_id=self.mask_id, stop_ids=list(self.stop_ids), planned_steps=None,
                           settings=config.to_dict(), model=self.name)
-        streamer = DraftStreamer(stop)
-        errors: list[BaseException] = []
+        halt = Halt(stop)
+        streamer = DraftStreamer(halt)
         kwargs = dict(max_new_tokens=length, max_denoising_steps=max(1, config.steps // canvases))
-        thread = threading.Thread(target=self._generate, args=(prompt_ids, kwargs, config.seed, streamer, errors),
-                                  name="unmask-diffusion-gemma", daemon=True)
+        drafts = iterate_in_thread(lambda: self._generate(prompt_ids, kwargs, config.seed, streamer),
+                                   streamer, streamer.end, halt, name="unmask-diffusion-gemma")
         accepted_at: list[int | None] = [None] * length
         previous: dict[int, list[int]] = {}
         forward_passes, last = 0, time.perf_counter()
-        thread.start()
-        try:
-            for canvas, draft, accepted, at in streamer:
-                offset = canvas * self.canvas_length
-                before = previous.get(canvas)
-                changed = [i for i, token in enumerate(draft) if before is None or token != before[i]]
-                forward_passes += 2 if before is None else 1  # a canvas starts with one encoder pass
-                previous[canvas] = draft
-                history.record(positions=[offset + i for i in changed], tokens=[draft[i] for i in changed],
-                               scores=[None] * len(changed), seconds=at - last, forward_passes=forward_passes)
-                last = at
-                step = len(history.steps)
-                for i in accepted:
-                    if accepted_at[offset + i] is None:
-                        accepted_at[offset + i] = step
-                for i in set(changed) | set(accepted):  # History.record guessed "left the mask"; use acceptance
-                    history.first_committed[offset + i] = accepted_at[offset + i]
-                yield history
-        finally:
-            stop_requested = stop.is_set()
-            stop.set()  # also ends the thread when the caller abandons the generator
-            thread.join()
-            history.stopped = stop_requested
-        if errors:
-            raise errors[0]
+        for canvas, draft, accepted, at in drafts:
+            offset = canvas * self.canvas_length
+            before = previous.get(canvas)
+            changed = [i for i, token in enumerate(draft) if before is None or token != before[i]]
+            forward_passes += 2 if before is None else 1  # a canvas starts with one encoder pass
+            previous[canvas] = draft
+            history.record(positions=[offset + i for i in changed], tokens=[draft[i] for i in changed],
+                           scores=[None] * len(changed), seconds=at - last, forward_passes=forward_passes)
+            last = at
+            step = len(history.steps)
+            for i in accepted:
+                if accepted_at[offset + i] is None:
+                    accepted_at[offset + i] = step
+            for i in set(changed) | set(accepted):  # History.record guessed "left the mask"; use acceptance
+                history.first_committed[offset + i] = accepted_at[offset + i]
+            yield history
+        history.stopped = halt.requested
 
-    def _generate(self, prompt_ids: list[int], kwargs: dict, seed: int, streamer: DraftStreamer,
-                  errors: list) -> None:
+    def _generate(self, prompt_ids: list[int], kwargs: dict, seed: int, streamer: DraftStreamer) -> None:
         try:
             # DiffusionGemma draws its noise from torch's global RNG (like the AR side): seed it here.
             torch.manual_seed(seed)
@@ -122,11 +113,8 @@ class BlockDiffusionLM(DiffusionLM):
                                      eos_token_id=list(self.stop_ids) or None, **kwargs)
         except _Stopped:
             pass
-        except BaseException as error:  # re-raised in the caller's thread
-            errors.append(error)
         finally:
             _active.sampler = None
-            streamer.end()
 
 
 class _Stopped(Exception):
@@ -138,9 +126,9 @@ class DraftStreamer:
 
     Follows transformers' streamer protocol (`put`, `end`) plus DiffusionGemma's `put_draft`."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, halt: Halt) -> None:
         self.queue: Queue = Queue()
-        self.stop = stop
+        self.halt = halt
         self.prompt_seen = False
         self.canvas = 0
 
@@ -149,11 +137,11 @@ class DraftStreamer:
             self.prompt_seen = True
             return
         self.canvas += 1
-        if self.stop.is_set():
+        if self.halt():
             raise _Stopped
 
     def put_draft(self, value: torch.Tensor, **kwargs) -> None:
-        if self.stop.is_set():
+        if self.halt():
             raise _Stopped
         sampler = getattr(_active, "sampler", None)
         mask = getattr(sampler, "accepted_token_mask", None)
