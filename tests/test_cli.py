@@ -6,7 +6,6 @@ import pytest
 
 from generation import History
 from generation.__main__ import main
-from generation.models import EMBEDDED_ADAPTER_DIR
 
 
 def test_bad_settings_exit_with_a_message(capsys):
@@ -26,7 +25,6 @@ def test_ar_run_prints_answer_and_writes_history(tmp_path, capsys, smollm2_ar):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (EMBEDDED_ADAPTER_DIR / "adapter_config.json").exists(), reason="adapter not built yet")
 def test_diffusion_run_writes_a_complete_history(tmp_path, capsys):
     out = tmp_path / "run.json"
     code = main(["Name three colours.", "--gen-length", "32", "--steps", "16", "--block-length", "16",
