@@ -34,6 +34,26 @@ def samples_section(evaluation: dict) -> str:
     return "\n".join(parts)
 
 
+def targets(evaluation: dict) -> str:
+    """The issue's targets, checked against the table: at one token per step (low_confidence, blocks),
+    perplexity within 2x of the teacher's samples and unigram entropy at least 90% of theirs."""
+    rows = evaluation["rows"]
+    teacher = rows[0]
+    full = next((r for r in rows if r.get("algorithm") == "low_confidence"
+                 and r.get("steps") == evaluation["config"]["gen_length"]), None)
+    if full is None:
+        return ""
+    ppl_ratio = full["gen_ppl"] / teacher["gen_ppl"]
+    entropy_ratio = full["unigram_entropy_nats"] / teacher["unigram_entropy_nats"]
+    return (f"Targets at one token per step (low_confidence, blocks of {evaluation['config']['block_length']}): "
+            f"perplexity {ppl_ratio:.2f}x the teacher's (target <= 2x: {'met' if ppl_ratio <= 2 else 'missed'}), "
+            f"unigram entropy {100 * entropy_ratio:.0f}% of the teacher's (target >= 90%: "
+            f"{'met' if entropy_ratio >= 0.9 else 'missed'}); mean answer length {full['mean_length']:.0f} tokens vs "
+            f"the teacher's {teacher['mean_length']:.0f}. Low perplexity with low entropy means repetitive text: read "
+            f"the samples below. Seconds per answer are wall-clock on a machine shared with other jobs, not a speed "
+            f"benchmark.")
+
+
 def model_card(run: dict, evaluation: dict) -> str:
     train, distill, budget = run["train"], run["distill"], run["budget"]
     measured = run.get("throughput", {})
@@ -107,6 +127,8 @@ chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (comp
 Leaks: answers holding a mask or special token, or a mask left on the canvas.
 
 {table(evaluation)}
+
+{targets(evaluation)}
 
 ### Sample answers (first {evaluation['config']['samples_shown']} prompts per setting)
 
