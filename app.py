@@ -579,6 +579,7 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                                       info=SETTING_HELP["threshold"], elem_id="um-threshold")
                 seed = gr.Number(value=defaults.seed, precision=0, label="Seed", info=SETTING_HELP["seed"],
                                  elem_id="um-seed")
+            settings_check = gr.HTML("", elem_id="um-settings-check")
 
         banner = gr.HTML("", elem_id="um-banner")
         with gr.Row(elem_classes="um-legend-row", equal_height=False):
@@ -647,6 +648,17 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
         prompt.submit(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
                       api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
                       show_progress="hidden")
+
+        def check_settings(*values):
+            """Says at once, inside the settings panel, when a change makes the settings unrunnable."""
+            try:
+                Settings(*values).configs()
+            except ConfigError as error:
+                return message_html("These settings cannot run", str(error))
+            return ""
+
+        for control in settings_inputs:
+            control.change(check_settings, settings_inputs, settings_check, api_visibility="private", queue=False)
 
         def pick_preset(label: str):
             chosen = preset_named(label)
