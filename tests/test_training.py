@@ -11,8 +11,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from generation.models import (
     SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, make_bidirectional,
 )
-from training.adapt import AdaptConfig, diffusion_loss, layout, low_discrepancy_t, noise, student
-from training.distill import answer_until_stop, left_pad
+from training.adapt import AdaptConfig, diffusion_loss, layout, learning_rate, low_discrepancy_t, noise, student
+from training.distill import DistillConfig, answer_until_stop, batches, left_pad
 from training.evaluate import unigram_entropy
 from training.prompts import split_prompts
 
@@ -119,6 +119,30 @@ def test_helpers():
     ids, attention = left_pad([[1, 2], [3]], 0)
     assert ids.tolist() == [[1, 2], [0, 3]] and attention.tolist() == [[1, 1], [0, 1]]
     assert math.isclose(unigram_entropy([1, 1, 2, 2]), math.log(2))
+
+
+def test_learning_rate_anneals_by_whichever_budget_runs_out_first():
+    config = AdaptConfig(lr=1e-3, warmup_steps=10, max_steps=1000, max_seconds=100.0)
+    assert math.isclose(learning_rate(0, config), 1e-4) and math.isclose(learning_rate(10, config), 1e-3)
+    assert math.isclose(learning_rate(1000, config, seconds=1.0), 1e-4)  # steps spent
+    assert math.isclose(learning_rate(20, config, seconds=100.0), 1e-4)  # clock spent
+    assert math.isclose(learning_rate(20, config, seconds=50.0), 1e-3 * (0.1 + 0.45), rel_tol=1e-6)
+
+
+def test_distillation_batches_are_an_even_sample_of_prompts_and_temperatures():
+    lengths = [10 + i % 7 for i in range(300)]  # prompt i has length lengths[i]; ids follow the grid order
+    config = DistillConfig(answers_per_prompt=2, temperatures=(0.7, 1.0), batch_size=4, shard_batches=3)
+    every = batches(lengths, config)
+    jobs = [job for batch in every for job in batch]
+    assert sorted(jobs) == sorted((i, t) for i in range(300) for t in (0.7, 1.0))
+    assert all(len({t for _, t in batch}) == 1 for batch in every)
+    assert [batch[0][1] for batch in every[:4]] == [0.7, 1.0, 0.7, 1.0]  # temperatures take turns
+    assert batches(lengths, config) == every  # deterministic
+
+    cut = [job for batch in batches(lengths, DistillConfig(**{**config.__dict__, "max_answers": 60})) for job in batch]
+    assert len(cut) == 60 and sum(t == 0.7 for _, t in cut) == 30
+    assert max(i for i, _ in cut) > 150  # a random sample of the grid, not its first prompts
+    assert len({lengths[i] for i, _ in cut}) == 7  # not only the shortest prompts
 
 
 @pytest.mark.slow

@@ -53,7 +53,7 @@ class AdaptConfig:
     canvas: int = 128  # answer canvas length, as the sampler's gen_length in the evaluation
     batch_size: int = 8  # rows per step
     lr: float = 5e-4  # peak learning rate (LoRA tolerates high rates; the CPU budget is short)
-    warmup_steps: int = 20  # linear warm-up, then cosine decay to 10% over max_steps
+    warmup_steps: int = 20  # linear warm-up, then cosine decay to 10% by the end of the budget
     max_steps: int = 1000  # budget in optimizer steps ...
     max_seconds: float | None = None  # ... or in wall-clock seconds, whichever ends first
     eps: float = 1e-3  # smallest noise level t (as Dream)
@@ -134,10 +134,15 @@ def student(base: torch.nn.Module, config: AdaptConfig):
     return get_peft_model(make_bidirectional(base), peft_config(config))
 
 
-def learning_rate(step: int, config: AdaptConfig) -> float:
+def learning_rate(step: int, config: AdaptConfig, seconds: float = 0.0) -> float:
+    """Warm-up, then cosine decay driven by whichever budget (steps or seconds) is further spent, so a
+    run stopped by the clock still ends at the low rate."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    if config.max_seconds:
+        progress = max(progress, seconds / config.max_seconds)
+    progress = min(1.0, progress)
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -179,7 +184,8 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
     step, losses = 0, []
     device_type = torch.device(device).type
     while step < config.max_steps:
-        if config.max_seconds is not None and time.perf_counter() - began > config.max_seconds:
+        elapsed = time.perf_counter() - began
+        if config.max_seconds is not None and elapsed > config.max_seconds:
             break
         if len(queue) < config.batch_size:  # epochs of shuffled pairs
             queue += order.sample(pairs, len(pairs))
@@ -188,7 +194,7 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
         t = low_discrepancy_t(len(batch), config.eps, generator)
         masked = noise(ids, starts, config.canvas, t, generator)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+            group["lr"] = learning_rate(step, config, elapsed)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
             loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t,
                                   config.canvas, SMOLLM2_MASK_ID)
@@ -203,7 +209,7 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
         if step % config.log_every == 0:
             seconds = time.perf_counter() - began
             log(f"step {step} loss {sum(losses[-config.log_every:]) / config.log_every:.3f} "
-                f"lr {learning_rate(step, config):.2e} tokens {tokens} ({tokens / seconds:.0f} tok/s) "
+                f"lr {optimizer.param_groups[0]['lr']:.2e} tokens {tokens} ({tokens / seconds:.0f} tok/s) "
                 f"{seconds:.0f}s")
         if step % config.save_every == 0:
             model.save_pretrained(out)

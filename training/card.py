@@ -95,7 +95,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
   up to {distill['answers_per_prompt']} per prompt, answers by temperature {distill.get('answers_by_temperature', distill['temperatures'])},
   top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens ({distill.get('finished_answers', '?')} ended
   with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).
-  {'Budget cut at ' + str(distill['max_answers']) + ' answers: batches run lowest temperature and shortest prompts first, so this is a biased subset of the grid.' if distill.get('max_answers') else ''}
+  {'Budget cut at ' + str(distill['max_answers']) + ' answers: an even random sample of the training prompts, temperatures alternating.' if distill.get('max_answers') else ''}
 - Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
   t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
   never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only

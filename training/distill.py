@@ -80,10 +80,27 @@ def sample_answers(module, prompt_rows: list[list[int]], temperature: float, con
     return [answer_until_stop(row) for row in out[:, ids.shape[1]:].tolist()]
 
 
-def jobs(prompts: list[str], config: DistillConfig) -> list[tuple[int, float]]:
-    """(prompt index, temperature) for every answer to make, each prompt's answers cycling temperatures."""
-    temps = itertools.cycle(config.temperatures)
-    return [(i, next(temps)) for i in range(len(prompts)) for _ in range(config.answers_per_prompt)]
+def batches(prompt_lengths: list[int], config: DistillConfig) -> list[list[tuple[int, float]]]:
+    """Batches of (prompt index, temperature), in the order they are generated.
+
+    Prompts come in a seeded random order and temperatures alternate along it, so any prefix, such as
+    the cut at `max_answers`, samples every task type, topic and temperature evenly. A batch has one
+    temperature (generate takes one); within a shard's worth of one temperature's jobs, prompts of
+    similar length share a batch, to pad little; the temperatures' batches take turns."""
+    order = torch.randperm(len(prompt_lengths), generator=torch.Generator().manual_seed(config.seed)).tolist()
+    temperatures = itertools.cycle(config.temperatures)
+    todo = [(i, next(temperatures)) for i in order for _ in range(config.answers_per_prompt)]
+    todo = todo[: config.max_answers] if config.max_answers else todo
+    window = config.batch_size * config.shard_batches
+    per_temperature = []
+    for temperature in config.temperatures:
+        jobs = [job for job in todo if job[1] == temperature]
+        runs = []
+        for w in range(0, len(jobs), window):
+            chunk = sorted(jobs[w:w + window], key=lambda job: prompt_lengths[job[0]])
+            runs += [chunk[b:b + config.batch_size] for b in range(0, len(chunk), config.batch_size)]
+        per_temperature.append(runs)
+    return [batch for turn in itertools.zip_longest(*per_temperature) for batch in turn if batch]
 
 
 def save_shard(path: Path, records: list[tuple[str, list[int], list[int], float]]) -> None:
@@ -147,19 +164,15 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
     prompt_ids = [chat_prompt_ids(tokenizer, messages(p)) for p in prompts]
-    todo = jobs(prompts, config)
-    # Same temperature within a batch (generate takes one); sort by prompt length to pad little.
-    todo.sort(key=lambda job: (job[1], len(prompt_ids[job[0]]), job[0]))
-    todo = todo[: config.max_answers] if config.max_answers else todo
-    batches = [todo[i:i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+    todo = batches([len(ids) for ids in prompt_ids], config)
     shard_size = config.shard_batches
     answer_tokens, began = 0, time.perf_counter()
-    for s, start in enumerate(range(0, len(batches), shard_size)):
+    for s, start in enumerate(range(0, len(todo), shard_size)):
         path = out / f"shard_{s:05d}.pt"
         if path.exists():
             continue
         records, shard_began = [], time.perf_counter()
-        for b, batch in enumerate(batches[start:start + shard_size], start=start):
+        for b, batch in enumerate(todo[start:start + shard_size], start=start):
             rows = [prompt_ids[i] for i, _ in batch]
             answers = sample_answers(module, rows, batch[0][1], config, seed=config.seed * 100_003 + b)
             records += [(prompts[i], prompt_ids[i], a, t) for (i, t), a in zip(batch, answers)]
@@ -171,7 +184,7 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
         print(f"shard {s}: {len(records)} answers, {answer_tokens} answer tokens so far, "
               f"{answer_tokens / seconds:.0f} answer tokens/s", flush=True)
     seconds = time.perf_counter() - began
-    return {"answers": len(todo), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
+    return {"answers": sum(map(len, todo)), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
             "answer_tokens_per_s": answer_tokens / max(seconds, 1e-9)}
 
 
@@ -182,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-per-prompt", type=int, default=DistillConfig.answers_per_prompt)
     parser.add_argument("--max-prompts", type=int, default=None)
     parser.add_argument("--max-answers", type=int, default=None,
-                        help="stop after N answers (batches run lowest temperature first, shortest prompts first)")
+                        help="stop after N answers (an even sample of prompts and temperatures)")
     parser.add_argument("--max-answer-tokens", type=int, default=DistillConfig.max_answer_tokens)
     parser.add_argument("--batch-size", type=int, default=DistillConfig.batch_size)
     parser.add_argument("--bf16", action="store_true")
