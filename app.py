@@ -257,14 +257,30 @@ def verdict(name: str) -> hub_models.Verdict:
 
 
 def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
-    """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now."""
+    """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now,
+    even after unloading the models the pick does not use."""
     if name in _loaded:
         return
-    partners = tuple(n.strip() for n in alongside if n and n.strip() and n.strip() not in _loaded)
+    picked = (name, *(n.strip() for n in alongside if n and n.strip()))
+    partners = tuple(n for n in picked[1:] if n not in _loaded)
     for group in ((), partners):  # alone first: a partner of unknown size makes can_run give up, not pass
         fits = hub_models.can_run(name, app_device(), alongside=group)
+        if not fits.ok and make_room(keep=picked):
+            fits = hub_models.can_run(name, app_device(), alongside=group)
         if not fits.ok:
             raise ModelUnavailable(fits.message)
+
+
+def make_room(keep: tuple[str, ...]) -> bool:
+    """Unload the models this process holds that the picked pair does not use (the previous preset's,
+    after a switch on a GPU). True when some were dropped, so the memory check is worth repeating."""
+    stale = _loaded - set(keep)
+    if not stale:
+        return False
+    generation.unload_models(keep=keep)
+    _loaded.difference_update(stale)
+    log.info("unloaded %s to make room for %s", ", ".join(sorted(stale)), ", ".join(keep))
+    return True
 
 
 def preload(load=default_load) -> list[str]:

@@ -18,6 +18,7 @@ Loads are lazy and cached: importing this module loads nothing.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import inspect
 import os
@@ -146,6 +147,20 @@ def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype 
         if key not in _cache:
             _cache[key] = loader(device, dtype) if loader else load_causal_lm(name_or_path, device, dtype)
         return _cache[key]
+
+
+def unload_models(keep: tuple[str, ...] = ()) -> list[str]:
+    """Drop every cached model not named in `keep` and return its memory (the CUDA cache too); a run
+    still holding one keeps it alive until that run ends. Returns the names dropped."""
+    with _cache_lock:
+        dropped = [key for key in _cache if key[0] not in keep]
+        for key in dropped:
+            del _cache[key]
+    if dropped:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return sorted({name for name, _, _ in dropped})
 
 
 def smollm2_gguf_path() -> Path | None:

@@ -354,6 +354,25 @@ def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(clien
     assert last[PROGRESS]["autoregressive"]["status"] == "done"
 
 
+def test_a_pick_that_does_not_fit_unloads_the_models_the_page_no_longer_uses(monkeypatch):
+    """A preset switch on a GPU: the old pair's memory goes back before the new pair is refused."""
+    need = hub_models.can_run(hub_models.DREAM_INSTRUCT, app.app_device()).need_bytes
+    held = {"old-diffusion-model": need}  # what the earlier preset occupies
+    monkeypatch.setattr(hub_models, "free_memory", lambda device: need + 2**30 - sum(held.values()))
+    monkeypatch.setattr(app, "_loaded", {"old-diffusion-model", "smollm2-135m-instruct"})
+    unloaded = []
+    monkeypatch.setattr(app.generation, "unload_models",
+                        lambda keep: unloaded.append(keep) or [held.pop("old-diffusion-model")])
+
+    app.refuse_if_too_big(hub_models.DREAM_INSTRUCT, ("smollm2-135m-instruct",))  # fits once the old one is gone
+    assert unloaded == [(hub_models.DREAM_INSTRUCT, "smollm2-135m-instruct")]
+    assert app._loaded == {"smollm2-135m-instruct"}
+
+    held["someone else's model"] = need  # memory that unloading cannot return: refused, with the numbers
+    with pytest.raises(app.ModelUnavailable, match="GiB"):
+        app.refuse_if_too_big(hub_models.DREAM_INSTRUCT, ("smollm2-135m-instruct",))
+
+
 def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_tokens(client):
     job = submit(client, diffusion=TINY_GEMMA, mode=app.ONE_AFTER_THE_OTHER, gen_length=16, steps=16,
                  block_length=16, temperature=0.5)

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from generation import ModelUnavailable, load_model
+from generation import ModelUnavailable, load_model, unload_models
 from generation.models import (
     SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, chat_prompt_ids, load_embedded_diffusion,
     smollm2_gguf_path,
@@ -28,6 +28,16 @@ def test_missing_adapter_is_reported_plainly(tmp_path):
 def test_unknown_model_names_both_ways_to_fix_it(tmp_path):
     with pytest.raises(ModelUnavailable, match="Registered models: smollm2-135m-instruct"):
         load_model(str(tmp_path / "no-such-model"))
+
+
+def test_unload_models_drops_every_cached_model_but_the_kept(monkeypatch):
+    from generation import models
+
+    kept, dropped = ("b", "cpu", torch.bfloat16), ("a", "cpu", torch.float32)
+    monkeypatch.setattr(models, "_cache", {dropped: object(), kept: object()})
+    assert unload_models(keep=("b",)) == ["a"]
+    assert list(models._cache) == [kept]
+    assert unload_models(keep=("b",)) == []
 
 
 @pytest.mark.slow
