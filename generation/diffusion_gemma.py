@@ -82,7 +82,6 @@ class BlockDiffusionLM(DiffusionLM):
         kwargs = dict(max_new_tokens=length, max_denoising_steps=max(1, config.steps // canvases))
         drafts = iterate_in_thread(lambda: self._generate(prompt_ids, kwargs, config.seed, streamer),
                                    streamer, streamer.end, halt, name="unmask-diffusion-gemma")
-        accepted_at: list[int | None] = [None] * length
         previous: dict[int, list[int]] = {}
         forward_passes, last = 0, time.perf_counter()
         for canvas, draft, accepted, at in drafts:
@@ -92,14 +91,9 @@ class BlockDiffusionLM(DiffusionLM):
             forward_passes += 2 if before is None else 1  # a canvas starts with one encoder pass
             previous[canvas] = draft
             history.record(positions=[offset + i for i in changed], tokens=[draft[i] for i in changed],
-                           scores=[None] * len(changed), seconds=at - last, forward_passes=forward_passes)
+                           scores=[None] * len(changed), seconds=at - last, forward_passes=forward_passes,
+                           committed=[offset + i for i in accepted])
             last = at
-            step = len(history.steps)
-            for i in accepted:
-                if accepted_at[offset + i] is None:
-                    accepted_at[offset + i] = step
-            for i in set(changed) | set(accepted):  # History.record guessed "left the mask"; use acceptance
-                history.first_committed[offset + i] = accepted_at[offset + i]
             yield history
         history.stopped = halt.requested
 

@@ -50,8 +50,12 @@ class History:
         self._canvas = self.canvas_at(len(self.steps))
 
     def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
-               seconds: float, forward_passes: int) -> None:
-        """Append one step; positions are answer-relative, at most one past the canvas end."""
+               seconds: float, forward_passes: int, committed: list[int] | None = None) -> None:
+        """Append one step; positions are answer-relative, at most one past the canvas end.
+
+        A position counts as committed in the step it first leaves the mask (or, with no mask, first
+        gets a token), unless the sampler says itself which positions it accepted in this step
+        (`committed`: DiffusionGemma keeps revising tokens after it has drawn them)."""
         step_number = len(self.steps) + 1
         self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes))
         for position, token in zip(positions, tokens):
@@ -62,7 +66,10 @@ class History:
             was_mask = self._canvas[position] == self.mask_id
             self._canvas[position] = token
             self.last_changed[position] = step_number
-            if self.first_committed[position] is None and (was_mask or self.mask_id is None):
+            if committed is None and self.first_committed[position] is None and (was_mask or self.mask_id is None):
+                self.first_committed[position] = step_number
+        for position in committed or ():
+            if self.first_committed[position] is None:
                 self.first_committed[position] = step_number
 
     @property

@@ -131,6 +131,15 @@ def test_history_handles_revisions():
     assert history.answer_ids() == [4, 9] and history.answer_length(step=2) == 3
 
 
+def test_history_takes_the_samplers_own_acceptance_when_given():
+    """DiffusionGemma drafts every position at once but accepts them over several steps."""
+    history = History(kind="diffusion", prompt_ids=[1], initial=[7, 7, 7], mask_id=7, stop_ids=[0])
+    history.record([0, 1, 2], [4, 5, 6], [None] * 3, 0.01, 1, committed=[0])
+    history.record([1, 2], [8, 9], [None] * 2, 0.01, 2, committed=[0, 2])
+    history.record([1], [3], [None], 0.01, 3, committed=[1])
+    assert history.first_committed == [1, 3, 2] and history.last_changed == [1, 3, 2]
+
+
 def test_answer_ends_at_first_stop_token_and_canvas_keeps_the_rest():
     history = History(kind="diffusion", prompt_ids=[1], initial=[TINY_MASK_ID] * 5, mask_id=TINY_MASK_ID,
                       stop_ids=[TINY_EOS_ID])
