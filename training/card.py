@@ -50,8 +50,7 @@ def targets(evaluation: dict) -> str:
             f"unigram entropy {100 * entropy_ratio:.0f}% of the teacher's (target >= 90%: "
             f"{'met' if entropy_ratio >= 0.9 else 'missed'}); mean answer length {full['mean_length']:.0f} tokens vs "
             f"the teacher's {teacher['mean_length']:.0f}. Low perplexity with low entropy means repetitive text: read "
-            f"the samples below. Seconds per answer are wall-clock on a machine shared with other jobs, not a speed "
-            f"benchmark.")
+            f"the samples below. Seconds per answer are wall-clock, not a speed benchmark.")
 
 
 def model_card(run: dict, evaluation: dict) -> str:
@@ -104,7 +103,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
   the body{' + RMS norms + embedding rows of ids 0, 2, 16' if cfg['variant'] == 'lora+' else ''};
   {_fmt(train['trainable_parameters'])} trainable parameters.
 - Optimisation: AdamW (betas 0.9/0.98, no weight decay), peak lr {cfg['lr']}, {cfg['warmup_steps']} warm-up steps then
-  cosine to 10%, batch {cfg['batch_size']}, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'float32'}.
+  cosine to 10% by the end of the step or time budget, whichever runs out first, batch {cfg['batch_size']}, gradient clipping 1.0, {'bf16 autocast' if cfg['bf16'] else 'float32'}.
 
 ## Budget and hardware
 - Hardware: {hardware}.

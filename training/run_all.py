@@ -66,9 +66,9 @@ BUDGETS = {
                     train_seconds=None, compare_steps=1, rank=4, lr=5e-4, eval_prompts=1, eval_gen_length=16,
                     eval_steps=(4, 2), measure=False),
     "cpu": Budget("cpu", "trained on a 2-core CPU in about two hours end to end, so its token budgets are "
-                  "about 50x (data) and 100x (training) below the GPU recipe's (see Budget).", max_prompts=None,
+                  "about 45x (data) and 125x (training) below the GPU recipe's (see Budget).", max_prompts=None,
                   answers_per_prompt=1, max_answers=2048, max_answer_tokens=128, distill_batch=64, val_prompts=8,
-                  canvas=128, batch_size=8, train_steps=800, train_seconds=4200, compare_steps=40, rank=16, lr=5e-4,
+                  canvas=128, batch_size=8, train_steps=600, train_seconds=3600, compare_steps=40, rank=16, lr=5e-4,
                   eval_prompts=4, eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True,
                   eval_bf16=True),
     "gpu": Budget("gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
