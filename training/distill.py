@@ -164,15 +164,15 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
     prompt_ids = [chat_prompt_ids(tokenizer, messages(p)) for p in prompts]
-    todo = batches([len(ids) for ids in prompt_ids], config)
+    planned = batches([len(ids) for ids in prompt_ids], config)
     shard_size = config.shard_batches
     answer_tokens, began = 0, time.perf_counter()
-    for s, start in enumerate(range(0, len(todo), shard_size)):
+    for s, start in enumerate(range(0, len(planned), shard_size)):
         path = out / f"shard_{s:05d}.pt"
         if path.exists():
             continue
         records, shard_began = [], time.perf_counter()
-        for b, batch in enumerate(todo[start:start + shard_size], start=start):
+        for b, batch in enumerate(planned[start:start + shard_size], start=start):
             rows = [prompt_ids[i] for i, _ in batch]
             answers = sample_answers(module, rows, batch[0][1], config, seed=config.seed * 100_003 + b)
             records += [(prompts[i], prompt_ids[i], a, t) for (i, t), a in zip(batch, answers)]
@@ -184,7 +184,7 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
         print(f"shard {s}: {len(records)} answers, {answer_tokens} answer tokens so far, "
               f"{answer_tokens / seconds:.0f} answer tokens/s", flush=True)
     seconds = time.perf_counter() - began
-    return {"answers": sum(map(len, todo)), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
+    return {"answers": sum(map(len, planned)), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
             "answer_tokens_per_s": answer_tokens / max(seconds, 1e-9)}
 
 
