@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .models import DiffusionLM, ModelUnavailable, chat_prompt_ids, default_device_dtype, make_bidirectional
+from .models import DiffusionLM, ModelUnavailable, default_device_dtype, make_bidirectional
 
 DREAM_INSTRUCT = "Dream-org/Dream-v0-Instruct-7B"
 DREAM_BASE = "Dream-org/Dream-v0-Base-7B"

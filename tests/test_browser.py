@@ -2,8 +2,7 @@
 
 Types a prompt, presses Generate, watches the diffusion canvas change over several frames and AR
 tokens appear, uses the replay slider, checks the legend, and fails on any console error. Saves
-screenshots (light and dark themes) to docs/ for the README. The AR model is the real SmolLM2;
-the diffusion model is the embedded one when its adapter has been built, else a tiny random one.
+screenshots (light and dark themes) to docs/ for the README. Both models are the real embedded pair.
 
 This test fails, never skips, when the browser cannot run: `make test` installs chromium first.
 """
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app_models import TINY_DIFFUSION, serve, tiny_model
+from app_models import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -27,17 +26,13 @@ RUN_SECONDS = 240
 
 def _models():
     from generation import load_model
-    from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2, EMBEDDED_ADAPTER_DIR
-
-    diffusion = DIFFUSION_SMOLLM2 if (EMBEDDED_ADAPTER_DIR / "adapter_config.json").exists() else TINY_DIFFUSION
+    from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2
 
     def load(name):
-        if name in (AR_SMOLLM2, DIFFUSION_SMOLLM2):
-            return load_model(name, device="cpu")
-        return tiny_model(name)
+        return load_model(name, device="cpu")
 
-    load(AR_SMOLLM2), load(diffusion)  # load before the clock starts
-    return load, diffusion, AR_SMOLLM2
+    load(AR_SMOLLM2), load(DIFFUSION_SMOLLM2)  # load before the clock starts
+    return load, DIFFUSION_SMOLLM2, AR_SMOLLM2
 
 
 @pytest.fixture(scope="module")
