@@ -8,8 +8,8 @@ inside the denoising loop). Everything a user does lives in their own `Session` 
 conversation, the last histories, the stop signal. Nothing is shared between users except the
 loaded models, which are read-only.
 
-Models: a preset picker pairs each diffusion model with its AR partner (generation.hub_models); the
-model pickers say which entries cannot run on this machine and why (`can_run`, decided once per
+Models: a preset picker pairs each diffusion model with its AR partner (generation.presets); the
+model pickers say which entries cannot run on this machine and why (`generation.memory.can_run`, decided once per
 entry from configs and free memory, loading nothing), and a run re-checks the picked pair before
 loading. DiffusionGemma runs its own sampler: only answer length, steps and seed reach it, and the
 panel says which settings it ignored.
@@ -22,7 +22,6 @@ yields plain data. With UNMASK_PROFILE=space and CUDA present, the default pair 
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import logging
@@ -40,9 +39,9 @@ import torch
 
 import generation
 from generation import ARConfig, CausalLM, ConfigError, DiffusionConfig, DiffusionLM, History, ModelUnavailable
-from generation import hub_models
+from generation import memory, presets
 from generation.config import ALGORITHMS
-from generation.diffusion_gemma import APPLICABLE_SETTINGS, BlockDiffusionLM, applicable_config
+from generation.protocols import runs_own_loop
 from spaces_shim import gpu
 from visualize import charts, export
 from visualize.canvas import default_total, render_history, render_legend
@@ -147,19 +146,13 @@ class Panel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, history: History, wake: threading.Event) -> None:
-        copy = snapshot(history)
+        copy = history.copy()
         with self.lock:
             self.snapshot = copy
         wake.set()
 
     def fail(self, title: str, message: str) -> None:
         self.status, self.error_title, self.error = "error", title, message
-
-
-def snapshot(history: History) -> History:
-    """A copy of a History that later steps do not touch (the worker keeps mutating the original)."""
-    return dataclasses.replace(history, steps=list(history.steps), last_changed=list(history.last_changed),
-                               first_committed=list(history.first_committed))
 
 
 def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threading.Barrier,
@@ -171,8 +164,8 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
         wake.set()
         try:
             panel.model = load_checked(load, panel.model_name, panel.kind, alongside)
-            if isinstance(panel.model, BlockDiffusionLM):
-                config, panel.note = block_diffusion_config(config)
+            if runs_own_loop(panel.model):
+                config, panel.note = own_loop_config(panel.model, config)
         except ModelUnavailable as error:
             panel.fail("Model unavailable", str(error))
         except Exception as error:  # noqa: BLE001 - any load failure is shown in its own panel
@@ -225,7 +218,7 @@ def load_checked(load, name: str, kind: str, alongside: tuple[str, ...] = ()):
     model = load(name)
     _loaded.add(name)
     wanted = DiffusionLM if kind == generation.DIFFUSION else CausalLM
-    if not isinstance(model, wanted) and not (kind == generation.DIFFUSION and hasattr(model, "stream")):
+    if not isinstance(model, wanted):
         other = "an autoregressive" if isinstance(model, CausalLM) else "a diffusion"
         raise ModelUnavailable(f"{name!r} is {other} model; pick it in the other panel's list")
     return model
@@ -240,7 +233,7 @@ _loaded: set[str] = set()  # names this process has loaded: their memory is alre
 def app_device() -> str | None:
     """Where the page loads models: "cuda:0" on a Space with a GPU (ZeroGPU attaches one device, and
     accelerate cannot plan device_map="auto" before it is attached), else the loader's default."""
-    if hub_models.profile() == "space" and torch.cuda.is_available():
+    if presets.profile() == "space" and torch.cuda.is_available():
         return "cuda:0"
     return None
 
@@ -251,9 +244,9 @@ def default_load(name: str):
 
 
 @lru_cache(maxsize=256)
-def verdict(name: str) -> hub_models.Verdict:
+def verdict(name: str) -> memory.Verdict:
     """Whether `name` alone fits this machine, decided once per name (reads configs, loads no weights)."""
-    return hub_models.can_run(name, app_device())
+    return memory.can_run(name, app_device())
 
 
 def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
@@ -264,9 +257,9 @@ def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
     picked = (name, *(n.strip() for n in alongside if n and n.strip()))
     partners = tuple(n for n in picked[1:] if n not in _loaded)
     for group in ((), partners):  # alone first: a partner of unknown size makes can_run give up, not pass
-        fits = hub_models.can_run(name, app_device(), alongside=group)
+        fits = memory.can_run(name, app_device(), alongside=group)
         if not fits.ok and make_room(keep=picked):
-            fits = hub_models.can_run(name, app_device(), alongside=group)
+            fits = memory.can_run(name, app_device(), alongside=group)
         if not fits.ok:
             raise ModelUnavailable(fits.message)
 
@@ -286,9 +279,9 @@ def make_room(keep: tuple[str, ...]) -> bool:
 def preload(load=default_load) -> list[str]:
     """With UNMASK_PROFILE=space and CUDA present, load the default pair at startup (ZeroGPU only lets
     weights move to its GPU then); elsewhere nothing. Returns the names loaded."""
-    if hub_models.profile() != "space" or not torch.cuda.is_available():
+    if presets.profile() != "space" or not torch.cuda.is_available():
         return []
-    preset = hub_models.default_preset()
+    preset = presets.default_preset()
     done = []
     for name in (preset.diffusion, preset.autoregressive):
         try:
@@ -323,18 +316,18 @@ def picker_choices(names) -> list[tuple[str, str]]:
     return [(picker_label(name), name) for name in names]
 
 
-def matching_preset(diffusion: str | None, ar: str | None) -> hub_models.Preset | None:
-    return next((p for p in hub_models.presets() if (p.diffusion, p.autoregressive) == (diffusion, ar)), None)
+def matching_preset(diffusion: str | None, ar: str | None) -> presets.Preset | None:
+    return next((p for p in presets.presets() if (p.diffusion, p.autoregressive) == (diffusion, ar)), None)
 
 
-def preset_named(label: str | None) -> hub_models.Preset | None:
-    return next((p for p in hub_models.presets() if p.label == label), None)
+def preset_named(label: str | None) -> presets.Preset | None:
+    return next((p for p in presets.presets() if p.label == label), None)
 
 
 def preset_choices() -> list[tuple[str, str]]:
     """(label, value) pairs: presets whose diffusion model cannot run here say so."""
     return [(p.label if verdict(p.diffusion).ok and verdict(p.autoregressive).ok else f"{p.label} — cannot run here",
-             p.label) for p in hub_models.presets()]
+             p.label) for p in presets.presets()]
 
 
 def picker_note(diffusion: str | None, ar: str | None) -> str:
@@ -357,15 +350,14 @@ IGNORED_NAMES = {"block_length": "block length", "algorithm": "algorithm", "temp
 APPLICABLE_NAMES = {"gen_length": "answer length", "steps": "steps", "seed": "seed"}
 
 
-def block_diffusion_config(config: DiffusionConfig) -> tuple[DiffusionConfig, str]:
-    """DiffusionGemma's loop takes only APPLICABLE_SETTINGS: the config it gets, and the note saying what was dropped.
+def own_loop_config(model, config: DiffusionConfig) -> tuple[DiffusionConfig, str]:
+    """The config a model that runs its own loop takes (it decides), and the note that says what it ignored.
 
-    block_diffusion_config(DiffusionConfig(temperature=0.5))[1] ends "Ignored this run: temperature 0.5."
+    For DiffusionGemma and DiffusionConfig(temperature=0.5) the note ends "Ignored this run: temperature 0.5."
     """
-    applied = applicable_config(config)
-    dropped = [f"{IGNORED_NAMES.get(f.name, f.name)} {getattr(config, f.name)}" for f in dataclasses.fields(config)
-               if getattr(config, f.name) != getattr(applied, f.name)]
-    takes = ", ".join(APPLICABLE_NAMES.get(name, name) for name in APPLICABLE_SETTINGS)
+    applied, ignored = model.applicable_config(config)
+    dropped = [f"{IGNORED_NAMES.get(name, name)} {getattr(config, name)}" for name in ignored]
+    takes = ", ".join(APPLICABLE_NAMES.get(name, name) for name in model.applicable_settings)
     note = (f"DiffusionGemma runs its own sampler and takes only {takes} (the steps are a budget shared by its "
             f"canvases; it stops a canvas early once its drafts are stable). ")
     note += f"Ignored this run: {', '.join(dropped)}." if dropped else "The other settings do not apply."
@@ -465,7 +457,7 @@ def stats_html(history: History | None, status: str, kind: str, label: str | Non
         done = len(history.steps)
         total = history.planned_steps
         seconds = history.seconds
-        tokens = committed_tokens(history)
+        tokens = history.answer_tokens()
         first = history.seconds_to_first_token()
         if total is None and status == "running" and label is None:
             label = "generating… (the model decides how many steps)"
@@ -480,14 +472,6 @@ def stats_html(history: History | None, status: str, kind: str, label: str | Non
                       f'<span class="um-stat-label">{_esc(label)}</span></div>' for label, value in cells)
     return (f'<div class="um-stats" data-status="{_esc(status)}"><div class="um-status um-status-{_esc(status)}">'
             f'{_esc(label or STATUS_WORDS.get(status, status))}</div>{figures}</div>')
-
-
-def committed_tokens(history: History) -> int:
-    """Answer tokens written so far: non-mask positions of the answer (AR: every token)."""
-    if history.kind == generation.AUTOREGRESSIVE:
-        return history.answer_length()
-    canvas = history.canvas[: history.answer_length()]
-    return sum(token != history.mask_id for token in canvas)
 
 
 def timing_note(mode: str, state: str) -> str:
@@ -526,9 +510,9 @@ def load_examples() -> list[str]:
 
 def model_choices() -> tuple[list[str], list[str]]:
     """Both pickers' names in preset order (the embedded pair first locally, the large ones on a Space)."""
-    order = hub_models.presets()
-    diffusion = list(dict.fromkeys([*(p.diffusion for p in order), *hub_models.DIFFUSION_CHOICES]))
-    ar = list(dict.fromkeys([*(p.autoregressive for p in order), *hub_models.AR_CHOICES]))
+    order = presets.presets()
+    diffusion = list(dict.fromkeys([*(p.diffusion for p in order), *presets.DIFFUSION_CHOICES]))
+    ar = list(dict.fromkeys([*(p.autoregressive for p in order), *presets.AR_CHOICES]))
     return diffusion, ar
 
 
@@ -536,7 +520,7 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
     """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models); the pickers
     start on the default preset unless models are named."""
-    start = hub_models.default_preset()
+    start = presets.default_preset()
     diffusion_model = diffusion_model or start.diffusion
     ar_model = ar_model or start.autoregressive
     diffusion_choices, ar_choices = model_choices()
@@ -788,18 +772,11 @@ def replay_views(session: Session, step: int, follow: str):
                                   render_history(a, session.ar_tokenizer, step=ar_step)))
     else:
         outputs.append(gr.skip())
-    outputs.append(stats_html(truncated(d, step), "replay", generation.DIFFUSION, f"replay · step {step}")
+    outputs.append(stats_html(d.as_of(step), "replay", generation.DIFFUSION, f"replay · step {step}")
                    if d is not None else gr.skip())
-    outputs.append(stats_html(truncated(a, ar_step), "replay", generation.AUTOREGRESSIVE, f"replay · token {ar_step}")
+    outputs.append(stats_html(a.as_of(ar_step), "replay", generation.AUTOREGRESSIVE, f"replay · token {ar_step}")
                    if a is not None else gr.skip())
     return tuple(outputs)
-
-
-def truncated(history: History, step: int) -> History:
-    """The History as it was after `step` steps (for the figures during replay)."""
-    if step >= len(history.steps):
-        return history
-    return dataclasses.replace(history, steps=history.steps[:step], last_changed=[], first_committed=[])
 
 
 # ------------------------------------------------------------------ one click, two generations

@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from generation.models import load_smollm2, make_bidirectional
+from generation.models import make_bidirectional
+from generation.smollm2 import load_smollm2
 
 
 def fastest_forward_seconds(modules: dict, tokens: int, repeats: int = 7) -> dict:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from generation.hub_models import load_dream, load_llada  # noqa: E402
+from generation.dream_llada import load_dream, load_llada  # noqa: E402
 from tiny_hub_checkpoints import DREAM_TINY_MASK_ID, LLADA_TINY_MASK_ID, write_dream, write_llada  # noqa: E402
 
 # Runs inside the reference environment: the published code, loaded the published way.

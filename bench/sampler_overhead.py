@@ -21,7 +21,7 @@ import time
 import torch
 
 from generation import DiffusionConfig, ModelUnavailable, diffuse, load_model
-from generation.models import DIFFUSION_SMOLLM2, load_smollm2, smollm2_diffusion_lm
+from generation.smollm2 import DIFFUSION_SMOLLM2, load_smollm2, smollm2_diffusion_lm
 
 PROMPT = "Explain why the sky is blue in a few sentences."
 

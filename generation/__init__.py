@@ -1,13 +1,33 @@
-"""Unmask's generation core: token ids in, token ids out, a History per run. No HTML, no text."""
+"""Unmask's generation core: token ids in, token ids out, a History per run. No HTML, no text.
 
-from .autoregressive import generate_autoregressive, stream_autoregressive
-from .config import ARConfig, ConfigError, DiffusionConfig
-from .history import AUTOREGRESSIVE, DIFFUSION, History, Step
-from .models import CausalLM, DiffusionLM, ModelUnavailable, load_model, unload_models
-from .sampler import diffuse, stream_diffusion
+Public names are imported lazily (module `__getattr__`), so `import generation.history` (what
+visualize/ needs) stays light: no torch, no transformers until a model or sampler is asked for.
+"""
 
-__all__ = [
-    "ARConfig", "AUTOREGRESSIVE", "CausalLM", "ConfigError", "DIFFUSION", "DiffusionConfig", "DiffusionLM",
-    "History", "ModelUnavailable", "Step", "diffuse", "generate_autoregressive", "load_model",
-    "stream_autoregressive", "stream_diffusion", "unload_models",
-]
+from __future__ import annotations
+
+import importlib
+
+_HOMES = {
+    "ARConfig": "config", "ConfigError": "config", "DiffusionConfig": "config",
+    "AUTOREGRESSIVE": "history", "DIFFUSION": "history", "History": "history", "Step": "history",
+    "CausalLM": "models", "DiffusionLM": "models", "ModelUnavailable": "models",
+    "RunsOwnLoop": "protocols", "runs_own_loop": "protocols",
+    "load_model": "registry", "unload_models": "registry",
+    "diffuse": "sampler", "stream_diffusion": "sampler",
+    "generate_autoregressive": "autoregressive", "stream_autoregressive": "autoregressive",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'generation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

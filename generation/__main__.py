@@ -15,7 +15,9 @@ import torch
 
 from .autoregressive import generate_autoregressive
 from .config import ALGORITHMS, ARConfig, ConfigError, DiffusionConfig
-from .models import AR_SMOLLM2, DIFFUSION_SMOLLM2, ModelUnavailable, load_model
+from .models import ModelUnavailable
+from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
+from .registry import load_model
 from .sampler import diffuse
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

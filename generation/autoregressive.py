@@ -23,7 +23,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from .background import Halt, iterate_in_thread
 from .config import ARConfig, check_fits
-from .history import AUTOREGRESSIVE, History
+from .history import AUTOREGRESSIVE, History, collect
 from .models import CausalLM
 
 
@@ -94,9 +94,7 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
 def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConfig,
                             stop: threading.Event | None = None) -> History:
     """Run to the end and return the History (the streamed one, collected)."""
-    history = None
-    for history in stream_autoregressive(model, prompt_ids, config, stop):
-        pass
+    history = collect(stream_autoregressive(model, prompt_ids, config, stop))
     if history is None:
         history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=[],
                           stop_ids=list(model.stop_ids), settings=config.to_dict(), model=model.name,

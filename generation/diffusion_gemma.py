@@ -17,8 +17,11 @@ draft is what we show. So in our History:
 - `planned_steps` is None: the model stops a canvas early once its drafts are stable and confident.
 
 The generate loop runs in a thread; the stop signal is checked in the streamer, which raises to
-unwind `generate`, so the thread really ends. Settings that DiffusionGemma's loop has no use for
-are refused with ConfigError (see `check_config`). Left out: images (the vision tower is loaded
+unwind `generate`, so the thread really ends. This module alone decides which settings reach
+DiffusionGemma's loop: `applicable_config` returns the config it takes and the names of the ones it
+ignores (the page words the note); `stream` refuses the others with ConfigError. The model declares
+`runs_own_loop = True` (protocols.RunsOwnLoop), so the generic sampler hands it the run.
+Left out: images (the vision tower is loaded
 with the checkpoint but never fed), batching.
 """
 
@@ -32,13 +35,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from queue import Queue
+from typing import ClassVar
 
 import torch
 
 from .background import Halt, iterate_in_thread
 from .config import ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History
-from .models import DiffusionLM, ModelUnavailable
+from .memory import can_run
+from .models import DiffusionLM, ModelUnavailable, placement
 
 # The only DiffusionConfig fields DiffusionGemma's own loop can honour; the others must keep their defaults.
 APPLICABLE_SETTINGS = ("gen_length", "steps", "seed")
@@ -66,6 +71,11 @@ class BlockDiffusionLM(DiffusionLM):
     """A diffusion model that runs its own denoising loop; `stream_diffusion` hands it over to `stream`."""
 
     canvas_length: int = 256  # tokens denoised together; the answer grows one canvas at a time
+    runs_own_loop: ClassVar[bool] = True  # protocols.RunsOwnLoop: stream() and applicable_config()
+    applicable_settings: ClassVar[tuple[str, ...]] = APPLICABLE_SETTINGS
+
+    def applicable_config(self, config: DiffusionConfig) -> tuple[DiffusionConfig, tuple[str, ...]]:
+        return applicable_config(config)
 
     def stream(self, prompt_ids: list[int], config: DiffusionConfig,
                stop: threading.Event | None = None) -> Iterator[History]:
@@ -150,10 +160,17 @@ class DraftStreamer:
             yield item
 
 
+def ignored_settings(config: DiffusionConfig) -> tuple[str, ...]:
+    """Names of the settings DiffusionGemma's loop cannot honour that differ from their defaults.
+
+    ignored_settings(DiffusionConfig(temperature=0.5, seed=3)) -> ("temperature",)"""
+    return tuple(f.name for f in dataclasses.fields(DiffusionConfig)
+                 if f.name not in APPLICABLE_SETTINGS and getattr(config, f.name) != getattr(_DEFAULTS, f.name))
+
+
 def check_config(config: DiffusionConfig) -> None:
     """Refuse settings DiffusionGemma's loop cannot honour (it has its own sampler and temperature schedule)."""
-    ignored = [f.name for f in dataclasses.fields(DiffusionConfig)
-               if f.name not in APPLICABLE_SETTINGS and getattr(config, f.name) != getattr(_DEFAULTS, f.name)]
+    ignored = ignored_settings(config)
     if ignored:
         raise ConfigError(
             f"DiffusionGemma runs its own entropy-bound sampler with its own temperature schedule; it can only "
@@ -162,17 +179,15 @@ def check_config(config: DiffusionConfig) -> None:
         )
 
 
-def applicable_config(config: DiffusionConfig) -> DiffusionConfig:
-    """The config with every setting DiffusionGemma cannot take reset to its default (for the UI)."""
+def applicable_config(config: DiffusionConfig) -> tuple[DiffusionConfig, tuple[str, ...]]:
+    """The config with every setting DiffusionGemma cannot take reset to its default, and the names reset."""
     kept = {name: getattr(config, name) for name in APPLICABLE_SETTINGS}
-    return DiffusionConfig(**kept)
+    return DiffusionConfig(**kept), ignored_settings(config)
 
 
 def load_diffusion_gemma(name_or_path: str, device: str, dtype: torch.dtype) -> BlockDiffusionLM:
     """DiffusionGemma (hub id or local checkpoint) with its tokenizer and chat template."""
     from transformers import AutoConfig
-
-    from .hub_models import can_run, placement
 
     try:
         config = AutoConfig.from_pretrained(name_or_path)

@@ -4,15 +4,21 @@ One type serves both backends. A diffusion run starts from a canvas of `gen_leng
 (all masks, or random tokens for models that start from noise) and each step changes some
 positions; an autoregressive run starts from an empty canvas and step i appends token i.
 Only the changes are stored, so the size grows with the number of changes, not steps x length.
-`canvas_at(k)` replays the canvas as it was after step k.
+History owns the facts derived from it, so callers do not recompute them: `canvas_at(k)` (the
+canvas after step k), `canvases()` (every step's canvas in turn), `as_of(k)` (the whole History as
+it was after step k, for replay), `answer_end(canvas)` (where the answer ends), `answer_tokens()`
+(answer tokens written so far), `copy()` (a snapshot later steps do not touch). `collect(stream)`
+runs a stream of Histories (either backend) to its end and returns the last one.
 
 Deliberately left out: text, colours, HTML. Token ids only; decoding happens at the edge.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 DIFFUSION = "diffusion"
@@ -86,21 +92,60 @@ class History:
         """The canvas after `step` steps (0 = the initial canvas)."""
         canvas = list(self.initial)
         for record in self.steps[:step]:
-            for position, token in zip(record.positions, record.tokens):
-                if position == len(canvas):
-                    canvas.append(token)
-                else:
-                    canvas[position] = token
+            _apply(canvas, record)
         return canvas
 
-    def answer_length(self, step: int | None = None) -> int:
-        """Positions before the first stop token (the rest of the canvas is not part of the answer)."""
-        canvas = self._canvas if step is None else self.canvas_at(step)
+    def canvases(self) -> Iterator[tuple[int, Step, list[int]]]:
+        """(step number, its record, the canvas after it) for every step in order; each canvas is a new list."""
+        canvas = list(self.initial)
+        for number, record in enumerate(self.steps, start=1):
+            _apply(canvas, record)
+            yield number, record, list(canvas)
+
+    def answer_end(self, canvas: Sequence[int] | None = None) -> int:
+        """Where the answer ends in `canvas` (default: the latest): the first stop token, else the canvas end.
+
+        With stop_ids [0]: answer_end([5, 7, 0, 0]) -> 2; answer_end([5, 7]) -> 2."""
+        canvas = self._canvas if canvas is None else canvas
         stops = set(self.stop_ids)
         return next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
 
+    def answer_length(self, step: int | None = None) -> int:
+        """Positions before the first stop token after `step` steps (default: the latest)."""
+        return self.answer_end(None if step is None else self.canvas_at(step))
+
+    def answer_tokens(self, canvas: Sequence[int] | None = None) -> int:
+        """Answer tokens written in `canvas` (default: the latest): positions before the answer's end that
+        hold a token, not the mask (AR: every answer token)."""
+        canvas = self._canvas if canvas is None else canvas
+        return sum(token != self.mask_id for token in canvas[: self.answer_end(canvas)])
+
+    def copy(self) -> History:
+        """A snapshot that later steps of the run do not touch (recorded Steps never change, so they are shared)."""
+        clone = copy.copy(self)
+        clone.steps, clone.settings = list(self.steps), dict(self.settings)
+        clone.last_changed, clone.first_committed = list(self.last_changed), list(self.first_committed)
+        clone._canvas = list(self._canvas)
+        return clone
+
+    def as_of(self, step: int) -> History:
+        """The History as it was after `step` steps (clamped to 0..len(steps)): what a replay shows then."""
+        step = max(0, min(int(step), len(self.steps)))
+        if step == len(self.steps):
+            return self.copy()
+        past = copy.copy(self)
+        past.steps, past.settings, past.stopped = self.steps[:step], dict(self.settings), False
+        past._canvas = self.canvas_at(step)
+        past.last_changed = [None] * len(past._canvas)
+        for number, record in enumerate(past.steps, start=1):
+            for position in record.positions:
+                past.last_changed[position] = number
+        past.first_committed = [s if s is not None and s <= step else None
+                                for s in self.first_committed[: len(past._canvas)]]
+        return past
+
     def answer_ids(self) -> list[int]:
-        return self._canvas[: self.answer_length()]
+        return self._canvas[: self.answer_end()]
 
     @property
     def forward_passes(self) -> int:
@@ -134,3 +179,20 @@ class History:
         data = json.loads(text)
         data["steps"] = [Step(**step) for step in data["steps"]]
         return cls(**data)
+
+
+def collect(states: Iterable[History]) -> History | None:
+    """Run a stream of Histories (diffusion or AR) to its end; the last one, or None if it yielded nothing."""
+    history = None
+    for history in states:
+        pass
+    return history
+
+
+def _apply(canvas: list[int], record: Step) -> None:
+    """Write one step's changes into `canvas` in place; a position one past the end appends (AR growth)."""
+    for position, token in zip(record.positions, record.tokens):
+        if position == len(canvas):
+            canvas.append(token)
+        else:
+            canvas[position] = token

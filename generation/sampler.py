@@ -3,22 +3,26 @@
 `stream_diffusion` is one generator that reads top to bottom: lay out the canvas, then for each
 semi-autoregressive block and each step, ask the model for proposals at the masked positions of
 the block, score them, commit some, record the step in the `History`, and yield. `diffuse` collects
-it. The published loops it follows (see ../shared/algorithms.md):
+it. The published loops it follows:
 
-- LLaDA (ML-GSAI/LLaDA generate.py): Gumbel-max proposals in float64, `low_confidence` or `random`
-  scores, an even split of each block's masks over its steps, optional classifier-free guidance.
-- Dream (HKUNLP Dream generation_utils.py): temperature / top-p / top-k proposals, scores
+- LLaDA (Nie et al., "Large Language Diffusion Models", arXiv 2502.09992; github.com/ML-GSAI/LLaDA
+  generate.py): Gumbel-max proposals in float64, `low_confidence` or `random` scores, an even
+  split of each block's masks over its steps, optional classifier-free guidance.
+- Dream (Ye et al., "Dream 7B: Diffusion Large Language Models", arXiv 2508.15487;
+  github.com/HKUNLP/Dream generation_utils.py): temperature / top-p / top-k proposals, scores
   `maskgit_plus`, `topk_margin`, `entropy`, or `origin` (each mask revealed independently),
   Dream's timestep schedule, `alg_temp` to draw positions instead of taking the top k.
-- Fast-dLLM (NVlabs): with `threshold`, commit every proposal scoring >= threshold and always the
-  best one; the number of steps then depends on the model's confidence.
+- Fast-dLLM (Wu et al., arXiv 2505.22618; github.com/NVlabs/Fast-dLLM): with `threshold`, commit
+  every proposal scoring >= threshold and always the best one; the number of steps then depends on
+  the model's confidence.
 
 At temperature 0 each reproduces the published loop token for token (tests/test_reference.py).
 At temperature > 0 the random draws are made only where they are used (the masked positions of
 the active block), from one seeded generator, so the distribution is the published one but the
 individual samples are not those of the published code under the same seed.
 
-Left out: the batch dimension (one prompt at a time, as the demo needs), KV caching.
+Models that run their own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma) are handed the
+run as a whole. Left out: the batch dimension (one prompt at a time, as the demo needs), KV caching.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ import torch
 import torch.nn.functional as F
 
 from .config import DiffusionConfig, check_fits
-from .history import DIFFUSION, History
-from .diffusion_gemma import BlockDiffusionLM
+from .history import DIFFUSION, History, collect
 from .models import DiffusionLM
+from .protocols import runs_own_loop
 
 ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 
@@ -43,7 +47,7 @@ ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                      stop: threading.Event | None = None) -> Iterator[History]:
     """Run the sampler, yielding the (same, growing) History after every step."""
-    if isinstance(model, BlockDiffusionLM):  # DiffusionGemma runs its own denoising loop
+    if runs_own_loop(model):  # e.g. DiffusionGemma: its own generate replaces this loop
         yield from model.stream(prompt_ids, config, stop)
         return
     check_fits(prompt_ids, config.gen_length, model.context_length)
@@ -98,9 +102,7 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
 def diffuse(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
             stop: threading.Event | None = None) -> History:
     """Run the sampler to the end and return the History."""
-    history = None
-    for history in stream_diffusion(model, prompt_ids, config, stop):
-        pass
+    history = collect(stream_diffusion(model, prompt_ids, config, stop))
     return history if history is not None else _empty_history(model, prompt_ids, config)
 
 

@@ -19,7 +19,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from generation import CausalLM, ModelUnavailable
-from generation.models import SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gguf_path
+from generation.smollm2 import SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gguf_path
 
 TINY_DIFFUSION = "tiny-diffusion"
 TINY_AR = "tiny-ar"

@@ -41,6 +41,7 @@ def tiny_lm() -> DiffusionLM:
 
 @pytest.fixture(scope="session")
 def smollm2_ar():
-    from generation.models import AR_SMOLLM2, load_model
+    from generation import load_model
+    from generation.presets import AR_SMOLLM2
 
     return load_model(AR_SMOLLM2, device="cpu")

@@ -20,7 +20,7 @@ from gradio_client import Client
 
 import app
 from app_models import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, serve, tiny_load, tiny_model, unmask_threads
-from generation import DiffusionConfig, History, ModelUnavailable, hub_models
+from generation import DiffusionConfig, History, ModelUnavailable, memory, presets
 from visualize.canvas import render_history
 from visualize.export import load_run
 
@@ -255,7 +255,7 @@ def test_the_ar_panel_follows_the_diffusion_timeline():
 
 def test_a_snapshot_does_not_change_when_the_run_goes_on():
     h = _history("diffusion", [0.1, 0.1, 0.1])
-    copy = app.snapshot(h)
+    copy = h.copy()
     h.record([0], [7], [0.9], 0.1, 4)
     assert len(copy.steps) == 3 and copy.canvas[0] == 5 and h.canvas[0] == 7
 
@@ -269,7 +269,7 @@ def test_a_load_failure_is_reported_by_the_loader_check():
 def test_the_real_smollm2_streams_a_readable_answer():
     """The shipped AR model beside the tiny diffusion one: real words arrive token by token."""
     from generation import load_model
-    from generation.models import AR_SMOLLM2
+    from generation.presets import AR_SMOLLM2
 
     def load(name):
         return load_model(name, device="cpu") if name == AR_SMOLLM2 else tiny_model(name)
@@ -310,19 +310,19 @@ def component(demo, elem_id):
 
 
 def test_the_preset_picker_sets_both_model_pickers(client):
-    dream = next(p for p in hub_models.presets() if p.diffusion == hub_models.DREAM_INSTRUCT)
+    dream = next(p for p in presets.presets() if p.diffusion == presets.DREAM_INSTRUCT)
     diffusion, ar, note = client.predict(dream.label, api_name="/preset")
-    assert (diffusion, ar) == (hub_models.DREAM_INSTRUCT, hub_models.QWEN25_7B_INSTRUCT)
+    assert (diffusion, ar) == (presets.DREAM_INSTRUCT, presets.QWEN25_7B_INSTRUCT)
     assert dream.why in note
-    embedded = next(p for p in hub_models.presets() if not p.large)
+    embedded = next(p for p in presets.presets() if not p.large)
     assert client.predict(embedded.label, api_name="/preset")[:2] == (embedded.diffusion, embedded.autoregressive)
 
 
 def test_the_pickers_start_on_the_default_preset_and_the_space_profile_starts_large(monkeypatch):
     for profile, large in (("local", False), ("space", True)):
-        monkeypatch.setenv(hub_models.PROFILE_ENV, profile)
+        monkeypatch.setenv(presets.PROFILE_ENV, profile)
         demo = app.build_demo(load=tiny_load)
-        start = hub_models.default_preset()
+        start = presets.default_preset()
         assert start.large is large
         assert component(demo, "um-preset").value == start.label
         assert component(demo, "um-diffusion-model").value == start.diffusion
@@ -332,7 +332,7 @@ def test_the_pickers_start_on_the_default_preset_and_the_space_profile_starts_la
 @pytest.fixture
 def small_machine(monkeypatch):
     """A machine with 8 GiB free: the 7B+ models cannot run, the SmolLM2 pair can."""
-    monkeypatch.setattr(hub_models, "free_memory", lambda device: 8 * 2**30)
+    monkeypatch.setattr(memory, "free_memory", lambda device: 8 * 2**30)
     app.verdict.cache_clear()
     yield
     app.verdict.cache_clear()
@@ -341,12 +341,12 @@ def small_machine(monkeypatch):
 def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(client, small_machine):
     demo = app.build_demo(load=tiny_load)
     labels = dict((name, label) for label, name in component(demo, "um-diffusion-model").choices)
-    assert re.search(r"cannot run here: needs ~\d+\.\d GiB, 8\.0 GiB (RAM|GPU) free", labels[hub_models.DREAM_INSTRUCT])
+    assert re.search(r"cannot run here: needs ~\d+\.\d GiB, 8\.0 GiB (RAM|GPU) free", labels[presets.DREAM_INSTRUCT])
     assert labels["smollm2-135m-diffusion"] == "smollm2-135m-diffusion"
-    note = app.picker_note(hub_models.DREAM_INSTRUCT, hub_models.QWEN25_7B_INSTRUCT)
+    note = app.picker_note(presets.DREAM_INSTRUCT, presets.QWEN25_7B_INSTRUCT)
     assert "Dream-org/Dream-v0-Instruct-7B cannot run here" in note and "8.0 GiB" in note
 
-    job = submit(client, diffusion=hub_models.DREAM_INSTRUCT, gen_length=16, steps=8, block_length=16)
+    job = submit(client, diffusion=presets.DREAM_INSTRUCT, gen_length=16, steps=8, block_length=16)
     job.result(timeout=60)
     last = job.outputs()[-1]
     assert last[PROGRESS]["diffusion"]["status"] == "error"
@@ -356,21 +356,21 @@ def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(clien
 
 def test_a_pick_that_does_not_fit_unloads_the_models_the_page_no_longer_uses(monkeypatch):
     """A preset switch on a GPU: the old pair's memory goes back before the new pair is refused."""
-    need = hub_models.can_run(hub_models.DREAM_INSTRUCT, app.app_device()).need_bytes
+    need = memory.can_run(presets.DREAM_INSTRUCT, app.app_device()).need_bytes
     held = {"old-diffusion-model": need}  # what the earlier preset occupies
-    monkeypatch.setattr(hub_models, "free_memory", lambda device: need + 2**30 - sum(held.values()))
+    monkeypatch.setattr(memory, "free_memory", lambda device: need + 2**30 - sum(held.values()))
     monkeypatch.setattr(app, "_loaded", {"old-diffusion-model", "smollm2-135m-instruct"})
     unloaded = []
     monkeypatch.setattr(app.generation, "unload_models",
                         lambda keep: unloaded.append(keep) or [held.pop("old-diffusion-model")])
 
-    app.refuse_if_too_big(hub_models.DREAM_INSTRUCT, ("smollm2-135m-instruct",))  # fits once the old one is gone
-    assert unloaded == [(hub_models.DREAM_INSTRUCT, "smollm2-135m-instruct")]
+    app.refuse_if_too_big(presets.DREAM_INSTRUCT, ("smollm2-135m-instruct",))  # fits once the old one is gone
+    assert unloaded == [(presets.DREAM_INSTRUCT, "smollm2-135m-instruct")]
     assert app._loaded == {"smollm2-135m-instruct"}
 
     held["someone else's model"] = need  # memory that unloading cannot return: refused, with the numbers
     with pytest.raises(app.ModelUnavailable, match="GiB"):
-        app.refuse_if_too_big(hub_models.DREAM_INSTRUCT, ("smollm2-135m-instruct",))
+        app.refuse_if_too_big(presets.DREAM_INSTRUCT, ("smollm2-135m-instruct",))
 
 
 def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_tokens(client):
@@ -392,11 +392,12 @@ def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_to
     assert revised, "DiffusionGemma changes accepted tokens; the page's History must show it"
 
 
-def test_block_diffusion_config_keeps_what_diffusion_gemma_takes_and_names_the_rest():
-    config, note = app.block_diffusion_config(DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
+def test_own_loop_config_keeps_what_diffusion_gemma_takes_and_names_the_rest():
+    gemma = tiny_model(TINY_GEMMA)
+    config, note = app.own_loop_config(gemma, DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
     assert config == DiffusionConfig(gen_length=32, steps=8, seed=3)
     assert note.endswith("Ignored this run: algorithm random.")
-    assert app.block_diffusion_config(DiffusionConfig())[1].endswith("The other settings do not apply.")
+    assert app.own_loop_config(gemma, DiffusionConfig())[1].endswith("The other settings do not apply.")
 
 
 def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():

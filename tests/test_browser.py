@@ -26,7 +26,7 @@ RUN_SECONDS = 240
 
 def _models():
     from generation import load_model
-    from generation.models import AR_SMOLLM2, DIFFUSION_SMOLLM2
+    from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
 
     def load(name):
         return load_model(name, device="cpu")

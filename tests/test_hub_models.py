@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from generation import ConfigError, DiffusionConfig, ModelUnavailable, diffuse, load_model, stream_diffusion
-from generation import hub_models
+from generation import dream_llada, memory, presets
 from generation.diffusion_gemma import BlockDiffusionLM, applicable_config
-from generation.hub_models import LLADA_KEY_MAPPING, can_run, parameter_count
+from generation.dream_llada import LLADA_KEY_MAPPING
+from generation.memory import can_run, parameter_count
 from tiny_hub_checkpoints import (DREAM_TINY_END_OF_TURN_ID, DREAM_TINY_EOS_ID, DREAM_TINY_MASK_ID,
                                   GEMMA_TINY_EOS_ID, LLADA_TINY_END_OF_TURN_ID, LLADA_TINY_EOS_ID,
                                   LLADA_TINY_MASK_ID, write_diffusion_gemma, write_dream, write_llada)
@@ -166,7 +167,7 @@ def test_llada_variant_outside_the_mapping_is_refused_clearly(tmp_path):
     config["include_qkv_bias"] = True
     (directory / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelUnavailable, match="include_qkv_bias"):
-        hub_models.load_llada(str(directory), "cpu", torch.float32)
+        dream_llada.load_llada(str(directory), "cpu", torch.float32)
 
 
 # ---------------------------------------------------------------- DiffusionGemma
@@ -215,7 +216,7 @@ def test_diffusion_gemma_refuses_settings_it_cannot_take(gemma):
     config = DiffusionConfig(gen_length=16, steps=8, algorithm="maskgit_plus", temperature=0.5)
     with pytest.raises(ConfigError, match="algorithm, temperature"):
         diffuse(gemma, gemma.prompt_ids(MESSAGES), config)
-    assert applicable_config(config) == DiffusionConfig(gen_length=16, steps=8)
+    assert applicable_config(config) == (DiffusionConfig(gen_length=16, steps=8), ("algorithm", "temperature"))
 
 
 # ---------------------------------------------------------------- presets and memory
@@ -226,27 +227,27 @@ def test_parameter_count_from_the_config_matches_the_loaded_model(dream, checkpo
 
 
 def test_can_run_refuses_a_7b_model_that_does_not_fit_with_numbers(monkeypatch):
-    monkeypatch.setattr(hub_models, "free_memory", lambda device: 24 * 2**30)
-    verdict = can_run(hub_models.DREAM_INSTRUCT, "cpu", torch.float32)
+    monkeypatch.setattr(memory, "free_memory", lambda device: 24 * 2**30)
+    verdict = can_run(presets.DREAM_INSTRUCT, "cpu", torch.float32)
     assert not verdict.ok and "GiB" in verdict.message and "24.0 GiB" in verdict.message
     assert can_run("smollm2-135m-diffusion", "cpu", torch.float32, alongside=("smollm2-135m-instruct",)).ok
 
 
 def test_can_run_counts_the_ar_partner_too(monkeypatch):
-    monkeypatch.setattr(hub_models, "free_memory", lambda device: 30 * 2**30)
-    assert can_run(hub_models.DREAM_INSTRUCT, "cuda", torch.bfloat16).ok
-    assert not can_run(hub_models.DREAM_INSTRUCT, "cuda", torch.bfloat16,
-                       alongside=(hub_models.QWEN25_7B_INSTRUCT,)).ok
+    monkeypatch.setattr(memory, "free_memory", lambda device: 30 * 2**30)
+    assert can_run(presets.DREAM_INSTRUCT, "cuda", torch.bfloat16).ok
+    assert not can_run(presets.DREAM_INSTRUCT, "cuda", torch.bfloat16,
+                       alongside=(presets.QWEN25_7B_INSTRUCT,)).ok
 
 
 def test_space_profile_puts_large_presets_first(monkeypatch):
-    monkeypatch.setenv(hub_models.PROFILE_ENV, "space")
-    assert hub_models.default_preset().large
-    monkeypatch.delenv(hub_models.PROFILE_ENV)
-    assert hub_models.default_preset().diffusion == "smollm2-135m-diffusion"
+    monkeypatch.setenv(presets.PROFILE_ENV, "space")
+    assert presets.default_preset().large
+    monkeypatch.delenv(presets.PROFILE_ENV)
+    assert presets.default_preset().diffusion == "smollm2-135m-diffusion"
 
 
 def test_every_preset_diffusion_model_has_a_loader():
-    from generation.models import REGISTRY
+    from generation.registry import REGISTRY
 
-    assert all(p.diffusion in REGISTRY for p in hub_models.PRESETS)
+    assert all(p.diffusion in REGISTRY for p in presets.PRESETS)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from generation import ModelUnavailable, load_model, unload_models
-from generation.models import (
-    SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, chat_prompt_ids, load_embedded_diffusion,
-    smollm2_gguf_path,
+from generation.models import chat_prompt_ids
+from generation.smollm2 import (
+    SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, smollm2_gguf_path,
 )
 
 
@@ -31,7 +31,7 @@ def test_unknown_model_names_both_ways_to_fix_it(tmp_path):
 
 
 def test_unload_models_drops_every_cached_model_but_the_kept(monkeypatch):
-    from generation import models
+    from generation import registry as models
 
     kept, dropped = ("b", "cpu", torch.bfloat16), ("a", "cpu", torch.float32)
     monkeypatch.setattr(models, "_cache", {dropped: object(), kept: object()})

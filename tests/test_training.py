@@ -8,9 +8,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from generation.models import (
-    SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, make_bidirectional,
-)
+from generation.models import make_bidirectional
+from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS
 from training.adapt import AdaptConfig, diffusion_loss, layout, learning_rate, low_discrepancy_t, noise, student
 from training.distill import DistillConfig, answer_until_stop, batches, left_pad
 from training.evaluate import unigram_entropy
@@ -148,7 +147,7 @@ def test_distillation_batches_are_an_even_sample_of_prompts_and_temperatures():
 @pytest.mark.slow
 def test_smoke_pipeline_end_to_end(tmp_path):
     """Every stage on a tiny budget with the real teacher: data, comparison, adapter, table, card."""
-    from generation.models import load_embedded_diffusion
+    from generation.smollm2 import load_embedded_diffusion
     from training.run_all import main
 
     run = main(["--budget", "smoke", "--workdir", str(tmp_path)])
@@ -166,7 +165,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_shipped_adapter_loads_and_answers_without_special_tokens():
     from generation import DiffusionConfig, diffuse, load_model
-    from generation.models import DIFFUSION_SMOLLM2, EMBEDDED_ADAPTER_DIR
+    from generation.smollm2 import DIFFUSION_SMOLLM2, EMBEDDED_ADAPTER_DIR
 
     if not (EMBEDDED_ADAPTER_DIR / "adapter_config.json").exists():
         pytest.skip("no adapter shipped yet")

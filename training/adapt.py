@@ -15,7 +15,7 @@ One training step, for a batch of (prompt, teacher answer) pairs:
 Parameters: LoRA (peft) on every linear layer of the body; variant "lora+" also trains the RMS
 norms and the embedding rows of the mask, end-of-turn and padding tokens (peft `modules_to_save`
 and `trainable_token_indices`). The result is saved as a peft adapter that
-`generation.models.load_embedded_diffusion` merges into the bidirectional base.
+`generation.smollm2.load_embedded_diffusion` merges into the bidirectional base.
 
 Left out: a time embedding (Dream and DiffuLLaMA have none), attention-mask annealing, gradient
 accumulation (batches are small enough for CPU RAM), multi-device training.
@@ -36,9 +36,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from generation.models import (
-    SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, load_smollm2, make_bidirectional,
-)
+from generation.models import make_bidirectional
+from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, load_smollm2
 
 from .distill import load_shards
 

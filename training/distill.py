@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from generation.models import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, chat_prompt_ids, load_smollm2
+from generation.models import chat_prompt_ids
+from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, load_smollm2
 
 from .prompts import messages
 

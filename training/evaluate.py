@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive
-from generation.models import (
-    EMBEDDED_ADAPTER_DIR, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, CausalLM, load_embedded_diffusion,
-    load_smollm2,
+from generation.models import CausalLM
+from generation.smollm2 import (
+    EMBEDDED_ADAPTER_DIR, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, load_smollm2,
 )
 
 from .prompts import messages, split_prompts

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from generation.models import EMBEDDED_ADAPTER_DIR, load_smollm2
+from generation.smollm2 import EMBEDDED_ADAPTER_DIR, load_smollm2
 
 from . import adapt, card, distill, evaluate, prompts, throughput
 

@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from generation.models import chat_prompt_ids, load_smollm2
+from generation.models import chat_prompt_ids
+from generation.smollm2 import load_smollm2
 
 from .adapt import AdaptConfig, diffusion_loss, layout, low_discrepancy_t, noise, student
 from .distill import DistillConfig, sample_answers

@@ -103,8 +103,7 @@ def cells(history: History, texts: list[str | None], step: int | None = None) ->
         raise ValueError(f"got {len(texts)} texts for a canvas of {len(canvas)} positions at step {step}")
     changed, scores = state_at(history, step)
     now = set(history.steps[step - 1].positions) if step else set()
-    stops = set(history.stop_ids)
-    end = next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
+    end = history.answer_end(canvas)
     return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end) for i, text in enumerate(texts)]
 
 

@@ -50,18 +50,6 @@ def _label(history: History) -> str:
     return f"{name} · {history.model}" if history.model else name
 
 
-def _replay(history: History):
-    """Yield (step number, record, canvas after it); the canvas list is updated in place."""
-    canvas = list(history.initial)
-    for number, record in enumerate(history.steps, start=1):
-        for position, token in zip(record.positions, record.tokens):
-            if position == len(canvas):
-                canvas.append(token)
-            else:
-                canvas[position] = token
-        yield number, record, canvas
-
-
 def _filled(history: History, token: int) -> bool:
     return history.mask_id is None or token != history.mask_id
 
@@ -69,7 +57,7 @@ def _filled(history: History, token: int) -> bool:
 def committed_per_step(history: History) -> tuple[list[int], list[int]]:
     """Per step: tokens it committed (set to a non-mask token), and positions holding a non-mask token after it."""
     per_step, cumulative = [], []
-    for _, record, canvas in _replay(history):
+    for _, record, canvas in history.canvases():
         per_step.append(sum(_filled(history, token) for token in record.tokens))
         cumulative.append(sum(_filled(history, token) for token in canvas))
     return per_step, cumulative
@@ -77,11 +65,7 @@ def committed_per_step(history: History) -> tuple[list[int], list[int]]:
 
 def finished_per_step(history: History) -> list[int]:
     """Per step: answer tokens in place (non-mask positions before the first stop token)."""
-    stops, out = set(history.stop_ids), []
-    for _, _, canvas in _replay(history):
-        end = next((i for i, token in enumerate(canvas) if token in stops), len(canvas))
-        out.append(sum(_filled(history, token) for token in canvas[:end]))
-    return out
+    return [history.answer_tokens(canvas) for _, _, canvas in history.canvases()]
 
 
 def commits_figure(history: History | None) -> go.Figure:

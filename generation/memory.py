@@ -1,0 +1,142 @@
+"""Will it fit? Before anything loads, a model's parameter count (from its config, built on the meta
+device, else the model card's) x bytes per dtype + a margin, against the memory free now, with a
+one-sentence verdict the page can show ("needs ~35 GiB, 22 GiB RAM free").
+
+Left out: quantisation, CPU offload (a model that does not fit is refused), measuring activations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoints import dream_qwen2_config, llada_llama_config, read_json, short_name
+from .models import ModelUnavailable, default_device_dtype
+from .presets import KNOWN_PARAMETERS
+
+GPU_MEMORY_ENV = "UNMASK_GPU_MEMORY_GB"  # GPU memory to plan with where it cannot be measured (ZeroGPU)
+ZERO_GPU_DEFAULT_GB = 70.0  # a ZeroGPU "large" slice (half an H200)
+MEMORY_MARGIN = 0.15  # activations, the logits of a 512-token canvas, CUDA context, fragmentation
+MEMORY_MARGIN_BYTES = 2 * 2**30
+
+BYTES_PER_DTYPE = {torch.float32: 4, torch.bfloat16: 2, torch.float16: 2}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    message: str  # one sentence for the UI: what it needs, what there is, what to do
+    need_bytes: int | None
+    free_bytes: int | None
+    device: str
+
+
+def parameter_count(name_or_path: str, config=None) -> int | None:
+    """Exact count from the config (model built on the meta device), else the model card's, else None."""
+    if config is None:
+        config = _native_config(name_or_path)
+    if config is not None:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            with torch.device("meta"):
+                model = AutoModelForCausalLM.from_config(config) if not _is_block_diffusion(config) \
+                    else _block_diffusion_class()(config)
+            return sum(p.numel() for p in model.parameters())
+        except (ValueError, KeyError, TypeError):
+            pass
+    count = KNOWN_PARAMETERS.get(name_or_path)
+    return int(count) if count else None
+
+
+def _native_config(name_or_path: str):
+    """The transformers config the loader would use, read without downloading weights (None if unreadable)."""
+    try:
+        raw = read_json(name_or_path, "config.json", cache_only=True)
+    except ModelUnavailable:
+        return None
+    if not raw:
+        return None
+    if raw.get("model_type") == "Dream":
+        return dream_qwen2_config(raw)
+    if raw.get("model_type") == "llada":
+        return llada_llama_config(raw)
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.for_model(raw.pop("model_type", None), **raw)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _is_block_diffusion(config) -> bool:
+    return getattr(config, "model_type", "") == "diffusion_gemma"
+
+
+def _block_diffusion_class():
+    from transformers import DiffusionGemmaForBlockDiffusion
+
+    return DiffusionGemmaForBlockDiffusion
+
+
+def free_memory(device: str) -> int:
+    """Bytes free for weights on `device`: all visible GPUs together for "cuda" (device_map="auto"),
+    UNMASK_GPU_MEMORY_GB where set (ZeroGPU, where nothing can be measured before the GPU is attached),
+    MemAvailable for the CPU."""
+    device = str(device)
+    if device.startswith("cuda"):
+        if os.environ.get(GPU_MEMORY_ENV):
+            return int(float(os.environ[GPU_MEMORY_ENV]) * 2**30)
+        if os.environ.get("SPACES_ZERO_GPU"):
+            return int(ZERO_GPU_DEFAULT_GB * 2**30)
+        indices = range(torch.cuda.device_count()) if device == "cuda" else [torch.device(device).index or 0]
+        return sum(torch.cuda.mem_get_info(i)[0] for i in indices)
+    return _available_cpu_memory()
+
+
+def _available_cpu_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def needed_memory(parameters: int, dtype: torch.dtype) -> int:
+    """needed_memory(7.6e9, bf16) ~ 17.5 GiB: weights x (1 + margin) + a fixed 2 GiB."""
+    return int(parameters * BYTES_PER_DTYPE.get(dtype, 4) * (1 + MEMORY_MARGIN) + MEMORY_MARGIN_BYTES)
+
+
+def can_run(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None, *,
+            config=None, alongside: tuple[str, ...] = ()) -> Verdict:
+    """Whether `name_or_path` (plus the models `alongside`, e.g. the AR partner) fits in free memory now."""
+    device, dtype = default_device_dtype(device, dtype)
+    where = "GPU memory" if str(device).startswith("cuda") else "RAM"
+    counts = {name_or_path: parameter_count(name_or_path, config)}
+    counts.update({other: parameter_count(other) for other in alongside})
+    unknown = [name for name, count in counts.items() if count is None]
+    if unknown:
+        return Verdict(True, f"size of {', '.join(unknown)} unknown here; trying to load", None, None, str(device))
+    need = sum(needed_memory(count, dtype) for count in counts.values())
+    free = free_memory(device)
+    sizes = " + ".join(f"{short_name(n)} {c / 1e9:.1f}B params" for n, c in counts.items())
+    if need <= free:
+        return Verdict(True, f"fits: {sizes} need ~{_gib(need)} of {_gib(free)} free {where}", need, free, str(device))
+    hint = ("use a GPU with more memory, or pick a smaller preset" if where == "GPU memory"
+            else "it needs a GPU (bf16) or more RAM; pick the embedded SmolLM2 pair here")
+    return Verdict(False, f"{sizes} in {_dtype_name(dtype)} need ~{_gib(need)} but only {_gib(free)} of {where} is "
+                          f"free on {device}: {hint}", need, free, str(device))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return re.sub(r"^torch\.", "", str(dtype))

