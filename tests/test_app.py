@@ -19,8 +19,12 @@ import pytest
 from gradio_client import Client
 
 import app
-from app_models import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, serve, tiny_load, tiny_model, unmask_threads
-from generation import DiffusionConfig, History, ModelUnavailable, memory, presets
+from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, tiny_load, tiny_model
+from generation import History, memory, presets
+from page import pickers
+from page.session import ar_step_for
+from page.settings import ONE_AFTER_THE_OTHER, SAME_SHARE, TOGETHER
+from page_server import serve, unmask_threads
 from visualize.canvas import render_history
 from visualize.export import load_run
 
@@ -46,7 +50,7 @@ def settings(gen_length=32, steps=16, block_length=16, algorithm="low_confidence
     return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed]
 
 
-def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=app.TOGETHER, **kw):
+def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=TOGETHER, **kw):
     return client.submit(prompt, diffusion, ar, mode, *settings(**kw), api_name="/generate")
 
 
@@ -59,6 +63,13 @@ def final_run(outputs) -> tuple[History, History, dict]:
 
 def user(text):
     return {"role": "user", "content": text}
+
+
+def test_generate_shows_named_parameters_to_an_api_client(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    names = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
+    assert names == ["prompt", "diffusion_model", "ar_model", "mode", "gen_length", "steps", "block_length",
+                     "algorithm", "temperature", "top_p", "alg_temp", "threshold", "seed"]
 
 
 def test_every_streamed_frame_arrives_and_the_final_history_is_complete(client):
@@ -115,7 +126,7 @@ def wait_for_steps(job, at_least=1, timeout=60.0):
 
 
 def stop_one_run(client):
-    job = submit(client, gen_length=512, steps=512, block_length=512, mode=app.TOGETHER)
+    job = submit(client, gen_length=512, steps=512, block_length=512, mode=TOGETHER)
     wait_for_steps(job)
     client.predict(api_name="/stop")
     client.predict(api_name="/stop")  # a second press is harmless
@@ -172,7 +183,7 @@ def test_a_wrong_kind_of_model_is_refused_in_its_panel(client):
 
 
 def test_one_after_the_other_runs_diffusion_first_and_says_so(client):
-    job = submit(client, mode=app.ONE_AFTER_THE_OTHER, gen_length=32, steps=16, block_length=16)
+    job = submit(client, mode=ONE_AFTER_THE_OTHER, gen_length=32, steps=16, block_length=16)
     job.result(timeout=60)
     outputs = job.outputs()
     assert "one after the other" in outputs[-1][BANNER]
@@ -213,56 +224,13 @@ def test_replay_shows_the_canvas_as_it_was_at_each_step(client):
     tokenizer = tiny_model(TINY_DIFFUSION).tokenizer
     shown = {}
     for step in (0, 5, 16):
-        d_html, a_html, d_stats, _ = client.predict(step, app.SAME_SHARE, api_name="/replay")
+        d_html, a_html, d_stats, _ = client.predict(step, SAME_SHARE, api_name="/replay")
         assert render_history(diffusion, tokenizer, step=step) in d_html
-        ar_step = app.ar_step_for(diffusion, ar, step, app.SAME_SHARE)
+        ar_step = ar_step_for(diffusion, ar, step, SAME_SHARE)
         assert render_history(ar, tokenizer, step=ar_step) in a_html
         assert f"{step} / 16" in d_stats
         shown[step] = d_html
     assert len(set(shown.values())) == 3
-
-
-# ---- pure helpers
-
-
-def test_settings_accept_what_the_page_sends():
-    diffusion, ar = app.Settings(64.0, 32.0, 32.0, "low_confidence", 0, 1, 0, 0, 7.0).configs()
-    assert (diffusion.gen_length, diffusion.steps, diffusion.block_length, diffusion.seed) == (64, 32, 32, 7)
-    assert diffusion.threshold is None and ar.max_new_tokens == 64
-    assert app.Settings(64, 8, None, "low_confidence", 0, 1, 0, 0.9, 0).configs()[0].threshold == 0.9
-    with pytest.raises(app.ConfigError, match="whole number"):
-        app.Settings(64, 32.5).configs()
-    with pytest.raises(app.ConfigError, match="steps is empty"):
-        app.Settings(64, None).configs()
-
-
-def _history(kind, seconds):
-    h = History(kind=kind, prompt_ids=[1], initial=[] if kind == "autoregressive" else [9] * len(seconds), mask_id=9)
-    for i, s in enumerate(seconds):
-        h.record([i], [5], [0.5], s, i + 1)
-    return h
-
-
-def test_the_ar_panel_follows_the_diffusion_timeline():
-    diffusion = _history("diffusion", [1.0, 1.0, 1.0, 1.0])  # ends of steps at 1, 2, 3, 4 s
-    ar = _history("autoregressive", [0.5] * 6)  # tokens at 0.5, 1.0, ..., 3.0 s
-    assert app.ar_step_for(diffusion, ar, 0, app.SAME_SECONDS) == 0
-    assert app.ar_step_for(diffusion, ar, 1, app.SAME_SECONDS) == 2
-    assert app.ar_step_for(diffusion, ar, 4, app.SAME_SECONDS) == 6
-    assert app.ar_step_for(diffusion, ar, 2, app.SAME_SHARE) == 3
-    assert app.ar_step_for(None, ar, 4, app.SAME_SECONDS) == 4
-
-
-def test_a_snapshot_does_not_change_when_the_run_goes_on():
-    h = _history("diffusion", [0.1, 0.1, 0.1])
-    copy = h.copy()
-    h.record([0], [7], [0.9], 0.1, 4)
-    assert len(copy.steps) == 3 and copy.canvas[0] == 5 and h.canvas[0] == 7
-
-
-def test_a_load_failure_is_reported_by_the_loader_check():
-    with pytest.raises(ModelUnavailable, match="no model picked"):
-        app.load_checked(lambda name: None, " ", "diffusion")
 
 
 @pytest.mark.slow
@@ -333,9 +301,9 @@ def test_the_pickers_start_on_the_default_preset_and_the_space_profile_starts_la
 def small_machine(monkeypatch):
     """A machine with 8 GiB free: the 7B+ models cannot run, the SmolLM2 pair can."""
     monkeypatch.setattr(memory, "free_memory", lambda device: 8 * 2**30)
-    app.verdict.cache_clear()
+    pickers.verdict.cache_clear()
     yield
-    app.verdict.cache_clear()
+    pickers.verdict.cache_clear()
 
 
 def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(client, small_machine):
@@ -343,7 +311,7 @@ def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(clien
     labels = dict((name, label) for label, name in component(demo, "um-diffusion-model").choices)
     assert re.search(r"cannot run here: needs ~\d+\.\d GiB, 8\.0 GiB (RAM|GPU) free", labels[presets.DREAM_INSTRUCT])
     assert labels["smollm2-135m-diffusion"] == "smollm2-135m-diffusion"
-    note = app.picker_note(presets.DREAM_INSTRUCT, presets.QWEN25_7B_INSTRUCT)
+    note = pickers.picker_note(presets.DREAM_INSTRUCT, presets.QWEN25_7B_INSTRUCT)
     assert "Dream-org/Dream-v0-Instruct-7B cannot run here" in note and "8.0 GiB" in note
 
     job = submit(client, diffusion=presets.DREAM_INSTRUCT, gen_length=16, steps=8, block_length=16)
@@ -354,27 +322,8 @@ def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(clien
     assert last[PROGRESS]["autoregressive"]["status"] == "done"
 
 
-def test_a_pick_that_does_not_fit_unloads_the_models_the_page_no_longer_uses(monkeypatch):
-    """A preset switch on a GPU: the old pair's memory goes back before the new pair is refused."""
-    need = memory.can_run(presets.DREAM_INSTRUCT, app.app_device()).need_bytes
-    held = {"old-diffusion-model": need}  # what the earlier preset occupies
-    monkeypatch.setattr(memory, "free_memory", lambda device: need + 2**30 - sum(held.values()))
-    monkeypatch.setattr(app, "_loaded", {"old-diffusion-model", "smollm2-135m-instruct"})
-    unloaded = []
-    monkeypatch.setattr(app.generation, "unload_models",
-                        lambda keep: unloaded.append(keep) or [held.pop("old-diffusion-model")])
-
-    app.refuse_if_too_big(presets.DREAM_INSTRUCT, ("smollm2-135m-instruct",))  # fits once the old one is gone
-    assert unloaded == [(presets.DREAM_INSTRUCT, "smollm2-135m-instruct")]
-    assert app._loaded == {"smollm2-135m-instruct"}
-
-    held["someone else's model"] = need  # memory that unloading cannot return: refused, with the numbers
-    with pytest.raises(app.ModelUnavailable, match="GiB"):
-        app.refuse_if_too_big(presets.DREAM_INSTRUCT, ("smollm2-135m-instruct",))
-
-
 def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_tokens(client):
-    job = submit(client, diffusion=TINY_GEMMA, mode=app.ONE_AFTER_THE_OTHER, gen_length=16, steps=16,
+    job = submit(client, diffusion=TINY_GEMMA, mode=ONE_AFTER_THE_OTHER, gen_length=16, steps=16,
                  block_length=16, temperature=0.5)
     job.result(timeout=120)
     outputs = job.outputs()
@@ -392,24 +341,3 @@ def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_to
     assert revised, "DiffusionGemma changes accepted tokens; the page's History must show it"
 
 
-def test_own_loop_config_keeps_what_diffusion_gemma_takes_and_names_the_rest():
-    gemma = tiny_model(TINY_GEMMA)
-    config, note = app.own_loop_config(gemma, DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
-    assert config == DiffusionConfig(gen_length=32, steps=8, seed=3)
-    assert note.endswith("Ignored this run: algorithm random.")
-    assert app.own_loop_config(gemma, DiffusionConfig())[1].endswith("The other settings do not apply.")
-
-
-def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():
-    """On ZeroGPU `race` runs in a forked process: its arguments go there and its frames come back pickled."""
-    import pickle
-
-    messages = ([user("Hi.")], [user("Hi.")])
-    configs = (DiffusionConfig(gen_length=16, steps=8), app.ARConfig(max_new_tokens=8))
-    arguments = (tiny_load, (TINY_DIFFUSION, TINY_AR), messages, configs, app.TOGETHER, None)
-    pickle.dumps(arguments)
-    frames = [pickle.loads(pickle.dumps(frame)) for frame in app.race(*arguments)]
-    diffusion, ar = frames[-1]
-    assert (diffusion.status, ar.status) == ("done", "done") and len(diffusion.history.steps) == 8
-    assert sum(view.tokenizer is not None for frame in frames for view in frame) == 2  # each tokenizer sent once
-    assert unmask_threads() == []

@@ -6,7 +6,7 @@ import pytest
 
 from generation import ARConfig, ConfigError, generate_autoregressive, stream_autoregressive
 from generation.models import CausalLM
-from conftest import TINY_EOS_ID, tiny_llama
+from fakes import TINY_EOS_ID, tiny_llama
 
 PROMPT = [4, 8, 15, 16, 23, 42]
 

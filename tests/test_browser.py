@@ -1,43 +1,24 @@
 """The page in a real browser: Debian chromium driven by playwright, against the app on loopback.
 
-Types a prompt, presses Generate, watches the diffusion canvas change over several frames and AR
-tokens appear, uses the replay slider, checks the legend, and fails on any console error. Saves
-screenshots (light and dark themes) to docs/ for the README. Both models are the real embedded pair.
+The tours (tests/browser_tour.py, shared with `make screenshots`) type a prompt, press Generate, watch
+the diffusion canvas change over several frames and AR tokens appear, use the replay slider and
+autoplay, check the legend, flag a bad setting, and fail on any console error. Here the screenshots
+go to a temporary folder, so the suite leaves docs/ untouched. Both models are the real embedded pair.
 
 This test fails, never skips, when the browser cannot run: `make test` installs chromium first.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 
-from app_models import serve
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-PROMPT = "Write a short poem about the sea."
-RUN_SECONDS = 240
-
-
-def _models():
-    from generation import load_model
-    from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
-
-    def load(name):
-        return load_model(name, device="cpu")
-
-    load(AR_SMOLLM2), load(DIFFUSION_SMOLLM2)  # load before the clock starts
-    return load, DIFFUSION_SMOLLM2, AR_SMOLLM2
+import browser_tour
+from page_server import serve
 
 
 @pytest.fixture(scope="module")
 def page_url():
-    load, diffusion, ar = _models()
+    load, diffusion, ar = browser_tour.real_models()
     demo, url = serve(load=load, diffusion=diffusion, ar=ar)
     yield url
     demo.close()
@@ -45,99 +26,17 @@ def page_url():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install it with `make chromium` (apt-get install chromium)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with browser_tour.chromium() as browser:
         yield browser
-        browser.close()
-
-
-def _open(browser, url, errors, theme="light"):
-    page = browser.new_page(viewport={"width": 1440, "height": 1100})
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    page.goto(f"{url}?__theme={theme}")
-    page.wait_for_selector("#um-prompt textarea", timeout=60_000)
-    return page
-
-
-def _status(page, panel):
-    return page.get_attribute(f"#um-{panel}-stats .um-stats", "data-status")
 
 
 @pytest.mark.browser
-def test_the_page_streams_replays_and_explains_itself(browser, page_url):
-    errors: list[str] = []
-    page = _open(browser, page_url, errors)
-    assert "early" in page.inner_text("#um-legend") and "late" in page.inner_text("#um-legend")
-    assert "How to read this" in page.inner_text("#um-how-to-read")
-
-    page.fill("#um-prompt textarea", PROMPT)
-    page.click("#um-generate")
-    diffusion_steps, ar_tokens = set(), set()
-    deadline = time.monotonic() + RUN_SECONDS
-    while time.monotonic() < deadline:
-        step = page.get_attribute("#um-diffusion .um-canvas", "data-step") if page.query_selector(
-            "#um-diffusion .um-canvas") else None
-        if step is not None:
-            diffusion_steps.add(int(step))
-        ar_tokens.add(page.locator("#um-ar .um-tok").count())
-        if _status(page, "diffusion") in ("done", "stopped", "error") and _status(page, "ar") in ("done", "stopped", "error"):
-            break
-        time.sleep(0.05)
-    assert _status(page, "diffusion") == "done" and _status(page, "ar") == "done"
-    assert len(diffusion_steps) >= 3, f"the diffusion canvas changed in too few frames: {sorted(diffusion_steps)}"
-    assert len([n for n in ar_tokens if n > 0]) >= 2, f"AR tokens did not stream: {sorted(ar_tokens)}"
-    final_masks = page.locator("#um-diffusion .um-mask").count()
-    assert final_masks == 0
-    page.wait_for_selector("#um-chart-commits .js-plotly-plot", timeout=30_000)
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot-light.png"), full_page=True)
-
-    # Replay: back to an early step, the canvas shows masks again and the AR panel has fewer tokens.
-    total = int(page.get_attribute("#um-diffusion .um-canvas", "data-step"))
-    ar_at_end = page.locator("#um-ar .um-tok").count()
-    page.locator("#um-replay input[type=range]").fill(str(max(total // 4, 1)))
-    page.wait_for_function(
-        "n => { const c = document.querySelector('#um-diffusion .um-canvas');"
-        " return c && Number(c.dataset.step) === n; }", arg=max(total // 4, 1), timeout=15_000)
-    assert page.locator("#um-diffusion .um-mask").count() > 0
-    assert page.locator("#um-ar .um-tok").count() <= ar_at_end
-    page.locator(".um-panels").screenshot(path=str(DOCS / "screenshot-replay.png"))
-
-    # Autoplay runs the slider forward to the end.
-    page.click("#um-play")
-    page.wait_for_function(
-        "n => { const c = document.querySelector('#um-diffusion .um-canvas');"
-        " return c && Number(c.dataset.step) === n; }", arg=total, timeout=60_000)
-    assert page.locator("#um-diffusion .um-mask").count() == 0
-    assert errors == [], errors
-    page.close()
+def test_the_page_streams_replays_and_explains_itself(browser, page_url, tmp_path):
+    browser_tour.stream_replay_and_play(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-light.png").stat().st_size > 0 and (tmp_path / "screenshot-replay.png").exists()
 
 
 @pytest.mark.browser
-def test_dark_theme_and_a_bad_setting(browser, page_url):
-    errors: list[str] = []
-    page = _open(browser, page_url, errors, theme="dark")
-    page.fill("#um-prompt textarea", PROMPT)
-    page.click("#um-settings button, #um-settings .label-wrap")  # open the settings accordion
-    block = page.locator("#um-block-length input")
-    block.fill("24")
-    block.press("Tab")
-    page.wait_for_selector("#um-settings-check .um-error", timeout=30_000)  # checked as soon as it changes
-    assert "must divide" in page.inner_text("#um-settings-check")
-    page.click("#um-generate")
-    page.wait_for_selector("#um-banner .um-error", timeout=30_000)
-    assert "must divide" in page.inner_text("#um-banner")
-    block.fill("32")
-    block.press("Tab")
-    page.wait_for_selector("#um-settings-check .um-error", state="detached", timeout=30_000)
-    page.click("#um-generate")
-    page.wait_for_selector('#um-diffusion-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
-    page.wait_for_selector('#um-ar-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
-    page.wait_for_selector("#um-chart-map .js-plotly-plot", timeout=30_000)
-    page.screenshot(path=str(DOCS / "screenshot-dark.png"), full_page=True)
-    assert errors == [], errors
-    page.close()
+def test_dark_theme_and_a_bad_setting(browser, page_url, tmp_path):
+    browser_tour.dark_theme_and_a_bad_setting(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-dark.png").stat().st_size > 0

@@ -8,7 +8,7 @@ import torch
 
 from generation import DiffusionConfig, diffuse
 from reference import dream_reference, forbid, llada_reference
-from conftest import TINY_MASK_ID, tiny_diffusion_lm
+from fakes import TINY_MASK_ID, tiny_diffusion_lm
 
 SEEDS = [0, 1, 2]
 PROMPT = [5, 17, 33, 2, 41, 8]

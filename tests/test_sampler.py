@@ -7,7 +7,7 @@ import torch
 
 from generation import ConfigError, DiffusionConfig, History, diffuse, stream_diffusion
 from generation.config import ALGORITHMS
-from conftest import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm
+from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm
 
 PROMPT = [3, 14, 15, 92, 65]
 SAMPLED = dict(temperature=1.0, top_p=0.9)

@@ -1,0 +1,102 @@
+"""HTML fragments around the canvases: a panel with its earlier turns, the live figures under it,
+messages, placeholders, the legend box and the timing note. Strings in, HTML out; the canvas itself
+is visualize.canvas's. Colours and layout live in assets/*.css.
+"""
+
+from __future__ import annotations
+
+import html
+
+import generation
+from generation import History
+from page.settings import ONE_AFTER_THE_OTHER
+from visualize.canvas import render_history, render_legend
+
+STATUS_WORDS = {
+    "waiting": "waiting", "loading": "loading the model…", "queued": "waiting for its turn (fair timing)",
+    "running": "generating…", "done": "done", "stopped": "stopped", "error": "error",
+}
+
+
+def panel_html(panel_kind: str, turns: list[tuple[str, str, str]], body: str) -> str:
+    """The earlier turns of the conversation (plain text), then this turn's canvas or message."""
+    if not turns:
+        return f'<div class="um-panel-body">{body}</div>'
+    index = 1 if panel_kind == generation.DIFFUSION else 2
+    rows = "".join(
+        f'<div class="um-turn"><div class="um-you">{esc(turn[0])}</div>'
+        f'<div class="um-said">{esc(turn[index]) or "<i>(no answer)</i>"}</div></div>'
+        for turn in turns
+    )
+    return (f'<div class="um-panel-body"><details class="um-transcript"><summary>Earlier turns '
+            f'({len(turns)})</summary>{rows}</details>{body}</div>')
+
+
+def legend_html(total_steps: int) -> str:
+    return ('<div class="um-key"><div class="um-key-title">Colour = the step in which a token was written</div>'
+            f'{render_legend(total_steps)}</div>')
+
+
+def message_html(title: str, text: str, kind: str = "error", hint: str = "") -> str:
+    role = ' role="alert"' if kind == "error" else ""
+    hint_html = f'<div class="um-message-hint">{esc(hint)}</div>' if hint else ""
+    return (f'<div class="um-message um-{kind}"{role}><div class="um-message-title">{esc(title)}</div>'
+            f'<div class="um-message-text">{esc(text)}</div>{hint_html}</div>')
+
+
+def placeholder_html(text: str) -> str:
+    return f'<div class="um-placeholder">{esc(text)}</div>'
+
+
+def stats_html(history: History | None, status: str, kind: str, label: str | None = None) -> str:
+    """The live figures under a panel: steps, forward passes, elapsed, tokens/s, time to first token."""
+    first_label = "first commit" if kind == generation.DIFFUSION else "first token"
+    if history is None:
+        cells = [("steps", "–"), ("forward passes", "–"), ("elapsed", "–"), ("tokens/s", "–"), (first_label, "–")]
+    else:
+        done = len(history.steps)
+        total = history.planned_steps
+        seconds = history.seconds
+        tokens = history.answer_tokens()
+        first = history.seconds_to_first_token()
+        if total is None and status == "running" and label is None:
+            label = "generating… (the model decides how many steps)"
+        cells = [
+            ("steps", f"{done} / {total}" if total else f"{done}"),
+            ("forward passes", f"{history.forward_passes}"),
+            ("elapsed", f"{seconds:.2f} s"),
+            ("tokens/s", f"{tokens / seconds:.1f}" if seconds > 0 else "–"),
+            (first_label, f"{first:.2f} s" if first is not None else "–"),
+        ]
+    figures = "".join(f'<div class="um-stat"><span class="um-stat-value">{esc(value)}</span>'
+                      f'<span class="um-stat-label">{esc(label)}</span></div>' for label, value in cells)
+    return (f'<div class="um-stats" data-status="{esc(status)}"><div class="um-status um-status-{esc(status)}">'
+            f'{esc(label or STATUS_WORDS.get(status, status))}</div>{figures}</div>')
+
+
+def timing_note(mode: str, state: str) -> str:
+    if mode == ONE_AFTER_THE_OTHER:
+        how = "one after the other: each model had the machine to itself, so the timings are fair"
+    else:
+        how = "together: both models shared the machine, so each is slower than it would be alone"
+    return f'<div class="um-timing">Timings {state}: <b>{esc(how)}</b>.</div>'
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def panel_body(view, tokenizer) -> str:
+    """A panel's canvas, or its message (`view` is a page.race.PanelView)."""
+    if view.error is not None:
+        return message_html(view.error_title, view.error, hint=fix_hint(view))
+    note = f'<div class="um-note">{esc(view.note)}</div>' if view.note else ""
+    if view.history is None:
+        return note + placeholder_html(STATUS_WORDS.get(view.status, view.status).capitalize())
+    return note + render_history(view.history, tokenizer)
+
+
+def fix_hint(view) -> str:
+    if view.error_title.startswith("Model"):
+        return "The other panel still works."
+    return ""

@@ -1,0 +1,176 @@
+"""Which models run here: the preset and model pickers (labels that say why an entry cannot run), the
+memory checks before a load (unloading what the new pick does not use), the page's loader, and the
+note for a model that runs its own loop (the model decides its settings; this room words the note).
+
+Left out: the estimate itself (generation.memory), the catalogue (generation.presets).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import torch
+
+import generation
+from generation import CausalLM, DiffusionConfig, DiffusionLM, ModelUnavailable
+from generation import memory, presets
+from page.fragments import esc
+
+log = logging.getLogger("unmask.page")
+
+
+def load_checked(load, name: str, kind: str, alongside: tuple[str, ...] = ()):
+    """load(name), refused first if it will not fit beside `alongside`, checked to be the kind this panel runs."""
+    if not name or not str(name).strip():
+        raise ModelUnavailable("no model picked; choose one from the list")
+    name = str(name).strip()
+    refuse_if_too_big(name, alongside)
+    model = load(name)
+    _loaded.add(name)
+    wanted = DiffusionLM if kind == generation.DIFFUSION else CausalLM
+    if not isinstance(model, wanted):
+        other = "an autoregressive" if isinstance(model, CausalLM) else "a diffusion"
+        raise ModelUnavailable(f"{name!r} is {other} model; pick it in the other panel's list")
+    return model
+
+
+_loaded: set[str] = set()  # names this process has loaded: their memory is already in use, not to count again
+
+
+def app_device() -> str | None:
+    """Where the page loads models: "cuda:0" on a Space with a GPU (ZeroGPU attaches one device, and
+    accelerate cannot plan device_map="auto" before it is attached), else the loader's default."""
+    if presets.profile() == "space" and torch.cuda.is_available():
+        return "cuda:0"
+    return None
+
+
+def default_load(name: str):
+    """The page's loader (module level, so ZeroGPU can pickle it into its GPU process)."""
+    return generation.load_model(name, device=app_device())
+
+
+@lru_cache(maxsize=256)
+def verdict(name: str) -> memory.Verdict:
+    """Whether `name` alone fits this machine, decided once per name (reads configs, loads no weights)."""
+    return memory.can_run(name, app_device())
+
+
+def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
+    """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now,
+    even after unloading the models the pick does not use."""
+    if name in _loaded:
+        return
+    picked = (name, *(n.strip() for n in alongside if n and n.strip()))
+    partners = tuple(n for n in picked[1:] if n not in _loaded)
+    for group in ((), partners):  # alone first: a partner of unknown size makes can_run give up, not pass
+        fits = memory.can_run(name, app_device(), alongside=group)
+        if not fits.ok and make_room(keep=picked):
+            fits = memory.can_run(name, app_device(), alongside=group)
+        if not fits.ok:
+            raise ModelUnavailable(fits.message)
+
+
+def make_room(keep: tuple[str, ...]) -> bool:
+    """Unload the models this process holds that the picked pair does not use (the previous preset's,
+    after a switch on a GPU). True when some were dropped, so the memory check is worth repeating."""
+    stale = _loaded - set(keep)
+    if not stale:
+        return False
+    generation.unload_models(keep=keep)
+    _loaded.difference_update(stale)
+    log.info("unloaded %s to make room for %s", ", ".join(sorted(stale)), ", ".join(keep))
+    return True
+
+
+def preload(load=default_load) -> list[str]:
+    """With UNMASK_PROFILE=space and CUDA present, load the default pair at startup (ZeroGPU only lets
+    weights move to its GPU then); elsewhere nothing. Returns the names loaded."""
+    if presets.profile() != "space" or not torch.cuda.is_available():
+        return []
+    preset = presets.default_preset()
+    done = []
+    for name in (preset.diffusion, preset.autoregressive):
+        try:
+            refuse_if_too_big(name, ())
+            load(name)
+        except ModelUnavailable as error:
+            log.warning("not preloading %s: %s", name, error)
+            continue
+        _loaded.add(name)
+        done.append(name)
+    return done
+
+
+def picker_label(name: str) -> str:
+    """The picker entry: the name, plus the short reason when it cannot run here, e.g.
+    "Dream-org/Dream-v0-Instruct-7B — cannot run here: needs ~34.6 GiB, 21.6 GiB RAM free"."""
+    fits = verdict(name)
+    if fits.ok:
+        return name
+    if fits.need_bytes is None or fits.free_bytes is None:
+        return f"{name} — cannot run here"
+    where = "GPU" if fits.device.startswith("cuda") else "RAM"
+    return f"{name} — cannot run here: needs ~{memory.gib(fits.need_bytes)}, {memory.gib(fits.free_bytes)} {where} free"
+
+
+def picker_choices(names) -> list[tuple[str, str]]:
+    """(label, name) pairs for a gr.Dropdown: the value stays the bare name."""
+    return [(picker_label(name), name) for name in names]
+
+
+def matching_preset(diffusion: str | None, ar: str | None) -> presets.Preset | None:
+    return next((p for p in presets.presets() if (p.diffusion, p.autoregressive) == (diffusion, ar)), None)
+
+
+def preset_named(label: str | None) -> presets.Preset | None:
+    return next((p for p in presets.presets() if p.label == label), None)
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs: presets whose diffusion model cannot run here say so."""
+    return [(p.label if verdict(p.diffusion).ok and verdict(p.autoregressive).ok else f"{p.label} — cannot run here",
+             p.label) for p in presets.presets()]
+
+
+def picker_note(diffusion: str | None, ar: str | None) -> str:
+    """Under the pickers: why this pairing (for a preset), and the full reason for a picked model that cannot run."""
+    lines = []
+    preset = matching_preset(diffusion, ar)
+    if preset is not None:
+        lines.append(f'<div class="um-fit-why">{esc(preset.why)}.</div>')
+    for role, name in (("Diffusion", diffusion), ("Autoregressive", ar)):
+        name = (name or "").strip()
+        if name and not verdict(name).ok:
+            lines.append(f'<div class="um-fit-no"><b>{role}: {esc(name)} cannot run here.</b> '
+                         f'{esc(verdict(name).message)}.</div>')
+    return f'<div class="um-fit">{"".join(lines)}</div>'
+
+
+IGNORED_NAMES = {"block_length": "block length", "algorithm": "algorithm", "temperature": "temperature",
+                 "top_p": "top-p", "top_k": "top-k", "alg_temp": "position temperature",
+                 "threshold": "confidence threshold", "cfg_scale": "guidance", "eps": "eps"}
+APPLICABLE_NAMES = {"gen_length": "answer length", "steps": "steps", "seed": "seed"}
+
+
+def own_loop_config(model, config: DiffusionConfig) -> tuple[DiffusionConfig, str]:
+    """The config a model that runs its own loop takes (it decides), and the note that says what it ignored.
+
+    For DiffusionGemma and DiffusionConfig(temperature=0.5) the note ends "Ignored this run: temperature 0.5."
+    """
+    applied, ignored = model.applicable_config(config)
+    dropped = [f"{IGNORED_NAMES.get(name, name)} {getattr(config, name)}" for name in ignored]
+    takes = ", ".join(APPLICABLE_NAMES.get(name, name) for name in model.applicable_settings)
+    note = (f"DiffusionGemma runs its own sampler and takes only {takes} (the steps are a budget shared by its "
+            f"canvases; it stops a canvas early once its drafts are stable). ")
+    note += f"Ignored this run: {', '.join(dropped)}." if dropped else "The other settings do not apply."
+    return applied, note
+
+
+def model_choices() -> tuple[list[str], list[str]]:
+    """Both pickers' names in preset order (the embedded pair first locally, the large ones on a Space)."""
+    order = presets.presets()
+    diffusion = list(dict.fromkeys([*(p.diffusion for p in order), *presets.DIFFUSION_CHOICES]))
+    ar = list(dict.fromkeys([*(p.autoregressive for p in order), *presets.AR_CHOICES]))
+    return diffusion, ar

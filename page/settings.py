@@ -1,0 +1,88 @@
+"""The settings a user can touch: the controls' values (`Settings`) turned into the two configs, the
+timing modes and replay timelines, and the one-line help text under every control.
+
+Validation itself lives in generation.config (ConfigError); this room only converts what the page
+sends (floats, None, text) and says what each control means. Left out: layout (app.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generation import ARConfig, ConfigError, DiffusionConfig
+
+TOGETHER = "Together (live race, both share the machine)"
+ONE_AFTER_THE_OTHER = "One after the other (fair timings)"
+MODES = (TOGETHER, ONE_AFTER_THE_OTHER)
+
+SAME_SECONDS = "same seconds"
+SAME_SHARE = "same share of the run"
+TIMELINES = (SAME_SECONDS, SAME_SHARE)
+
+HOW_TO_READ = """\
+**How to read this.** Each box is one token. Its colour says *when* it was written: early steps are
+dark, late steps are light (the scale above, the same for both panels). The diffusion model starts
+from a canvas of blank ░ boxes and fills them in any order, so its colours come out scattered; the
+autoregressive model writes left to right, so its colours form a smooth gradient. Outlined boxes
+changed in the step shown. Faded boxes come after the end of the answer: the canvas had room the
+answer did not use. Hover a token to see its step and the model's confidence.
+"""
+
+SETTING_HELP = {
+    "gen_length": "How many tokens the answer may have: the number of boxes on the diffusion canvas.",
+    "steps": "Denoising steps. Fewer steps reveal more tokens at once: faster, usually rougher.",
+    "block_length": "The canvas fills block by block, left to right; inside a block any order. "
+                    "Equal to the answer length = one block.",
+    "algorithm": "The rule that picks which boxes to reveal each step (low_confidence: the ones the model "
+                 "is surest of; random: any).",
+    "temperature": "0 = always the likeliest token (the same picture every run); higher = more varied words.",
+    "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
+    "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
+    "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
+                 "The number of steps then depends on the model.",
+    "seed": "Same seed and settings, same picture.",
+    "mode": "Together shows a live race but both share the CPU; one after the other gives each model "
+            "the machine to itself, for honest timings.",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The controls' values, as the page hands them over (numbers may arrive as floats or None)."""
+
+    gen_length: float = 64
+    steps: float = 32
+    block_length: float | None = 32
+    algorithm: str = "low_confidence"
+    temperature: float = 0.0
+    top_p: float = 1.0
+    alg_temp: float = 0.0
+    threshold: float = 0.0
+    seed: float = 0
+
+    def configs(self) -> tuple[DiffusionConfig, ARConfig]:
+        """Both configs, or ConfigError with a message for the page."""
+        gen_length = _whole("answer length", self.gen_length)
+        block = None if self.block_length in (None, "", 0) else _whole("block length", self.block_length)
+        threshold = None if not self.threshold else float(self.threshold)
+        diffusion = DiffusionConfig(
+            gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
+            algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
+            alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
+        )
+        ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
+                      seed=diffusion.seed)
+        return diffusion, ar
+
+
+def _whole(name: str, value) -> int:
+    """_whole("steps", 32.0) -> 32; 32.5, None or text raise ConfigError."""
+    if value is None or isinstance(value, bool):
+        raise ConfigError(f"{name} is empty; enter a whole number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(number)

@@ -1,0 +1,163 @@
+"""Two tours of the real page in headless Debian chromium (playwright), shared by the browser test and
+`make screenshots`: each drives the page, asserts what a user should see, and saves screenshots into
+the folder it is given (the test: a temporary folder; `make screenshots`: docs/, for the README).
+
+    python tests/browser_tour.py docs    # serve the page with the embedded models, take the screenshots
+
+Both models are the real embedded pair. Fails, never skips, when the browser cannot run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from the repository root
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PROMPT = "Write a short poem about the sea."
+RUN_SECONDS = 240
+
+
+def real_models():
+    """The page's loader on CPU and the embedded pair's names, both loaded before any clock starts."""
+    from generation import load_model
+    from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
+
+    def load(name):
+        return load_model(name, device="cpu")
+
+    load(AR_SMOLLM2), load(DIFFUSION_SMOLLM2)
+    return load, DIFFUSION_SMOLLM2, AR_SMOLLM2
+
+
+@contextmanager
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install it with `make chromium` (apt-get install chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser, url, errors, theme="light"):
+    page = browser.new_page(viewport={"width": 1440, "height": 1100})
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(f"{url}?__theme={theme}")
+    page.wait_for_selector("#um-prompt textarea", timeout=60_000)
+    return page
+
+
+def _status(page, panel):
+    return page.get_attribute(f"#um-{panel}-stats .um-stats", "data-status")
+
+
+def _wait_for_step(page, step, timeout_ms):
+    page.wait_for_function(
+        "n => { const c = document.querySelector('#um-diffusion .um-canvas');"
+        " return c && Number(c.dataset.step) === n; }", arg=step, timeout=timeout_ms)
+
+
+def stream_replay_and_play(browser, url, shots: Path) -> None:
+    """Generate, watch both panels stream, replay an early step, autoplay to the end.
+    Saves screenshot-light.png and screenshot-replay.png."""
+    errors: list[str] = []
+    page = open_page(browser, url, errors)
+    assert "early" in page.inner_text("#um-legend") and "late" in page.inner_text("#um-legend")
+    assert "How to read this" in page.inner_text("#um-how-to-read")
+
+    page.fill("#um-prompt textarea", PROMPT)
+    page.click("#um-generate")
+    diffusion_steps, ar_tokens = set(), set()
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        step = page.get_attribute("#um-diffusion .um-canvas", "data-step") if page.query_selector(
+            "#um-diffusion .um-canvas") else None
+        if step is not None:
+            diffusion_steps.add(int(step))
+        ar_tokens.add(page.locator("#um-ar .um-tok").count())
+        if _status(page, "diffusion") in ("done", "stopped", "error") and _status(page, "ar") in ("done", "stopped", "error"):
+            break
+        time.sleep(0.05)
+    assert _status(page, "diffusion") == "done" and _status(page, "ar") == "done"
+    assert len(diffusion_steps) >= 3, f"the diffusion canvas changed in too few frames: {sorted(diffusion_steps)}"
+    assert len([n for n in ar_tokens if n > 0]) >= 2, f"AR tokens did not stream: {sorted(ar_tokens)}"
+    assert page.locator("#um-diffusion .um-mask").count() == 0
+    page.wait_for_selector("#um-chart-commits .js-plotly-plot", timeout=30_000)
+    page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
+
+    # Replay: back to an early step, the canvas shows masks again and the AR panel has fewer tokens.
+    total = int(page.get_attribute("#um-diffusion .um-canvas", "data-step"))
+    ar_at_end = page.locator("#um-ar .um-tok").count()
+    page.locator("#um-replay input[type=range]").fill(str(max(total // 4, 1)))
+    _wait_for_step(page, max(total // 4, 1), 15_000)
+    assert page.locator("#um-diffusion .um-mask").count() > 0
+    assert page.locator("#um-ar .um-tok").count() <= ar_at_end
+    page.locator(".um-panels").screenshot(path=str(shots / "screenshot-replay.png"))
+
+    # Autoplay runs the slider forward to the end.
+    page.click("#um-play")
+    _wait_for_step(page, total, 60_000)
+    assert page.locator("#um-diffusion .um-mask").count() == 0
+    assert errors == [], errors
+    page.close()
+
+
+def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
+    """A bad block length is flagged in the settings and refused by Generate; fixed, the run completes.
+    Saves screenshot-dark.png."""
+    errors: list[str] = []
+    page = open_page(browser, url, errors, theme="dark")
+    page.fill("#um-prompt textarea", PROMPT)
+    page.click("#um-settings button, #um-settings .label-wrap")  # open the settings accordion
+    block = page.locator("#um-block-length input")
+    block.fill("24")
+    block.press("Tab")
+    page.wait_for_selector("#um-settings-check .um-error", timeout=30_000)  # checked as soon as it changes
+    assert "must divide" in page.inner_text("#um-settings-check")
+    page.click("#um-generate")
+    page.wait_for_selector("#um-banner .um-error", timeout=30_000)
+    assert "must divide" in page.inner_text("#um-banner")
+    block.fill("32")
+    block.press("Tab")
+    page.wait_for_selector("#um-settings-check .um-error", state="detached", timeout=30_000)
+    page.click("#um-generate")
+    page.wait_for_selector('#um-diffusion-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector('#um-ar-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector("#um-chart-map .js-plotly-plot", timeout=30_000)
+    page.screenshot(path=str(shots / "screenshot-dark.png"), full_page=True)
+    assert errors == [], errors
+    page.close()
+
+
+def main(argv: list[str]) -> None:
+    """Take the README's screenshots into the folder named (docs/ by default)."""
+    import os
+
+    from page_server import serve
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    shots = Path(argv[0] if argv else "docs")
+    shots.mkdir(parents=True, exist_ok=True)
+    load, diffusion, ar = real_models()
+    demo, url = serve(load=load, diffusion=diffusion, ar=ar)
+    try:
+        with chromium() as browser:
+            stream_replay_and_play(browser, url, shots)
+            dark_theme_and_a_bad_setting(browser, url, shots)
+    finally:
+        demo.close()
+    print(f"screenshots written to {shots}/")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,57 @@
+"""page/race.py: the worker side of a click: load failures land in their own panel, and `race` takes and
+yields only plain, picklable data (ZeroGPU)."""
+
+import threading
+
+import pytest
+
+from fakes import TINY_AR, TINY_DIFFUSION, tiny_load
+from generation import ARConfig, DiffusionConfig, ModelUnavailable
+from page.race import Panel, race, run_panel
+from page.settings import TOGETHER
+from page_server import unmask_threads
+
+
+def user(text):
+    return {"role": "user", "content": text}
+
+
+def run_alone(load, name="some-model"):
+    """One diffusion panel run by its worker body with `load`; returns the panel when it is finished."""
+    panel = Panel("diffusion", name)
+    run_panel(panel, load, [user("Hi.")], DiffusionConfig(gen_length=16, steps=8), threading.Barrier(1), None,
+              threading.Event(), threading.Event())
+    assert panel.finished.is_set()
+    return panel
+
+
+@pytest.mark.parametrize("error, title", [
+    (ModelUnavailable("the weights are not there; fix: download them"), "Model unavailable"),
+    (OSError("disk on fire"), "Model failed to load"),
+])
+def test_a_load_failure_is_reported_in_its_own_panel(error, title):
+    calls = []
+
+    def load(name):
+        calls.append(name)
+        raise error
+
+    panel = run_alone(load)
+    assert calls == ["some-model"]
+    assert (panel.status, panel.error_title) == ("error", title) and str(error) in panel.error
+    assert panel.snapshot is None
+
+
+def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():
+    """On ZeroGPU `race` runs in a forked process: its arguments go there and its frames come back pickled."""
+    import pickle
+
+    messages = ([user("Hi.")], [user("Hi.")])
+    configs = (DiffusionConfig(gen_length=16, steps=8), ARConfig(max_new_tokens=8))
+    arguments = (tiny_load, (TINY_DIFFUSION, TINY_AR), messages, configs, TOGETHER, None)
+    pickle.dumps(arguments)
+    frames = [pickle.loads(pickle.dumps(frame)) for frame in race(*arguments)]
+    diffusion, ar = frames[-1]
+    assert (diffusion.status, ar.status) == ("done", "done") and len(diffusion.history.steps) == 8
+    assert sum(view.tokenizer is not None for frame in frames for view in frame) == 2  # each tokenizer sent once
+    assert unmask_threads() == []

@@ -1,0 +1,17 @@
+"""page/settings.py: the controls' values as the page sends them, turned into the two configs."""
+
+import pytest
+
+from generation import ConfigError
+from page.settings import Settings
+
+
+def test_settings_accept_what_the_page_sends():
+    diffusion, ar = Settings(64.0, 32.0, 32.0, "low_confidence", 0, 1, 0, 0, 7.0).configs()
+    assert (diffusion.gen_length, diffusion.steps, diffusion.block_length, diffusion.seed) == (64, 32, 32, 7)
+    assert diffusion.threshold is None and ar.max_new_tokens == 64
+    assert Settings(64, 8, None, "low_confidence", 0, 1, 0, 0.9, 0).configs()[0].threshold == 0.9
+    with pytest.raises(ConfigError, match="whole number"):
+        Settings(64, 32.5).configs()
+    with pytest.raises(ConfigError, match="steps is empty"):
+        Settings(64, None).configs()
