@@ -127,14 +127,14 @@ def can_run(name_or_path: str, device: str | None = None, dtype: torch.dtype | N
     free = free_memory(device)
     sizes = " + ".join(f"{short_name(n)} {c / 1e9:.1f}B params" for n, c in counts.items())
     if need <= free:
-        return Verdict(True, f"fits: {sizes} need ~{_gib(need)} of {_gib(free)} free {where}", need, free, str(device))
+        return Verdict(True, f"fits: {sizes} need ~{gib(need)} of {gib(free)} free {where}", need, free, str(device))
     hint = ("use a GPU with more memory, or pick a smaller preset" if where == "GPU memory"
             else "it needs a GPU (bf16) or more RAM; pick the embedded SmolLM2 pair here")
-    return Verdict(False, f"{sizes} in {_dtype_name(dtype)} need ~{_gib(need)} but only {_gib(free)} of {where} is "
+    return Verdict(False, f"{sizes} in {_dtype_name(dtype)} need ~{gib(need)} but only {gib(free)} of {where} is "
                           f"free on {device}: {hint}", need, free, str(device))
 
 
-def _gib(n: int) -> str:
+def gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 

@@ -17,3 +17,13 @@ def smollm2_ar():
     from generation.presets import AR_SMOLLM2
 
     return load_model(AR_SMOLLM2, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def hub_checkpoints(tmp_path_factory):
+    """Tiny random Dream, LLaDA and DiffusionGemma checkpoints in their published on-disk formats."""
+    from tiny_hub_checkpoints import write_diffusion_gemma, write_dream, write_llada
+
+    root = tmp_path_factory.mktemp("hub")
+    return {"dream": write_dream(root / "dream"), "llada": write_llada(root / "llada"),
+            "gemma": write_diffusion_gemma(root / "gemma")}

@@ -5,6 +5,7 @@
   real SmolLM2 tokenizer (chat template, byte-level BPE, 49,152 ids), so the page decodes and
   templates exactly as with the shipped models; a tiny DiffusionGemma checkpoint through the real
   loader; and BROKEN, a name whose load fails.
+- `byte_level_tokenizer`: a small byte-level BPE trained on ASCII only (multi-byte characters span tokens).
 - `diffusion_history` / `ar_history`: Histories written step by step, without a model.
 """
 
@@ -98,6 +99,27 @@ def tiny_load(name: str):
     if name == BROKEN:
         raise ModelUnavailable("the broken-model weights are missing; fix: run `make broken` or pick another model")
     return tiny_model(name)
+
+
+# ---------------------------------------------------------------- a tokenizer for the renderer
+
+BYTE_LEVEL_MASK, BYTE_LEVEL_EOS = "<mask>", "<eos>"
+
+
+@lru_cache(maxsize=1)
+def byte_level_tokenizer():
+    """A small byte-level BPE trained on ASCII only, so every non-ASCII character spans several tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    model = Tokenizer(models.BPE())
+    model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    model.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=[BYTE_LEVEL_MASK, BYTE_LEVEL_EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    model.train_from_iterator(["the quick brown fox jumps over the lazy dog", "hello world, hello there"] * 20,
+                              trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=model)
 
 
 # ---------------------------------------------------------------- Histories without a model

@@ -1,8 +1,21 @@
 """History: plain data that replays itself (canvas at step k, the History as of step k, where the answer ends)."""
 
+import pytest
+
+from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm
+from generation import DiffusionConfig, diffuse
 from generation.history import AUTOREGRESSIVE, DIFFUSION, History, collect
 
 MASK, EOS = 9, 0
+PROMPT = [3, 14, 15, 92, 65]
+SAMPLED = dict(temperature=1.0, top_p=0.9)
+
+
+def config(algorithm="low_confidence", **overrides):
+    base = dict(gen_length=16, steps=8, block_length=8, algorithm=algorithm)
+    if algorithm not in ("low_confidence", "random"):
+        base.pop("block_length")
+    return DiffusionConfig(**{**base, **overrides})
 
 
 def diffusion_history() -> History:
@@ -75,3 +88,69 @@ def test_json_round_trip_keeps_what_replay_needs():
     h = diffusion_history()
     back = History.from_json(h.to_json())
     assert back == h and back.as_of(2).canvas == h.as_of(2).canvas
+
+
+# ---- Histories the sampler records
+
+
+def test_history_round_trips_json_losslessly():
+    history = diffuse(tiny_diffusion_lm(10), PROMPT, config("entropy", **SAMPLED))
+    restored = History.from_json(history.to_json())
+    assert restored == history
+    assert restored.canvas == history.canvas and restored.to_json() == history.to_json()
+
+
+def test_origin_has_no_scores_and_round_trips():
+    history = diffuse(tiny_diffusion_lm(10), PROMPT, config("origin"))
+    assert all(score is None for step in history.steps for score in step.scores)
+    assert History.from_json(history.to_json()) == history
+
+
+def test_history_records_changes_not_snapshots():
+    history = diffuse(tiny_diffusion_lm(11), PROMPT, DiffusionConfig(gen_length=64, steps=64))
+    stored = sum(len(s.positions) for s in history.steps)
+    assert stored == 64  # one entry per change, not steps x length (64 x 64)
+    assert len(history.to_json()) < 64 * 64 * 4
+
+
+def test_last_changed_and_first_committed_for_masked_models():
+    history = diffuse(tiny_diffusion_lm(12), PROMPT, config(steps=8))
+    for number, step in enumerate(history.steps, start=1):
+        for position in step.positions:
+            assert history.last_changed[position] == number == history.first_committed[position]
+
+
+def test_history_handles_revisions():
+    """A model that revises tokens: last_changed moves, first_committed stays."""
+    history = History(kind="diffusion", prompt_ids=[1], initial=[7, 7, 7], mask_id=None, stop_ids=[0])
+    history.record([0, 1, 2], [4, 5, 6], [0.1, 0.2, 0.3], 0.01, 1)
+    history.record([1], [9], [0.9], 0.01, 2)
+    assert history.canvas == [4, 9, 6] and history.canvas_at(1) == [4, 5, 6] and history.canvas_at(0) == [7, 7, 7]
+    assert history.last_changed == [1, 2, 1] and history.first_committed == [1, 1, 1]
+    history.record([2], [0], [None], 0.01, 3)
+    assert history.answer_ids() == [4, 9] and history.answer_length(step=2) == 3
+
+
+def test_history_takes_the_samplers_own_acceptance_when_given():
+    """DiffusionGemma drafts every position at once but accepts them over several steps."""
+    history = History(kind="diffusion", prompt_ids=[1], initial=[7, 7, 7], mask_id=7, stop_ids=[0])
+    history.record([0, 1, 2], [4, 5, 6], [None] * 3, 0.01, 1, committed=[0])
+    history.record([1, 2], [8, 9], [None] * 2, 0.01, 2, committed=[0, 2])
+    history.record([1], [3], [None], 0.01, 3, committed=[1])
+    assert history.first_committed == [1, 3, 2] and history.last_changed == [1, 3, 2]
+
+
+def test_answer_ends_at_first_stop_token_and_canvas_keeps_the_rest():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[TINY_MASK_ID] * 5, mask_id=TINY_MASK_ID,
+                      stop_ids=[TINY_EOS_ID])
+    history.record([0, 1, 2, 3, 4], [20, 21, TINY_EOS_ID, 22, TINY_EOS_ID], [0.5] * 5, 0.1, 1)
+    assert history.answer_ids() == [20, 21]
+    assert history.canvas[3] == 22
+
+
+def test_timings_are_recorded():
+    history = diffuse(tiny_diffusion_lm(13), PROMPT, config(steps=8))
+    assert all(s.seconds > 0 for s in history.steps)
+    assert history.elapsed()[-1] == pytest.approx(history.seconds)
+    assert [s.forward_passes for s in history.steps] == list(range(1, 9))
+    assert history.seconds_to_first_token() == history.elapsed()[0]

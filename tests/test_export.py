@@ -1,68 +1,42 @@
-"""visualize/: every chart builds for diffusion, AR and missing runs; run JSON round trip; animations."""
+"""visualize/export.py: run JSON round trip, a self-contained HTML animation, a GIF."""
 
 import html
 import json
 import re
 
-import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
+from fakes import ar_history, diffusion_history
 from generation.history import History
-from test_visualize import EOS_ID, MASK_ID, TOK, ar_history, diffusion_history
-from visualize import charts, export
+from visualize import export
+from fakes import BYTE_LEVEL_EOS, BYTE_LEVEL_MASK, byte_level_tokenizer
+
+TOK = byte_level_tokenizer()  # module level for hypothesis tests, which cannot take function-scoped fixtures
+MASK_ID, EOS_ID = TOK.convert_tokens_to_ids(BYTE_LEVEL_MASK), TOK.convert_tokens_to_ids(BYTE_LEVEL_EOS)
 
 NASTY = "<script>alert(1)</script>"
+
+
+def run(length, steps):
+    return diffusion_history(length, steps, mask_id=MASK_ID, stop_ids=(EOS_ID,))
+
+
+def ar_run(tokens):
+    return ar_history(tokens, stop_ids=(EOS_ID,))
 
 
 @pytest.fixture
 def diffusion():
     # 5 positions: step 1 commits 0 and 2 (a stop token), step 2 remasks 0, step 3 fills the rest
     a, b, c = TOK.encode("a")[0], TOK.encode("b")[0], TOK.encode("c")[0]
-    return diffusion_history(5, [[(0, a, 0.9), (2, EOS_ID, 0.8)], [(0, MASK_ID, 0.1)],
+    return run(5, [[(0, a, 0.9), (2, EOS_ID, 0.8)], [(0, MASK_ID, 0.1)],
                                  [(0, b, 0.7), (1, c, 0.6), (3, a, 0.5), (4, b, 0.4)]])
 
 
 @pytest.fixture
 def autoregressive():
-    return ar_history([*TOK.encode("the fox"), EOS_ID])
-
-
-def test_commits_per_step_and_filled_so_far(diffusion, autoregressive):
-    assert charts.committed_per_step(diffusion) == ([2, 0, 4], [2, 1, 5])
-    n = len(autoregressive.steps)
-    assert charts.committed_per_step(autoregressive) == ([1] * n, list(range(1, n + 1)))
-    figure = charts.commits_figure(diffusion)
-    assert list(figure.data[0].y) == [2, 0, 4] and list(figure.data[1].y) == [2, 1, 5]
-
-
-def test_race_counts_answer_tokens_before_the_stop(diffusion, autoregressive):
-    assert charts.finished_per_step(diffusion) == [1, 0, 2]
-    assert charts.finished_per_step(autoregressive)[-1] == len(autoregressive.answer_ids())
-    figure = charts.race_figure(diffusion, autoregressive)
-    assert len(figure.data) == 2 and figure.data[0].x[0] == 0.0
-    assert figure.data[1].x[-1] == pytest.approx(autoregressive.seconds)
-
-
-def test_denoising_map_has_a_mark_per_change_and_rings_for_positions_changed_again(diffusion):
-    figure = charts.denoising_map_figure(diffusion)
-    assert len(figure.data[0].x) == sum(len(step.positions) for step in diffusion.steps)
-    assert list(figure.data[1].x) == [0] and list(figure.data[1].y) == [1]
-
-
-@pytest.mark.parametrize("make", [charts.commits_figure, charts.denoising_map_figure, charts.scores_figure])
-def test_every_chart_builds_for_both_kinds_and_for_no_run(make, diffusion, autoregressive):
-    for history in (diffusion, autoregressive, None, ar_history([])):
-        figure = make(history)
-        assert isinstance(figure, go.Figure)
-        json.loads(figure.to_json())
-    assert len(make(None).data) == 0
-    assert len(charts.race_figure(None, None).data) == 0 and len(charts.race_figure(None, autoregressive).data) == 1
-
-
-def test_scores_are_boxes_for_diffusion_and_points_for_ar(diffusion, autoregressive):
-    assert isinstance(charts.scores_figure(diffusion).data[0], go.Box)
-    assert isinstance(charts.scores_figure(autoregressive).data[0], go.Scatter)
+    return ar_run([*TOK.encode("the fox"), EOS_ID])
 
 
 def test_run_json_round_trips(diffusion, autoregressive):
@@ -85,7 +59,7 @@ def test_load_run_rejects_other_files():
 
 def nasty_history() -> History:
     ids = TOK.encode(NASTY + " é\n🎉")
-    return diffusion_history(len(ids) + 1, [[(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 0],
+    return run(len(ids) + 1, [[(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 0],
                                             [(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 1],
                                             [(len(ids), EOS_ID, 0.9)]])
 
@@ -103,7 +77,7 @@ def test_animation_html_is_self_contained_and_escaped():
 
 
 def test_long_runs_are_sampled_to_a_bounded_number_of_frames():
-    history = ar_history([5] * 50)
+    history = ar_run([5] * 50)
     assert export.frame_steps(history, 10)[0] == 0 and export.frame_steps(history, 10)[-1] == 50
     assert len(export.frame_steps(history, 10)) == 10 and export.frame_steps(history, 100) == list(range(51))
 

