@@ -1,5 +1,6 @@
 """Fixtures only (tiny models and History builders live in tests/fakes.py): the real embedded SmolLM2
-AR model, loaded once per session for tests marked `slow`. Also: tests/ on sys.path, the hub offline."""
+AR model (once per session, for tests marked `slow`), tiny hub checkpoints, two small runs for the
+renderer's tests. Also: tests/ on sys.path, the hub offline."""
 
 import os
 import sys
@@ -27,3 +28,19 @@ def hub_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     return {"dream": write_dream(root / "dream"), "llada": write_llada(root / "llada"),
             "gemma": write_diffusion_gemma(root / "gemma")}
+
+
+@pytest.fixture
+def diffusion():
+    """A small diffusion run over the byte-level tokenizer's ids (fakes.byte_level_runs)."""
+    from fakes import byte_level_runs
+
+    return byte_level_runs()[0]
+
+
+@pytest.fixture
+def autoregressive():
+    """A small AR run over the byte-level tokenizer's ids (fakes.byte_level_runs)."""
+    from fakes import byte_level_runs
+
+    return byte_level_runs()[1]

@@ -6,7 +6,9 @@
   templates exactly as with the shipped models; a tiny DiffusionGemma checkpoint through the real
   loader; and BROKEN, a name whose load fails.
 - `byte_level_tokenizer`: a small byte-level BPE trained on ASCII only (multi-byte characters span tokens).
-- `diffusion_history` / `ar_history`: Histories written step by step, without a model.
+- `diffusion_history` / `ar_history`: Histories written step by step, without a model;
+  `byte_level_runs`: a small diffusion run (with a remask) and an AR run over that tokenizer's ids.
+- `small_config`: the sampler tests' DiffusionConfig (16 tokens, 8 steps, blocks of 8 where allowed).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from generation import CausalLM, ModelUnavailable
+from generation import CausalLM, DiffusionConfig, ModelUnavailable
 from generation.history import AUTOREGRESSIVE, DIFFUSION, History
 from generation.models import DiffusionLM, make_bidirectional
 from generation.smollm2 import SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gguf_path
@@ -147,3 +149,22 @@ def ar_history(tokens: list[int], planned: int = 64, stop_ids=(TINY_EOS_ID,),
     for number, (token, duration) in enumerate(zip(tokens, durations), start=1):
         history.record([history.length], [token], [0.5], duration, number)
     return history
+
+
+def byte_level_runs() -> tuple[History, History]:
+    """(diffusion, AR) over byte_level_tokenizer's ids. Diffusion, 5 positions: step 1 commits 0 and 2
+    (a stop token), step 2 remasks 0, step 3 fills the rest. AR: "the fox", then the stop token."""
+    tok = byte_level_tokenizer()
+    mask, eos = tok.convert_tokens_to_ids(BYTE_LEVEL_MASK), tok.convert_tokens_to_ids(BYTE_LEVEL_EOS)
+    a, b, c = tok.encode("a")[0], tok.encode("b")[0], tok.encode("c")[0]
+    diffusion = diffusion_history(5, [[(0, a, 0.9), (2, eos, 0.8)], [(0, mask, 0.1)],
+                                      [(0, b, 0.7), (1, c, 0.6), (3, a, 0.5), (4, b, 0.4)]], mask_id=mask, stop_ids=(eos,))
+    return diffusion, ar_history([*tok.encode("the fox"), eos], stop_ids=(eos,))
+
+
+def small_config(algorithm: str = "low_confidence", **overrides) -> DiffusionConfig:
+    """16 tokens in 8 steps; blocks of 8 for LLaDA's algorithms (Dream's take no blocks)."""
+    base = dict(gen_length=16, steps=8, block_length=8, algorithm=algorithm)
+    if algorithm not in ("low_confidence", "random"):
+        base.pop("block_length")
+    return DiffusionConfig(**{**base, **overrides})

@@ -5,33 +5,12 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from fakes import ar_history, diffusion_history
+from fakes import ar_history
 from visualize import charts
 from fakes import BYTE_LEVEL_EOS, BYTE_LEVEL_MASK, byte_level_tokenizer
 
 TOK = byte_level_tokenizer()  # module level for hypothesis tests, which cannot take function-scoped fixtures
 MASK_ID, EOS_ID = TOK.convert_tokens_to_ids(BYTE_LEVEL_MASK), TOK.convert_tokens_to_ids(BYTE_LEVEL_EOS)
-
-
-def run(length, steps):
-    return diffusion_history(length, steps, mask_id=MASK_ID, stop_ids=(EOS_ID,))
-
-
-def ar_run(tokens):
-    return ar_history(tokens, stop_ids=(EOS_ID,))
-
-
-@pytest.fixture
-def diffusion():
-    # 5 positions: step 1 commits 0 and 2 (a stop token), step 2 remasks 0, step 3 fills the rest
-    a, b, c = TOK.encode("a")[0], TOK.encode("b")[0], TOK.encode("c")[0]
-    return run(5, [[(0, a, 0.9), (2, EOS_ID, 0.8)], [(0, MASK_ID, 0.1)],
-                                 [(0, b, 0.7), (1, c, 0.6), (3, a, 0.5), (4, b, 0.4)]])
-
-
-@pytest.fixture
-def autoregressive():
-    return ar_run([*TOK.encode("the fox"), EOS_ID])
 
 
 def test_commits_per_step_and_filled_so_far(diffusion, autoregressive):

@@ -18,27 +18,6 @@ MASK_ID, EOS_ID = TOK.convert_tokens_to_ids(BYTE_LEVEL_MASK), TOK.convert_tokens
 NASTY = "<script>alert(1)</script>"
 
 
-def run(length, steps):
-    return diffusion_history(length, steps, mask_id=MASK_ID, stop_ids=(EOS_ID,))
-
-
-def ar_run(tokens):
-    return ar_history(tokens, stop_ids=(EOS_ID,))
-
-
-@pytest.fixture
-def diffusion():
-    # 5 positions: step 1 commits 0 and 2 (a stop token), step 2 remasks 0, step 3 fills the rest
-    a, b, c = TOK.encode("a")[0], TOK.encode("b")[0], TOK.encode("c")[0]
-    return run(5, [[(0, a, 0.9), (2, EOS_ID, 0.8)], [(0, MASK_ID, 0.1)],
-                                 [(0, b, 0.7), (1, c, 0.6), (3, a, 0.5), (4, b, 0.4)]])
-
-
-@pytest.fixture
-def autoregressive():
-    return ar_run([*TOK.encode("the fox"), EOS_ID])
-
-
 def test_run_json_round_trips(diffusion, autoregressive):
     settings = {"prompt": NASTY, "diffusion": {"steps": 3}, "mode": "sequential"}
     text = export.run_json(diffusion, autoregressive, settings)
@@ -59,9 +38,9 @@ def test_load_run_rejects_other_files():
 
 def nasty_history() -> History:
     ids = TOK.encode(NASTY + " é\n🎉")
-    return run(len(ids) + 1, [[(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 0],
+    return diffusion_history(len(ids) + 1, [[(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 0],
                                             [(p, t, 0.5) for p, t in enumerate(ids) if p % 2 == 1],
-                                            [(len(ids), EOS_ID, 0.9)]])
+                                            [(len(ids), EOS_ID, 0.9)]], mask_id=MASK_ID, stop_ids=(EOS_ID,))
 
 
 def test_animation_html_is_self_contained_and_escaped():
@@ -77,7 +56,7 @@ def test_animation_html_is_self_contained_and_escaped():
 
 
 def test_long_runs_are_sampled_to_a_bounded_number_of_frames():
-    history = ar_run([5] * 50)
+    history = ar_history([5] * 50, stop_ids=(EOS_ID,))
     assert export.frame_steps(history, 10)[0] == 0 and export.frame_steps(history, 10)[-1] == 50
     assert len(export.frame_steps(history, 10)) == 10 and export.frame_steps(history, 100) == list(range(51))
 

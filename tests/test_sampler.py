@@ -5,19 +5,14 @@ import threading
 import pytest
 import torch
 
-from generation import ConfigError, DiffusionConfig, History, diffuse, stream_diffusion
+from generation import ConfigError, History, diffuse, stream_diffusion
 from generation.config import ALGORITHMS
+from fakes import small_config as config
 from fakes import TINY_MASK_ID, tiny_diffusion_lm
 
 PROMPT = [3, 14, 15, 92, 65]
 SAMPLED = dict(temperature=1.0, top_p=0.9)
 
-
-def config(algorithm="low_confidence", **overrides):
-    base = dict(gen_length=16, steps=8, block_length=8, algorithm=algorithm)
-    if algorithm not in ("low_confidence", "random"):
-        base.pop("block_length")
-    return DiffusionConfig(**{**base, **overrides})
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
