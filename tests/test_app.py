@@ -1,6 +1,7 @@
-"""The page through its API (gradio_client on loopback), with tiny models and the real SmolLM2 tokenizer.
+"""app.py: the page through its API (gradio_client on loopback), with tiny models and the real SmolLM2
+tokenizer (tests/fakes.py). The rooms behind it have their own files (test_page_*.py).
 
-Each test is one property of the page: every streamed frame arrives and the final history is
+Each test is one property of the page: /generate names its parameters; every streamed frame arrives and the final history is
 complete; several users at once get their own histories; Stop ends both runs and leaves no thread;
 bad settings and a model that cannot load produce a clear message while the app keeps serving; a
 follow-up continues each model's own chat; replay shows the recorded canvas; the preset picker sets

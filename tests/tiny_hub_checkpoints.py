@@ -7,7 +7,7 @@ style. Weights are random tensors made by name and shape here, not by our loader
 so loading them is a real test of the name and config mapping. Token ids are small (a byte-level
 vocabulary of 256 plus the family's special tokens): the loaders must read them from the files.
 
-Used by tests/test_hub_models.py and bench/reference_logits.py (the comparison with the published
+Used by tests/test_dream_llada.py, tests/test_diffusion_gemma.py (through conftest) and bench/reference_logits.py (the comparison with the published
 modeling code).
 """
 
