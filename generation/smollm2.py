@@ -26,6 +26,7 @@ SMOLLM2_MASK_ID = 16  # <empty_output>: a special token chat never uses, reused 
 SMOLLM2_SPECIAL_IDS = tuple(range(17))  # ids 0-16 are special tokens
 SMOLLM2_STOP_IDS = (SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID)
 EMBEDDED_ADAPTER_DIR = ROOT / "assets" / "smollm2-diffusion-adapter"
+BLOCK_ADAPTER_DIR = ROOT / "assets" / "smollm2-135m-block-diffusion"
 
 
 def smollm2_gguf_path() -> Path | None:

@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,9 +40,11 @@ import torch.nn.functional as F
 from generation.models import make_bidirectional
 from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, load_smollm2
 
+from . import block
 from .distill import load_shards
 
 VARIANTS = ("lora", "lora+")
+OBJECTIVES = ("masked", "block")  # any-order masked diffusion (bidirectional) | block diffusion (block-causal)
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,15 @@ class AdaptConfig:
     seed: int = 0
     log_every: int = 10  # steps between log lines
     save_every: int = 100  # steps between adapter checkpoints (the last one is kept if time runs out)
+    checkpoint_seconds: float = 300.0  # wall-clock between resumable checkpoints (adapter + optimizer + data order)
+    objective: str = "masked"  # OBJECTIVES: "block" trains the block-causal model (training/block.py)
+    block_sizes: tuple[int, ...] = (8,)  # block objective: one size per batch, cycled (a mix serves several)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
 
 
 # ---- the objective (pure functions, tested on a tiny random model)
@@ -125,12 +133,39 @@ def peft_config(config: AdaptConfig):
                       **extra)
 
 
-def student(base: torch.nn.Module, config: AdaptConfig):
-    """The bidirectional base with fresh trainable adapters (a PeftModel)."""
-    from peft import get_peft_model
+def student(base: torch.nn.Module, config: AdaptConfig, init_adapter: Path | None = None):
+    """The base with trainable adapters (a PeftModel): fresh, or continuing from `init_adapter`.
+
+    The masked objective makes the base bidirectional; the block objective keeps it causal, since its
+    4D attention mask (training/block.py) carries the block structure."""
+    from peft import PeftModel, get_peft_model
 
     torch.manual_seed(config.seed)
-    return get_peft_model(make_bidirectional(base), peft_config(config))
+    if config.objective == "masked":
+        base = make_bidirectional(base)
+    if init_adapter is not None:
+        return PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
+    return get_peft_model(base, peft_config(config))
+
+
+def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator, step: int = 0,
+               t: torch.Tensor | None = None) -> tuple[torch.Tensor, int, int]:
+    """(loss, tokens processed, masked tokens) of one batch under the config's objective.
+
+    `t` fixes the masked objective's noise levels (validation); the block objective cycles
+    `block_sizes` by step."""
+    device = next(causal_lm.parameters()).device
+    if config.objective == "block":
+        size = config.block_sizes[step % len(config.block_sizes)]
+        streams, masked = block.complementary_noise(block.layout(batch, size, config.canvas), config.eps, generator)
+        loss = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID)
+        return loss, int(streams["valid"].sum()), int(masked.sum())
+    ids, attention, starts = layout(batch, config.canvas)
+    t = low_discrepancy_t(len(batch), config.eps, generator) if t is None else t
+    masked = noise(ids, starts, config.canvas, t, generator)
+    loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t, config.canvas,
+                          SMOLLM2_MASK_ID)
+    return loss, int(attention.sum()), int(masked.sum())
 
 
 def learning_rate(step: int, config: AdaptConfig, seconds: float = 0.0) -> float:
@@ -147,77 +182,109 @@ def learning_rate(step: int, config: AdaptConfig, seconds: float = 0.0) -> float
 
 @torch.no_grad()
 def validation_loss(model, pairs, config: AdaptConfig, levels: int = 4) -> float:
-    """The same objective on held-out answers at fixed noise levels and a fixed seed (comparable across runs)."""
+    """The objective on held-out answers with a fixed seed, comparable across runs: the masked objective
+    at fixed noise levels t in {1/8, 3/8, 5/8, 7/8}; the block objective at every block size it trains."""
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    device = next(causal_lm.parameters()).device
+    device_type = next(causal_lm.parameters()).device.type
     generator = torch.Generator().manual_seed(1234)
+    rounds = [dict(step=s) for s in range(len(config.block_sizes))] if config.objective == "block" else [
+        dict(t=(level + 0.5) / levels) for level in range(levels)]
     total, count = 0.0, 0
     for start in range(0, len(pairs), config.batch_size):
         batch = pairs[start:start + config.batch_size]
-        ids, attention, starts = layout(batch, config.canvas)
-        for level in range(levels):
-            t = torch.full((len(batch),), (level + 0.5) / levels)
-            masked = noise(ids, starts, config.canvas, t, generator)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
-                loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t,
-                                      config.canvas, SMOLLM2_MASK_ID)
+        for spec in rounds:
+            t = torch.full((len(batch),), spec["t"]) if "t" in spec else None
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss, _, _ = batch_loss(causal_lm, batch, config, generator, spec.get("step", 0), t)
             total, count = total + float(loss) * len(batch), count + len(batch)
     return total / max(count, 1)
 
 
+CHECKPOINT = "checkpoint"  # <out>/checkpoint/: the adapter plus trainer.pt, written every checkpoint_seconds
+
+
+def save_checkpoint(model, optimizer, out: Path, state: dict) -> None:
+    """Adapter, optimizer, counters, random states and the data queue, written atomically enough that a
+    kill mid-write leaves the previous checkpoint usable (write to a temp dir, then rename)."""
+    final, temp = out / CHECKPOINT, out / (CHECKPOINT + ".tmp")
+    shutil.rmtree(temp, ignore_errors=True)
+    model.save_pretrained(temp)
+    torch.save({**state, "optimizer": optimizer.state_dict()}, temp / "trainer.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    temp.rename(final)
+
+
 def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, device: str = "cpu",
-          log=print) -> dict:
-    """Train and save the adapter to `out`; returns the run's measured numbers."""
+          log=print, resume: bool = False, init_adapter: Path | None = None) -> dict:
+    """Train and save the adapter to `out`; returns the run's measured numbers.
+
+    With `resume`, continue from `out/checkpoint` (same config): the step, the optimizer, the data
+    order and the clock carry on, so an interrupted run ends where an uninterrupted one would. With
+    `init_adapter`, start from those adapter weights (e.g. the shipped adapter) with a fresh optimizer."""
     if base is None:
         _, base = load_smollm2(device, torch.float32)
-    model = student(base, config)
+    checkpoint = out / CHECKPOINT
+    resuming = resume and (checkpoint / "trainer.pt").exists()
+    model = student(base, config, checkpoint if resuming else init_adapter)
     model.train()
     causal_lm = model.get_base_model()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, betas=(0.9, 0.98))
     generator = torch.Generator().manual_seed(config.seed)
     order = random.Random(config.seed)
-    queue: list = []
-    tokens = masked_tokens = 0
-    began = time.perf_counter()
-    step, losses = 0, []
+    state = dict(step=0, tokens=0, masked_tokens=0, seconds=0.0, losses=[], queue=[])
+    if resuming:
+        saved = torch.load(checkpoint / "trainer.pt", weights_only=False)
+        optimizer.load_state_dict(saved.pop("optimizer"))
+        generator.set_state(saved.pop("generator"))
+        order.setstate(saved.pop("order"))
+        state.update(saved)
+        log(f"resumed from {checkpoint} at step {state['step']} ({state['seconds']:.0f}s trained)")
+    began = time.perf_counter() - state["seconds"]
+    last_checkpoint = time.perf_counter()
     device_type = torch.device(device).type
-    while step < config.max_steps:
+    while state["step"] < config.max_steps:
         elapsed = time.perf_counter() - began
         if config.max_seconds is not None and elapsed > config.max_seconds:
             break
-        if len(queue) < config.batch_size:  # epochs of shuffled pairs
-            queue += order.sample(pairs, len(pairs))
-        batch, queue = queue[:config.batch_size], queue[config.batch_size:]
-        ids, attention, starts = layout(batch, config.canvas)
-        t = low_discrepancy_t(len(batch), config.eps, generator)
-        masked = noise(ids, starts, config.canvas, t, generator)
+        if len(state["queue"]) < config.batch_size:  # epochs of shuffled pairs (indices, so checkpoints stay small)
+            state["queue"] += order.sample(range(len(pairs)), len(pairs))
+        batch = [pairs[i] for i in state["queue"][:config.batch_size]]
+        state["queue"] = state["queue"][config.batch_size:]
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config, elapsed)
+            group["lr"] = learning_rate(state["step"], config, elapsed)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-            loss = diffusion_loss(causal_lm, ids.to(device), attention.to(device), masked.to(device), t,
-                                  config.canvas, SMOLLM2_MASK_ID)
+            loss, tokens, masked = batch_loss(causal_lm, batch, config, generator, state["step"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens += int(attention.sum())
-        masked_tokens += int(masked.sum())
-        losses.append(float(loss.detach()))
+        state["step"] += 1
+        state["tokens"] += tokens
+        state["masked_tokens"] += masked
+        state["losses"].append(float(loss.detach()))
+        step = state["step"]
         if step % config.log_every == 0:
             seconds = time.perf_counter() - began
-            log(f"step {step} loss {sum(losses[-config.log_every:]) / config.log_every:.3f} "
-                f"lr {optimizer.param_groups[0]['lr']:.2e} tokens {tokens} ({tokens / seconds:.0f} tok/s) "
-                f"{seconds:.0f}s")
+            log(f"step {step} loss {sum(state['losses'][-config.log_every:]) / config.log_every:.3f} "
+                f"lr {optimizer.param_groups[0]['lr']:.2e} tokens {state['tokens']} "
+                f"({state['tokens'] / seconds:.0f} tok/s) {seconds:.0f}s")
         if step % config.save_every == 0:
             model.save_pretrained(out)
+        if time.perf_counter() - last_checkpoint > config.checkpoint_seconds:
+            state["seconds"] = time.perf_counter() - began
+            save_checkpoint(model, optimizer, out, {**state, "generator": generator.get_state(),
+                                                    "order": order.getstate()})
+            last_checkpoint = time.perf_counter()
     seconds = time.perf_counter() - began
     model.save_pretrained(out)
-    result = {"config": asdict(config), "steps": step, "train_tokens": tokens, "masked_tokens": masked_tokens,
-              "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
+    losses = state["losses"]
+    result = {"config": asdict(config), "steps": state["step"], "train_tokens": state["tokens"],
+              "masked_tokens": state["masked_tokens"], "seconds": seconds,
+              "tokens_per_s": state["tokens"] / max(seconds, 1e-9),
               "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
-              "trainable_parameters": sum(p.numel() for p in params)}
+              "trainable_parameters": sum(p.numel() for p in params),
+              "init_adapter": str(init_adapter) if init_adapter else None}
     if val_pairs:
         model.eval()
         result["val_loss"] = validation_loss(model, val_pairs, config)
@@ -237,13 +304,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=AdaptConfig.lr)
     parser.add_argument("--max-steps", type=int, default=AdaptConfig.max_steps)
     parser.add_argument("--max-seconds", type=float, default=None)
+    parser.add_argument("--objective", default=AdaptConfig.objective, choices=OBJECTIVES)
+    parser.add_argument("--block-sizes", type=int, nargs="+", default=list(AdaptConfig.block_sizes))
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
+    parser.add_argument("--init-adapter", type=Path, default=None, help="start from this adapter (e.g. the shipped one)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = AdaptConfig(variant=args.variant, rank=args.rank, alpha=args.rank, batch_size=args.batch_size,
-                         lr=args.lr, max_steps=args.max_steps, max_seconds=args.max_seconds, bf16=not args.fp32)
+                         lr=args.lr, max_steps=args.max_steps, max_seconds=args.max_seconds, bf16=not args.fp32,
+                         objective=args.objective, block_sizes=tuple(args.block_sizes))
     val = load_shards(args.val_data) if args.val_data else None
-    train(load_shards(args.data), config, args.out, val_pairs=val, device=args.device)
+    train(load_shards(args.data), config, args.out, val_pairs=val, device=args.device, resume=args.resume,
+          init_adapter=args.init_adapter)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from generation.smollm2 import EMBEDDED_ADAPTER_DIR, load_smollm2
+from generation.smollm2 import BLOCK_ADAPTER_DIR, EMBEDDED_ADAPTER_DIR, load_smollm2
 
 from . import adapt, card, distill, evaluate, prompts, throughput
 
@@ -58,6 +58,8 @@ class Budget:
     bf16: bool = True  # bf16 autocast in distillation (CPU) and training
     eval_bf16: bool = False  # bf16 autocast around the student's forward passes (teacher and judge stay float32)
     variant: str | None = None  # None = the comparison's winner
+    objective: str = "masked"  # "masked": the any-order model; "block": the block-causal model (training/block.py)
+    block_sizes: tuple[int, ...] = (8,)  # block objective: block size of each batch, cycled
 
 
 BUDGETS = {
@@ -71,6 +73,18 @@ BUDGETS = {
                   canvas=128, batch_size=8, train_steps=600, train_seconds=3600, compare_steps=40, rank=16, lr=5e-4,
                   eval_prompts=4, eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True,
                   eval_bf16=True),
+    "block-cpu": Budget("block-cpu", "trained on a shared 2-core CPU within one working session, so its token "
+                        "budgets are far below the GPU recipe's (see Budget).", max_prompts=None, answers_per_prompt=1,
+                        max_answers=2048, max_answer_tokens=128, distill_batch=64, val_prompts=16, canvas=128,
+                        batch_size=4, train_steps=2000, train_seconds=3600, compare_steps=0, rank=16, lr=5e-4,
+                        eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False, eval_bf16=True,
+                        variant="lora+", objective="block", block_sizes=(8, 4, 8, 16, 8, 32)),
+    "block-gpu": Budget("block-gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
+                        max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128,
+                        distill_batch=256, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
+                        train_seconds=None, compare_steps=0, rank=16, lr=3e-4, eval_prompts=123, eval_gen_length=128,
+                        eval_steps=(128,), measure=False, variant="lora+", objective="block",
+                        block_sizes=(8, 4, 8, 16, 8, 32)),
     "gpu": Budget("gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                   max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128, distill_batch=256,
                   val_prompts=64, canvas=128, batch_size=64, train_steps=10_000, train_seconds=None,
@@ -93,8 +107,10 @@ def hardware(device: str) -> str:
 class Run:
     """The working directory of one pipeline run and its JSON record."""
 
-    def __init__(self, workdir: Path, budget: Budget, device: str, adapter_out: Path):
+    def __init__(self, workdir: Path, budget: Budget, device: str, adapter_out: Path, resume: bool = False,
+                 init_adapter: Path | None = None):
         self.workdir, self.budget, self.device, self.adapter_out = workdir, budget, device, adapter_out
+        self.resume, self.init_adapter = resume, init_adapter  # how the train stage starts
         workdir.mkdir(parents=True, exist_ok=True)
         self.record_path = workdir / "run.json"
         self.record = json.loads(self.record_path.read_text()) if self.record_path.exists() else {}
@@ -142,7 +158,8 @@ def _adapt_config(run: Run, variant: str, steps: int, seconds: float | None) -> 
     b = run.budget
     return adapt.AdaptConfig(variant=variant, rank=b.rank, alpha=b.rank, canvas=b.canvas, batch_size=b.batch_size,
                              lr=b.lr, max_steps=steps, max_seconds=seconds, bf16=b.bf16,
-                             warmup_steps=min(20, max(1, steps // 10)), log_every=max(1, min(10, steps // 5)))
+                             warmup_steps=min(20, max(1, steps // 10)), log_every=max(1, min(10, steps // 5)),
+                             objective=b.objective, block_sizes=b.block_sizes)
 
 
 def stage_compare(run: Run) -> None:
@@ -170,7 +187,7 @@ def stage_train(run: Run) -> None:
     config = _adapt_config(run, variant, run.budget.train_steps, run.budget.train_seconds)
     run.log(f"train: {variant}, {config.max_steps} steps at most, {len(pairs)} answers")
     result = adapt.train(pairs, config, run.workdir / "adapter", base=copy.deepcopy(module), val_pairs=val,
-                         device=run.device, log=run.log)
+                         device=run.device, log=run.log, resume=run.resume, init_adapter=run.init_adapter)
     run.adapter_out.mkdir(parents=True, exist_ok=True)
     for name in ADAPTER_FILES:
         shutil.copy(run.workdir / "adapter" / name, run.adapter_out / name)
@@ -202,12 +219,18 @@ def main(argv: list[str] | None = None) -> Run:
     parser.add_argument("--adapter-out", type=Path, default=None,
                         help="default assets/smollm2-diffusion-adapter (cpu, gpu) or <workdir>/adapter_out (smoke)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--resume", action="store_true",
+                        help="train: continue an interrupted run from <workdir>/adapter/checkpoint")
+    parser.add_argument("--init-adapter", type=Path, default=None,
+                        help="train: start from this adapter (e.g. the shipped one) instead of fresh weights")
     # Every Budget field is a flag too (--train-steps 200 ...); 0 for --max-prompts / --max-answers = no limit.
     for field in dataclasses.fields(Budget):
         if field.name not in ("name", "note"):
             flag = "--" + field.name.replace("_", "-")
-            if field.name == "eval_steps":
+            if field.name in ("eval_steps", "block_sizes"):
                 parser.add_argument(flag, type=int, nargs="+", default=None)
+            elif field.name == "objective":
+                parser.add_argument(flag, choices=adapt.OBJECTIVES, default=None)
             elif field.name in ("measure", "bf16", "eval_bf16"):
                 parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
             elif field.name == "variant":
@@ -220,12 +243,14 @@ def main(argv: list[str] | None = None) -> Run:
     for name in ("max_prompts", "max_answers"):
         if overrides.get(name) == 0:
             overrides[name] = None
-    if "eval_steps" in overrides:
-        overrides["eval_steps"] = tuple(overrides["eval_steps"])
+    for name in ("eval_steps", "block_sizes"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     budget = dataclasses.replace(BUDGETS[args.budget], **overrides)
     workdir = args.workdir or Path("data") / budget.name
-    adapter_out = args.adapter_out or (workdir / "adapter_out" if budget.name == "smoke" else EMBEDDED_ADAPTER_DIR)
-    run = Run(workdir, budget, args.device, adapter_out)
+    shipped = BLOCK_ADAPTER_DIR if budget.objective == "block" else EMBEDDED_ADAPTER_DIR
+    adapter_out = args.adapter_out or (workdir / "adapter_out" if budget.name == "smoke" else shipped)
+    run = Run(workdir, budget, args.device, adapter_out, resume=args.resume, init_adapter=args.init_adapter)
     for stage in STAGES:
         if stage in args.stages and (stage != "measure" or budget.measure):
             began = time.perf_counter()

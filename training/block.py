@@ -1,0 +1,120 @@
+"""The block-diffusion objective (BD3-LM, Fast-dLLM v2): SmolLM2 -> a block-causal diffusion LM.
+
+One row of a batch is a (prompt, teacher answer) pair laid out as two streams side by side:
+
+    clean : prompt + answer          causal attention, exactly the AR model (its KV is the cache
+                                     the sampler keeps for finished blocks)
+    noisy : answer with masks        block b sees the clean prompt and clean blocks < b, and
+                                     itself bidirectionally; never another noisy block
+
+so every block of the answer is trained in one forward pass (2 x answer + prompt tokens). The answer
+is cut into blocks of k tokens from its first position and padded with <|endoftext|> to a multiple
+of k (the pads are supervised: after <|im_end|> the model learns to fill its block with them).
+
+Prediction uses Dream's token shift: token i comes from the hidden state at i-1. Inside a block
+that state is in the noisy stream; for a block's first token it is the clean stream's last state
+before the block, which is the AR model's own next-token prediction, the one the weights already
+know. The sampler (generation/sampler.py, block-causal models) uses exactly these states.
+
+Noise: each (row, block) draws t ~ U(eps, 1) and masks each of its tokens with probability t; every
+row comes twice, with mask m and its complement 1 - m (Fast-dLLM v2), so every answer token is
+supervised once per pair. Loss: mean cross-entropy over the masked tokens (no 1/t weight: with
+complementary masks each token counts once, and the unweighted mean is the lower-variance choice
+at this small batch). Block sizes k come from a list, one per batch, so one model serves several.
+
+Left out: BD3-LM's clipped noise schedules, sub-blocks, a separate AR loss on the clean stream.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from generation.smollm2 import SMOLLM2_ENDOFTEXT_ID
+
+PROMPT_BLOCK = -1  # the block index of prompt tokens: every noisy block may see them
+
+
+def pad_to_block(answer: list[int], block: int, canvas: int) -> list[int]:
+    """The answer cut at `canvas` and padded with <|endoftext|> to a block multiple: ([5, 6, 2], 4, 8) -> [5, 6, 2, 0]."""
+    answer = list(answer[:canvas])
+    return answer + [SMOLLM2_ENDOFTEXT_ID] * (-len(answer) % block)
+
+
+def layout(pairs: list[tuple[list[int], list[int]]], block: int, canvas: int) -> dict[str, torch.Tensor]:
+    """The two streams of every row, right-padded to a common width W = max(prompt + 2 * answer).
+
+    Returns (B, W) tensors: `ids`, `position` (position ids: the noisy copy reuses the clean ones),
+    `noisy` (True in the noisy stream), `block` (block index; PROMPT_BLOCK for the prompt), `valid`
+    (False on row padding), `answer` (True on answer tokens of the noisy stream: the ones that can be
+    masked), `source` (the column whose hidden state predicts this column's token, -1 where none)."""
+    rows = []
+    for prompt, answer in pairs:
+        answer = pad_to_block(answer, block, canvas)
+        p, a = len(prompt), len(answer)
+        blocks = [u // block for u in range(a)]
+        # The noisy token u (column p + a + u) is predicted from column p + a + u - 1 inside its
+        # block, and from the clean column p + u - 1 (the state just left of the block) at a block start.
+        source = [p + u - 1 if u % block == 0 else p + a + u - 1 for u in range(a)]
+        rows.append({
+            "ids": list(prompt) + answer + answer,
+            "position": list(range(p + a)) + list(range(p, p + a)),
+            "noisy": [False] * (p + a) + [True] * a,
+            "block": [PROMPT_BLOCK] * p + blocks + blocks,
+            "answer": [False] * (p + a) + [True] * a,
+            "source": [-1] * (p + a) + source,
+        })
+    width = max(len(row["ids"]) for row in rows)
+    out = {name: torch.full((len(rows), width), fill, dtype=dtype) for name, fill, dtype in (
+        ("ids", SMOLLM2_ENDOFTEXT_ID, torch.long), ("position", 0, torch.long), ("noisy", False, torch.bool),
+        ("block", PROMPT_BLOCK, torch.long), ("valid", False, torch.bool), ("answer", False, torch.bool),
+        ("source", -1, torch.long))}
+    for i, row in enumerate(rows):
+        n = len(row["ids"])
+        out["valid"][i, :n] = True
+        for name in ("ids", "position", "noisy", "block", "answer", "source"):
+            out[name][i, :n] = torch.tensor(row[name])
+    return out
+
+
+def attention_mask(streams: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Boolean (B, 1, W, W), True where query column i may attend key column j.
+
+    clean -> clean: causal by position; noisy -> clean: only blocks before its own (the prompt's
+    block is -1); noisy -> noisy: its own block. Padding columns see only themselves (sdpa needs one
+    visible key per row) and are never seen."""
+    noisy, block, position, valid = streams["noisy"], streams["block"], streams["position"], streams["valid"]
+    qn, kn = noisy[:, :, None], noisy[:, None, :]
+    qb, kb = block[:, :, None], block[:, None, :]
+    clean_clean = ~qn & ~kn & (position[:, None, :] <= position[:, :, None])
+    noisy_clean = qn & ~kn & (kb < qb)
+    noisy_noisy = qn & kn & (kb == qb)
+    allowed = (clean_clean | noisy_clean | noisy_noisy) & valid[:, :, None] & valid[:, None, :]
+    eye = torch.eye(noisy.shape[1], dtype=torch.bool)[None]
+    return (allowed | eye)[:, None]
+
+
+def complementary_noise(streams: dict[str, torch.Tensor], eps: float,
+                        generator: torch.Generator) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Every row twice, with masks m and 1 - m over its answer tokens: (streams of 2B rows, masked (2B, W)).
+
+    m draws one t ~ U(eps, 1) per (row, block) and masks each answer token with probability t."""
+    answer, block = streams["answer"], streams["block"]
+    blocks = int(block.max()) + 1
+    t = eps + (1 - eps) * torch.rand((answer.shape[0], blocks), generator=generator)  # (B, blocks)
+    t_per_column = t.gather(1, block.clamp(min=0))  # (B, W)
+    masked = answer & (torch.rand(answer.shape, generator=generator) < t_per_column)
+    doubled = {name: torch.cat([value, value]) for name, value in streams.items()}
+    return doubled, torch.cat([masked, answer & ~masked])
+
+
+def block_diffusion_loss(causal_lm, streams: dict[str, torch.Tensor], masked: torch.Tensor,
+                         mask_id: int) -> torch.Tensor:
+    """Mean cross-entropy over masked answer tokens, each predicted from its `source` column."""
+    device = next(causal_lm.parameters()).device
+    noisy_ids = streams["ids"].masked_fill(masked, mask_id).to(device)
+    hidden = causal_lm.model(input_ids=noisy_ids, position_ids=streams["position"].to(device),
+                             attention_mask=attention_mask(streams).to(device)).last_hidden_state  # (B, W, C)
+    rows, cols = masked.nonzero(as_tuple=True)  # (N,), (N,)
+    logits = causal_lm.lm_head(hidden[rows, streams["source"][rows, cols].to(device)]).float()  # (N, V)
+    return F.cross_entropy(logits, streams["ids"][rows, cols].to(device))
