@@ -1,6 +1,6 @@
 """Will it fit? Before anything loads, a model's parameter count (from its config, built on the meta
-device, else the model card's) x bytes per dtype + a margin, against the memory free now, with a
-one-sentence verdict the page can show ("needs ~35 GiB, 22 GiB RAM free").
+device, else the model card's) x bytes per dtype (the dtype the loader will use: dtypes.py) + a margin,
+against the memory free now, with a one-sentence verdict the page can show ("needs ~35 GiB, 22 GiB RAM free").
 
 Left out: quantisation, CPU offload (a model that does not fit is refused), measuring activations.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from .checkpoints import dream_qwen2_config, llada_llama_config, read_json, short_name
-from .models import ModelUnavailable, default_device_dtype
+from .dtypes import default_device, device_dtype
+from .models import ModelUnavailable
 from .presets import KNOWN_PARAMETERS
 
 GPU_MEMORY_ENV = "UNMASK_GPU_MEMORY_GB"  # GPU memory to plan with where it cannot be measured (ZeroGPU)
@@ -115,23 +116,45 @@ def needed_memory(parameters: int, dtype: torch.dtype) -> int:
 
 def can_run(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None, *,
             config=None, alongside: tuple[str, ...] = ()) -> Verdict:
-    """Whether `name_or_path` (plus the models `alongside`, e.g. the AR partner) fits in free memory now."""
-    device, dtype = default_device_dtype(device, dtype)
+    """Whether `name_or_path` (plus the models `alongside`, e.g. the AR partner) fits in free memory now,
+    each model in the dtype the loader will give it (dtypes.device_dtype) unless `dtype` is given."""
+    device = default_device(device)
     where = "GPU memory" if str(device).startswith("cuda") else "RAM"
-    counts = {name_or_path: parameter_count(name_or_path, config)}
-    counts.update({other: parameter_count(other) for other in alongside})
-    unknown = [name for name, count in counts.items() if count is None]
+    sizes = model_sizes((name_or_path, *alongside), device, dtype, config=config)
+    unknown = [name for name, count, _ in sizes if count is None]
     if unknown:
         return Verdict(True, f"size of {', '.join(unknown)} unknown here; trying to load", None, None, str(device))
-    need = sum(needed_memory(count, dtype) for count in counts.values())
+    need = sum(needed_memory(count, kind) for _, count, kind in sizes)
     free = free_memory(device)
-    sizes = " + ".join(f"{short_name(n)} {c / 1e9:.1f}B params" for n, c in counts.items())
+    described = " + ".join(f"{short_name(n)} {c / 1e9:.1f}B params in {_dtype_name(d)}" for n, c, d in sizes)
     if need <= free:
-        return Verdict(True, f"fits: {sizes} need ~{gib(need)} of {gib(free)} free {where}", need, free, str(device))
+        return Verdict(True, f"fits: {described} need ~{gib(need)} of {gib(free)} free {where}", need, free,
+                       str(device))
     hint = ("use a GPU with more memory, or pick a smaller preset" if where == "GPU memory"
             else "it needs a GPU (bf16) or more RAM; pick the embedded SmolLM2 pair here")
-    return Verdict(False, f"{sizes} in {_dtype_name(dtype)} need ~{gib(need)} but only {gib(free)} of {where} is "
-                          f"free on {device}: {hint}", need, free, str(device))
+    return Verdict(False, f"{described} need ~{gib(need)} but only {gib(free)} of {where} is free on {device}: "
+                          f"{hint}", need, free, str(device))
+
+
+def model_sizes(names: tuple[str, ...], device: str, dtype: torch.dtype | None = None, *, config=None,
+                card_counts: bool = False) -> list[tuple[str, int | None, torch.dtype]]:
+    """(name, parameter count or None, the dtype it loads in) for each model; `config` is the first's.
+    card_counts: the model cards' counts only (KNOWN_PARAMETERS), whatever this machine's hub cache holds."""
+    configs = (config, *([None] * (len(names) - 1)))
+
+    def count(name, cfg):
+        return int(KNOWN_PARAMETERS[name]) if card_counts and name in KNOWN_PARAMETERS else parameter_count(name, cfg)
+
+    return [(name, count(name, cfg), device_dtype(name, device, dtype, cache_only=True)[1])
+            for name, cfg in zip(dict.fromkeys(names), configs)]
+
+
+def needed_for(names: tuple[str, ...], device: str, card_counts: bool = False) -> int | None:
+    """Bytes the models need together on `device` (None when a size is unknown): can_run's estimate."""
+    sizes = model_sizes(names, device, card_counts=card_counts)
+    if any(count is None for _, count, _ in sizes):
+        return None
+    return sum(needed_memory(count, kind) for _, count, kind in sizes)
 
 
 def gib(n: int) -> str:

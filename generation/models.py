@@ -1,5 +1,5 @@
 """What a model is to the samplers: the `DiffusionLM` and `CausalLM` wrappers, and the small helpers
-every loader shares (chat templates, bidirectional attention, default device and dtype, placement).
+every loader shares (chat templates, bidirectional attention, placement).
 
 - `DiffusionLM`: a bidirectional mask predictor, its mask id, whether its logits are shifted
   (Dream-style: the logit at i-1 predicts token i), the ids it must never propose, its stop ids.
@@ -8,7 +8,7 @@ every loader shares (chat templates, bidirectional attention, default device and
 Both carry their tokenizer and apply chat templates the model's own way (`prompt_ids`).
 
 Left out: loading. The loaders (smollm2.py, dream_llada.py, diffusion_gemma.py) build these
-wrappers; registry.py names them and caches what they load.
+wrappers; registry.py names them and caches what they load; dtypes.py decides the device and dtype.
 """
 
 from __future__ import annotations
@@ -93,21 +93,6 @@ def make_bidirectional(module: torch.nn.Module) -> torch.nn.Module:
         if hasattr(sub, "is_causal"):
             sub.is_causal = False
     return module
-
-
-def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = None,
-                         diffusion: bool = False):
-    """CUDA with bf16 when present. On CPU, bf16 for diffusion models and float32 for AR ones.
-
-    Measured here (bench/cpu_dtype.py, SmolLM2-135M, 2 cores): a whole-sequence forward (a
-    diffusion step, 128-297 tokens) takes about half as long in bf16; a one-token forward (an AR
-    decoding step) is no faster in bf16, and float32 keeps the AR teacher exact.
-    """
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype is None:
-        dtype = torch.bfloat16 if str(device).startswith("cuda") or diffusion else torch.float32
-    return device, dtype
 
 
 def placement(device: str) -> dict:

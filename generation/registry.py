@@ -7,7 +7,8 @@ families is recognised by its config's model_type; any other name is taken as a 
 path of a causal LM for the AR panel.
 
 To add a model: write its loader `(device, dtype) -> DiffusionLM | CausalLM` next to the others and
-add one `Registered` line to REGISTRY. This module imports the loaders; no loader imports it.
+add one `Registered` line to REGISTRY; its name goes in the catalogue (presets.py), which says whether
+it is a diffusion model (and so its CPU dtype, dtypes.py). This module imports the loaders; no loader imports it.
 Loads are lazy and cached: importing this module loads nothing.
 """
 
@@ -24,7 +25,8 @@ import torch
 from .checkpoints import as_list, read_json, short_name
 from .diffusion_gemma import load_diffusion_gemma
 from .dream_llada import load_dream, load_llada
-from .models import CausalLM, DiffusionLM, ModelUnavailable, default_device_dtype, placement
+from .dtypes import device_dtype
+from .models import CausalLM, DiffusionLM, ModelUnavailable, placement
 from .presets import AR_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
 from .smollm2 import load_ar_smollm2, load_embedded_diffusion
 
@@ -32,11 +34,10 @@ from .smollm2 import load_ar_smollm2, load_embedded_diffusion
 @dataclass(frozen=True)
 class Registered:
     load: Callable[[str, torch.dtype], DiffusionLM | CausalLM]  # (device, dtype) -> the wrapped model
-    diffusion: bool = True  # picks the CPU dtype: bf16 for diffusion models, float32 for AR ones
 
 
 REGISTRY: dict[str, Registered] = {
-    AR_SMOLLM2: Registered(load_ar_smollm2, diffusion=False),
+    AR_SMOLLM2: Registered(load_ar_smollm2),
     DIFFUSION_SMOLLM2: Registered(load_embedded_diffusion),
     DREAM_INSTRUCT: Registered(partial(load_dream, DREAM_INSTRUCT)),
     DREAM_BASE: Registered(partial(load_dream, DREAM_BASE)),
@@ -55,7 +56,7 @@ _cache_lock = threading.Lock()
 def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
     """A DiffusionLM or CausalLM by registered name, hub id or local path; loaded once, then cached."""
     entry = REGISTRY.get(name_or_path) or checkpoint_entry(name_or_path)
-    device, dtype = default_device_dtype(device, dtype, diffusion=entry is not None and entry.diffusion)
+    device, dtype = device_dtype(name_or_path, device, dtype)  # the memory estimate asks the same
     key = (name_or_path, str(device), dtype)
     with _cache_lock:
         if key not in _cache:

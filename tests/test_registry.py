@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from generation import ModelUnavailable, load_model, presets, registry, unload_models
-from generation.registry import REGISTRY, Registered
+from generation import ModelUnavailable, dtypes, load_model, presets, registry, unload_models
+from generation.registry import FAMILY_LOADERS, REGISTRY, Registered
 
 
 def test_unknown_model_names_both_ways_to_fix_it(tmp_path):
@@ -29,13 +29,20 @@ def test_a_registered_model_is_one_line_and_is_loaded_once(monkeypatch):
         return object()
 
     monkeypatch.setitem(REGISTRY, "my-model", Registered(load))
+    monkeypatch.setattr(dtypes, "DIFFUSION_CHOICES", (*dtypes.DIFFUSION_CHOICES, "my-model"))  # the catalogue line
     monkeypatch.setattr(registry, "_cache", {})
     first = load_model("my-model", device="cpu")
     assert load_model("my-model", device="cpu") is first
     assert calls == [("cpu", torch.bfloat16)]  # a diffusion model: bf16 on CPU
-    monkeypatch.setitem(REGISTRY, "my-ar-model", Registered(load, diffusion=False))
+    monkeypatch.setitem(REGISTRY, "my-ar-model", Registered(load))
     load_model("my-ar-model", device="cpu")
     assert calls[-1] == ("cpu", torch.float32)
+
+
+def test_every_registered_model_is_in_the_catalogue_which_gives_its_kind():
+    """The catalogue says which names are diffusion models, hence their CPU dtype (dtypes.device_dtype)."""
+    assert [n for n in REGISTRY if n not in (*presets.DIFFUSION_CHOICES, *presets.AR_CHOICES)] == []
+    assert set(FAMILY_LOADERS) == set(dtypes.DIFFUSION_MODEL_TYPES)
 
 
 def test_every_preset_diffusion_model_has_a_loader():
