@@ -6,7 +6,8 @@ and memory checks (page/pickers.py), the settings and help texts (page/settings.
 its frames and replay (page/session.py), the HTML fragments around the canvases (page/fragments.py).
 The canvas and charts are visualize/'s; models and sampling are generation/'s.
 
-With UNMASK_PROFILE=space and CUDA present, the default pair is loaded on "cuda:0" at startup
+The page starts on the first preset that fits the hardware it finds (page/start.py) and says why in
+one line; with UNMASK_PROFILE=space and CUDA present, that pair is loaded on "cuda:0" at startup
 (`preload`). Left out: authentication, persistence of runs beyond a session.
 """
 
@@ -20,12 +21,13 @@ from pathlib import Path
 import gradio as gr
 
 import generation
-from generation import ConfigError, presets
+from generation import ConfigError
 from generation.config import ALGORITHMS
-from page.fragments import legend_html, message_html, placeholder_html, stats_html
+from page.fragments import legend_html, message_html, placeholder_html, start_line_html, stats_html
 from page.pickers import (default_load, matching_preset, model_choices, picker_choices, picker_note, preload,
                           preset_choices, preset_named)
 from page.session import Session, new_session, replay_length, replay_views, run_generation
+from page.start import start_preset
 from page.settings import HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, TIMELINES, TOGETHER, Settings
 from visualize import export
 
@@ -45,14 +47,15 @@ def load_examples() -> list[str]:
 def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: str | None = None,
                extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
     """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models); the pickers
-    start on the default preset unless models are named."""
-    start = presets.default_preset()
-    diffusion_model = diffusion_model or start.diffusion
-    ar_model = ar_model or start.autoregressive
+    start on the first preset that fits this machine (page/start.py) unless models are named."""
+    start = start_preset()
+    start_line = "" if diffusion_model or ar_model else start.reason
+    diffusion_model = diffusion_model or start.preset.diffusion
+    ar_model = ar_model or start.preset.autoregressive
     diffusion_choices, ar_choices = model_choices()
     diffusion_choices = list(dict.fromkeys([diffusion_model, *extra_choices[0], *diffusion_choices]))
     ar_choices = list(dict.fromkeys([ar_model, *extra_choices[1], *ar_choices]))
-    start_preset = matching_preset(diffusion_model, ar_model)
+    picked_preset = matching_preset(diffusion_model, ar_model)
     defaults = Settings()
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
@@ -71,9 +74,10 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                     clear = gr.Button("Clear conversation", elem_id="um-clear")
                 gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
             with gr.Column(scale=2):
-                preset = gr.Dropdown(preset_choices(), value=start_preset.label if start_preset else None,
+                preset = gr.Dropdown(preset_choices(), value=picked_preset.label if picked_preset else None,
                                      label="Preset: a diffusion model and its AR partner", elem_id="um-preset",
                                      info="Sets both models below; empty when they are a pair of your own.")
+                gr.HTML(start_line_html(start_line), elem_id="um-start")
                 diffusion_name = gr.Dropdown(picker_choices(diffusion_choices), value=diffusion_model,
                                              label="Diffusion model", allow_custom_value=True,
                                              elem_id="um-diffusion-model")
@@ -280,5 +284,5 @@ def theme() -> gr.themes.Base:
 if __name__ == "__main__":
     logging.basicConfig(level=os.environ.get("UNMASK_LOG", "INFO"))
     page = build_demo()  # the pickers' verdicts are taken before the preload fills the GPU
-    preload()
+    preload(start_preset().preset)  # the same verdicts, cached: the preset the page starts on
     launch(page)

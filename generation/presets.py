@@ -2,7 +2,8 @@
 it was made from or compared to, the pickers' choices, and the model cards' parameter counts.
 
 Plain data, no torch: the page reads it to draw its pickers before any model loads.
-Left out: whether a preset fits this machine (memory.py) and loading (registry.py).
+Left out: whether a preset fits this machine (memory.py), where the page starts (page/start.py),
+loading (registry.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ QWEN2_05B_INSTRUCT = "Qwen/Qwen2-0.5B-Instruct"
 AR_SMOLLM2 = "smollm2-135m-instruct"  # the embedded pair (smollm2.py)
 DIFFUSION_SMOLLM2 = "smollm2-135m-diffusion"
 
-PROFILE_ENV = "UNMASK_PROFILE"  # "space": the large presets are the defaults (a GPU Space)
+PROFILE_ENV = "UNMASK_PROFILE"  # "space": the large presets come first (a Space starts on the first that fits)
 
 
 @dataclass(frozen=True)
@@ -30,17 +31,21 @@ class Preset:
     label: str  # what the picker shows
     diffusion: str  # a load_model name: registered name, hub id or local path
     autoregressive: str  # the AR model it was made from or is compared to
-    large: bool  # needs a GPU (a Space or a workstation)
+    large: bool  # needs a GPU (a Space or a workstation): never the start preset on a CPU
     why: str  # why this pairing
 
 
+# The page starts on the first preset of the profile's order that fits (page/start.py). So the large ones
+# go largest first (a GPU Space starts on the largest pair its GPU holds; Dream before LLaDA, the same size
+# class, because both of its models are ungated on the hub), and the embedded pair leads the small ones
+# (it runs offline). To add a preset: one line here, plus KNOWN_PARAMETERS for a model new to the catalogue.
 PRESETS = (
+    Preset("DiffusionGemma 26B-A4B vs Gemma 4 26B-A4B", DIFFUSION_GEMMA, GEMMA4_26B_INSTRUCT, True,
+           "DiffusionGemma is Gemma 4 turned into a block diffusion model; tokens can change after acceptance"),
     Preset("Dream 7B vs Qwen2.5 7B", DREAM_INSTRUCT, QWEN25_7B_INSTRUCT, True,
            "Dream was initialised from Qwen2.5-7B: the same weights, taught to unmask"),
     Preset("LLaDA 8B vs Llama 3 8B", LLADA_INSTRUCT, LLAMA3_8B_INSTRUCT, True,
            "LLaDA-8B was trained from scratch and compared with LLaMA3-8B in its paper"),
-    Preset("DiffusionGemma 26B-A4B vs Gemma 4 26B-A4B", DIFFUSION_GEMMA, GEMMA4_26B_INSTRUCT, True,
-           "DiffusionGemma is Gemma 4 turned into a block diffusion model; tokens can change after acceptance"),
     Preset("SmolLM2 135M diffusion vs SmolLM2 135M", DIFFUSION_SMOLLM2, AR_SMOLLM2, False,
            "the embedded pair: runs offline on a laptop CPU"),
     Preset("SmolLM2 135M diffusion vs Qwen2 0.5B", DIFFUSION_SMOLLM2, QWEN2_05B_INSTRUCT, False,
@@ -64,10 +69,8 @@ def profile() -> str:
     return "space" if os.environ.get(PROFILE_ENV, "").strip().lower() == "space" else "local"
 
 
-def presets() -> list[Preset]:
-    """The presets in picker order: large ones first on a Space profile, the embedded pair first locally."""
-    return sorted(PRESETS, key=lambda p: p.large != (profile() == "space"))
-
-
-def default_preset() -> Preset:
-    return presets()[0]
+def presets(profile_name: str | None = None) -> list[Preset]:
+    """The presets in picker order: large ones first on a Space profile, the embedded pair first locally.
+    `profile_name`: "space" or "local" instead of this process's profile()."""
+    space = (profile_name or profile()) == "space"
+    return sorted(PRESETS, key=lambda p: p.large != space)

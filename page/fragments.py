@@ -1,6 +1,6 @@
 """HTML fragments around the canvases: a panel with its earlier turns, the live figures under it,
-messages, placeholders, the legend box and the timing note. Strings in, HTML out; the canvas itself
-is visualize.canvas's. Colours and layout live in assets/*.css.
+messages, placeholders, the legend box, the timing note, the start line. Strings in, HTML out; the
+canvas itself is visualize.canvas's. Colours and layout live in assets/*.css.
 """
 
 from __future__ import annotations
@@ -100,3 +100,8 @@ def fix_hint(view) -> str:
     if view.error_title.startswith("Model"):
         return "The other panel still works."
     return ""
+
+
+def start_line_html(line: str) -> str:
+    """Under the preset picker: why the page started on its preset (empty when the models were named)."""
+    return f'<div class="um-fit um-start">{esc(line)}</div>' if line else ""

@@ -2,7 +2,8 @@
 memory checks before a load (unloading what the new pick does not use), the page's loader, and the
 note for a model that runs its own loop (the model decides its settings; this room words the note).
 
-Left out: the estimate itself (generation.memory), the catalogue (generation.presets).
+Left out: the estimate itself (generation.memory), the catalogue (generation.presets), the start preset
+(page/start.py).
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def verdict(name: str) -> memory.Verdict:
     return memory.can_run(name, app_device())
 
 
+@lru_cache(maxsize=64)
+def preset_verdict(preset: presets.Preset) -> memory.Verdict:
+    """Whether a preset's two models fit this machine together, decided once per preset: the preset
+    picker's label and the start preset (page/start.py) both read it."""
+    return memory.can_run(preset.diffusion, app_device(), alongside=(preset.autoregressive,))
+
+
 def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
     """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now,
     even after unloading the models the pick does not use."""
@@ -84,12 +92,11 @@ def make_room(keep: tuple[str, ...]) -> bool:
     return True
 
 
-def preload(load=default_load) -> list[str]:
-    """With UNMASK_PROFILE=space and CUDA present, load the default pair at startup (ZeroGPU only lets
-    weights move to its GPU then); elsewhere nothing. Returns the names loaded."""
+def preload(preset: presets.Preset, load=default_load) -> list[str]:
+    """With UNMASK_PROFILE=space and CUDA present, load the start preset's pair at startup (ZeroGPU only
+    lets weights move to its GPU then); elsewhere nothing. Returns the names loaded."""
     if presets.profile() != "space" or not torch.cuda.is_available():
         return []
-    preset = presets.default_preset()
     done = []
     for name in (preset.diffusion, preset.autoregressive):
         try:
@@ -129,9 +136,8 @@ def preset_named(label: str | None) -> presets.Preset | None:
 
 
 def preset_choices() -> list[tuple[str, str]]:
-    """(label, value) pairs: presets whose diffusion model cannot run here say so."""
-    return [(p.label if verdict(p.diffusion).ok and verdict(p.autoregressive).ok else f"{p.label} — cannot run here",
-             p.label) for p in presets.presets()]
+    """(label, value) pairs: presets whose two models do not fit here together say so."""
+    return [(p.label if preset_verdict(p).ok else f"{p.label} — cannot run here", p.label) for p in presets.presets()]
 
 
 def picker_note(diffusion: str | None, ar: str | None) -> str:

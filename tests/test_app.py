@@ -23,6 +23,8 @@ import app
 from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, tiny_load, tiny_model
 from generation import History, memory, presets
 from page import pickers
+from page.fragments import esc
+from page.start import start_preset
 from page.session import ar_step_for
 from page.settings import ONE_AFTER_THE_OTHER, SAME_SHARE, TOGETHER
 from page_server import serve, unmask_threads
@@ -287,15 +289,15 @@ def test_the_preset_picker_sets_both_model_pickers(client):
     assert client.predict(embedded.label, api_name="/preset")[:2] == (embedded.diffusion, embedded.autoregressive)
 
 
-def test_the_pickers_start_on_the_default_preset_and_the_space_profile_starts_large(monkeypatch):
-    for profile, large in (("local", False), ("space", True)):
+def test_the_pickers_start_on_the_start_preset_and_say_why(monkeypatch):
+    for profile in ("local", "space"):
         monkeypatch.setenv(presets.PROFILE_ENV, profile)
         demo = app.build_demo(load=tiny_load)
-        start = presets.default_preset()
-        assert start.large is large
-        assert component(demo, "um-preset").value == start.label
-        assert component(demo, "um-diffusion-model").value == start.diffusion
-        assert component(demo, "um-ar-model").value == start.autoregressive
+        start = start_preset()
+        assert component(demo, "um-preset").value == start.preset.label
+        assert component(demo, "um-diffusion-model").value == start.preset.diffusion
+        assert component(demo, "um-ar-model").value == start.preset.autoregressive
+        assert esc(start.reason) in component(demo, "um-start").value
 
 
 @pytest.fixture
