@@ -332,16 +332,17 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def launch_options(argv: list[str] | None = None) -> dict:
+    """`python app.py --mcp` -> {"mcp_server": True}; no flag -> {} (Gradio then reads GRADIO_MCP_SERVER)."""
     parser = argparse.ArgumentParser(description="Serve the Unmask page.")
     parser.add_argument("--mcp", action="store_true",
                         help="also serve the page as an MCP server (same as GRADIO_MCP_SERVER=True)")
-    return parser.parse_args(argv)
+    return {"mcp_server": True} if parser.parse_args(argv).mcp else {}
 
 
 if __name__ == "__main__":
-    args = parse_args()
+    options = launch_options()
     logging.basicConfig(level=os.environ.get("UNMASK_LOG", "INFO"))
     page = build_demo()  # the pickers' verdicts are taken before the preload fills the GPU
     preload()
-    launch(page, **({"mcp_server": True} if args.mcp else {}))  # no flag: Gradio reads GRADIO_MCP_SERVER
+    launch(page, **options)
