@@ -49,10 +49,10 @@ def load_examples() -> list[str]:
 
 
 def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: str | None = None,
-               extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
+               extra_choices: tuple[list[str], list[str]] = ([], []), custom_models: bool | None = None) -> gr.Blocks:
     """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models); the pickers
     start on the default preset unless models are named. Only the pickers' models load unless
-    UNMASK_ALLOW_CUSTOM_MODELS is set when the page is built."""
+    `custom_models` (default: UNMASK_ALLOW_CUSTOM_MODELS when the page is built) allows any name."""
     start = presets.default_preset()
     diffusion_model = diffusion_model or start.diffusion
     ar_model = ar_model or start.autoregressive
@@ -60,7 +60,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
     diffusion_choices = list(dict.fromkeys([diffusion_model, *extra_choices[0], *diffusion_choices]))
     ar_choices = list(dict.fromkeys([ar_model, *extra_choices[1], *ar_choices]))
     start_preset = matching_preset(diffusion_model, ar_model)
-    load = ModelGate(load, frozenset(diffusion_choices + ar_choices), custom_models_allowed())
+    custom_models = custom_models_allowed() if custom_models is None else custom_models
+    load = ModelGate(load, frozenset(diffusion_choices + ar_choices), custom_models)
     defaults = Settings()
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:

@@ -18,7 +18,7 @@ CUSTOM = "someone/any-model"  # not a page model: must never reach the loader wh
 
 @pytest.fixture(scope="module")
 def client():
-    demo, url = serve()
+    demo, url = serve(custom_models=False)
     yield Client(url, verbose=False)
     demo.close()
 
@@ -66,6 +66,17 @@ def test_a_custom_model_id_is_refused_with_a_clear_message_when_off(client, monk
         client.predict("Hi", diffusion_model=CUSTOM, gen_length=16, block_length=8, api_name="/sweep_data")
 
 
+@pytest.mark.parametrize("value, allowed", [(None, False), ("", False), ("0", False), ("1", True), ("true", True)])
+def test_custom_ids_are_off_unless_the_variable_says_on(monkeypatch, value, allowed):
+    from page.pickers import custom_models_allowed
+
+    if value is None:
+        monkeypatch.delenv(CUSTOM_MODELS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(CUSTOM_MODELS_ENV, value)
+    assert custom_models_allowed() is allowed
+
+
 def test_the_operator_can_allow_custom_ids(monkeypatch):
     import app
 
@@ -76,7 +87,7 @@ def test_the_operator_can_allow_custom_ids(monkeypatch):
         return tiny_load(TINY_AR if name == CUSTOM else name)
 
     monkeypatch.setenv(CUSTOM_MODELS_ENV, "1")
-    demo = app.build_demo(load=load, diffusion_model=TINY_DIFFUSION, ar_model=TINY_AR)
+    demo = app.build_demo(load=load, diffusion_model=TINY_DIFFUSION, ar_model=TINY_AR)  # custom_models from the env
     generate_data = next(fn.fn for fn in demo.fns.values() if fn.api_name == "generate_data")
     out = generate_data("Hi", ar_model=CUSTOM, gen_length=16, steps=8, block_length=8)
     assert out["autoregressive"]["status"] == "done" and CUSTOM in asked
