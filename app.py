@@ -266,11 +266,12 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                     gr.Button(interactive=False), gr.Button(interactive=False), gr.Timer(active=False),
                     None, None, None, None,
                     gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False),
-                    gr.Button(interactive=False), gr.File(value=None, visible=False))
+                    gr.Button(interactive=False), gr.File(value=None, visible=False), "", None, "")
 
         clear.click(start_over, [session], [session, prompt, diffusion_view, diffusion_stats, ar_view, ar_stats,
                                             banner, replay, play, pause, ticker, commits_plot, race_plot, map_plot,
-                                            scores_plot, run_file, animation_file, make_gif, gif_file],
+                                            scores_plot, run_file, animation_file, make_gif, gif_file,
+                                            sweep_status, sweep_plot, sweep_answers],
                     api_name="clear", api_visibility="undocumented")
 
         def show_step(session_state: Session, step: float, follow: str):
