@@ -8,11 +8,15 @@ The canvas and charts are visualize/'s; models and sampling are generation/'s.
 
 The page starts on the first preset that fits the hardware it finds (page/start.py) and says why in
 one line; with UNMASK_PROFILE=space and CUDA present, that pair is loaded on "cuda:0" at startup
-(`preload`). Left out: authentication, persistence of runs beyond a session.
+(`preload`). Custom model ids are refused unless UNMASK_ALLOW_CUSTOM_MODELS=1 (page/pickers.py).
+Programs get plain data from /generate_data and /sweep_data (page/api.py); the page's own handlers are
+undocumented or private, so the API docs and the MCP server (`--mcp` or GRADIO_MCP_SERVER=True) show
+only those two. Left out: authentication, persistence of runs beyond a session.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -23,12 +27,14 @@ import gradio as gr
 import generation
 from generation import ConfigError
 from generation.config import ALGORITHMS
+from page.api import data_endpoints
 from page.fragments import legend_html, message_html, placeholder_html, start_line_html, stats_html
-from page.pickers import (default_load, matching_preset, model_choices, picker_choices, picker_note, preload,
-                          preset_choices, preset_named)
+from page.pickers import (ModelGate, custom_models_allowed, default_load, matching_preset, model_choices,
+                          picker_choices, picker_note, preload, preset_choices, preset_named)
 from page.session import Session, new_session, replay_length, replay_views, run_generation
+from page.settings import HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TIMELINES, TOGETHER, Settings
 from page.start import start_preset
-from page.settings import HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, TIMELINES, TOGETHER, Settings
+from page.sweep import run_sweep_page
 from visualize import export
 
 ROOT = Path(__file__).resolve().parent
@@ -45,9 +51,11 @@ def load_examples() -> list[str]:
 
 
 def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: str | None = None,
-               extra_choices: tuple[list[str], list[str]] = ([], [])) -> gr.Blocks:
+               extra_choices: tuple[list[str], list[str]] = ([], []), custom_models: bool | None = None) -> gr.Blocks:
     """The page. `load(name)` returns a DiffusionLM or CausalLM (tests pass tiny models); the pickers
-    start on the first preset that fits this machine (page/start.py) unless models are named."""
+    start on the first preset that fits this machine (page/start.py) unless models are named. Only the
+    pickers' models load unless `custom_models` (default: UNMASK_ALLOW_CUSTOM_MODELS when the page is
+    built) allows any name."""
     start = start_preset()
     start_line = "" if diffusion_model or ar_model else start.reason
     diffusion_model = diffusion_model or start.preset.diffusion
@@ -56,6 +64,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
     diffusion_choices = list(dict.fromkeys([diffusion_model, *extra_choices[0], *diffusion_choices]))
     ar_choices = list(dict.fromkeys([ar_model, *extra_choices[1], *ar_choices]))
     picked_preset = matching_preset(diffusion_model, ar_model)
+    custom_models = custom_models_allowed() if custom_models is None else custom_models
+    load = ModelGate(load, frozenset(diffusion_choices + ar_choices), custom_models)
     defaults = Settings()
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
@@ -79,10 +89,10 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                                      info="Sets both models below; empty when they are a pair of your own.")
                 gr.HTML(start_line_html(start_line), elem_id="um-start")
                 diffusion_name = gr.Dropdown(picker_choices(diffusion_choices), value=diffusion_model,
-                                             label="Diffusion model", allow_custom_value=True,
+                                             label="Diffusion model", allow_custom_value=load.custom,
                                              elem_id="um-diffusion-model")
                 ar_name = gr.Dropdown(picker_choices(ar_choices), value=ar_model, label="Autoregressive model",
-                                      allow_custom_value=True, elem_id="um-ar-model")
+                                      allow_custom_value=load.custom, elem_id="um-ar-model")
                 note = gr.HTML(picker_note(diffusion_model, ar_model), elem_id="um-fit")
                 mode = gr.Radio(list(MODES), value=TOGETHER, label="Timing", info=SETTING_HELP["mode"],
                                 elem_id="um-mode")
@@ -149,6 +159,19 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                 map_plot = gr.Plot(label="Denoising map: when each position was last changed", elem_id="um-chart-map")
                 scores_plot = gr.Plot(label="Scores per step", elem_id="um-chart-scores")
 
+        with gr.Accordion("Steps sweep: what do fewer steps cost?", open=False, elem_id="um-sweep"):
+            gr.Markdown(SWEEP_HELP)
+            with gr.Row(equal_height=True):
+                sweep_steps = gr.Textbox(label="Step counts", placeholder="empty: answer length × 1, ½, ¼, ⅛",
+                                         elem_id="um-sweep-steps", scale=3)
+                sweep_threshold = gr.Checkbox(value=True, label="Add a Fast-dLLM threshold 0.9 row",
+                                              elem_id="um-sweep-threshold", scale=2)
+                sweep_run = gr.Button("Run the sweep", variant="primary", elem_id="um-sweep-run", scale=1)
+                sweep_stop = gr.Button("Stop", variant="stop", elem_id="um-sweep-stop", scale=1)
+            sweep_status = gr.HTML("", elem_id="um-sweep-status")
+            sweep_plot = gr.Plot(label="Quality against steps", elem_id="um-sweep-chart")
+            sweep_answers = gr.HTML("", elem_id="um-sweep-answers")
+
         with gr.Accordion("Export", open=False, elem_id="um-export"):
             with gr.Row():
                 run_file = gr.DownloadButton("Run (JSON)", value=None, interactive=False, elem_id="um-run-json")
@@ -176,7 +199,7 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
             yield from run_generation(session_state, load, views, prompt, diffusion_model, ar_model, mode, settings)
 
         generate.click(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
-                       api_name="generate", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
+                       api_name="generate", api_visibility="undocumented", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
                        show_progress="hidden")
         prompt.submit(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
                       api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
@@ -206,7 +229,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
             chosen = matching_preset(diffusion_pick, ar_pick)
             return (chosen.label if chosen else None), picker_note(diffusion_pick, ar_pick)
 
-        preset.input(pick_preset, [preset], [diffusion_name, ar_name, note], api_name="preset", queue=False)
+        preset.input(pick_preset, [preset], [diffusion_name, ar_name, note], api_name="preset",
+                     api_visibility="undocumented", queue=False)
         for picker in (diffusion_name, ar_name):
             picker.change(pick_model, [diffusion_name, ar_name], [preset, note], api_visibility="private",
                           queue=False)
@@ -214,7 +238,28 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
         def request_stop(session_state: Session) -> None:
             session_state.request_stop()
 
-        stop.click(request_stop, [session], None, api_name="stop", queue=False)
+        stop.click(request_stop, [session], None, api_name="stop", api_visibility="undocumented", queue=False)
+        sweep_stop.click(request_stop, [session], None, api_visibility="private", queue=False)
+
+        sweep_views = dict(sweep_status=sweep_status, sweep_plot=sweep_plot, sweep_answers=sweep_answers,
+                           run_file=run_file)
+
+        def sweep(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, steps_text: str,
+                  threshold: bool, gen_length: float, steps: float, block_length: float | None, algorithm: str,
+                  temperature: float, top_p: float, alg_temp: float, threshold_setting: float, seed: float):
+            settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp,
+                                threshold_setting, seed)
+            yield from run_sweep_page(session_state, load, sweep_views, prompt, diffusion_model, ar_model, settings,
+                                      steps_text, threshold)
+
+        sweep_run.click(sweep, [session, prompt, diffusion_name, ar_name, sweep_steps, sweep_threshold,
+                                *settings_inputs], list(sweep_views.values()), api_visibility="private",
+                        concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate", show_progress="hidden")
+
+        # The API for programs (and the MCP tools): plain data, named parameters.
+        for endpoint in data_endpoints(load, diffusion_model, ar_model):
+            gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=CONCURRENCY_LIMIT,
+                   concurrency_id="generate")
 
         def start_over(session_state: Session):
             session_state.request_stop()
@@ -226,18 +271,20 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                     gr.Button(interactive=False), gr.Button(interactive=False), gr.Timer(active=False),
                     None, None, None, None,
                     gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False),
-                    gr.Button(interactive=False), gr.File(value=None, visible=False))
+                    gr.Button(interactive=False), gr.File(value=None, visible=False), "", None, "")
 
         clear.click(start_over, [session], [session, prompt, diffusion_view, diffusion_stats, ar_view, ar_stats,
                                             banner, replay, play, pause, ticker, commits_plot, race_plot, map_plot,
-                                            scores_plot, run_file, animation_file, make_gif, gif_file],
-                    api_name="clear")
+                                            scores_plot, run_file, animation_file, make_gif, gif_file,
+                                            sweep_status, sweep_plot, sweep_answers],
+                    api_name="clear", api_visibility="undocumented")
 
         def show_step(session_state: Session, step: float, follow: str):
             return replay_views(session_state, int(step or 0), follow)
 
         replay_outputs = [diffusion_view, ar_view, diffusion_stats, ar_stats]
         replay.input(show_step, [session, replay, timeline], replay_outputs, api_name="replay",
+                     api_visibility="undocumented",
                      show_progress="hidden", trigger_mode="always_last")
         timeline.change(show_step, [session, replay, timeline], replay_outputs, api_visibility="private",
                         show_progress="hidden")
@@ -265,12 +312,23 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
             export.animation_gif(session_state.diffusion, session_state.diffusion_tokenizer, path)
             return gr.File(value=str(path), visible=True)
 
-        make_gif.click(gif, [session], [gif_file], api_name="gif")
+        make_gif.click(gif, [session], [gif_file], api_name="gif", api_visibility="undocumented")
+    hide_session_loader(demo)
     return demo
 
 
+def hide_session_loader(demo: gr.Blocks) -> None:
+    """gr.State(new_session) registers a public load event, which would be an API endpoint and an MCP tool:
+    keep it callable (the page needs it) but out of the docs and the tools."""
+    for block_fn in demo.fns.values():
+        if block_fn.fn is new_session:
+            block_fn.api_visibility = "undocumented"
+    demo.config = demo.get_config_file()
+
+
 def launch(demo: gr.Blocks | None = None, **overrides):
-    """Launch with the page's CSS and theme; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio."""
+    """Launch with the page's CSS and theme; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio, and
+    so is GRADIO_MCP_SERVER=True (the MCP server), unless `mcp_server` is passed."""
     demo = demo if demo is not None else build_demo()
     options = dict(css_paths=[str(p) for p in CSS_PATHS if p.exists()], theme=theme(), show_error=True)
     options.update(overrides)
@@ -281,8 +339,17 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 
+def launch_options(argv: list[str] | None = None) -> dict:
+    """`python app.py --mcp` -> {"mcp_server": True}; no flag -> {} (Gradio then reads GRADIO_MCP_SERVER)."""
+    parser = argparse.ArgumentParser(description="Serve the Unmask page.")
+    parser.add_argument("--mcp", action="store_true",
+                        help="also serve the page as an MCP server (same as GRADIO_MCP_SERVER=True)")
+    return {"mcp_server": True} if parser.parse_args(argv).mcp else {}
+
+
 if __name__ == "__main__":
+    options = launch_options()
     logging.basicConfig(level=os.environ.get("UNMASK_LOG", "INFO"))
     page = build_demo()  # the pickers' verdicts are taken before the preload fills the GPU
     preload(start_preset().preset)  # the same verdicts, cached: the preset the page starts on
-    launch(page)
+    launch(page, **options)

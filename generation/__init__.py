@@ -16,6 +16,7 @@ _HOMES = {
     "load_model": "registry", "unload_models": "registry",
     "diffuse": "sampler", "stream_diffusion": "sampler",
     "generate_autoregressive": "autoregressive", "stream_autoregressive": "autoregressive",
+    "SweepRow": "sweep", "run_sweep": "sweep", "stream_sweep": "sweep",
 }
 
 __all__ = sorted(_HOMES)

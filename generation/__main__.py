@@ -1,8 +1,9 @@
 """Headless generation: `python -m generation "prompt"`.
 
 Runs one diffusion generation (and with --ar one autoregressive generation) on a prompt, prints
-each answer and a one-line summary, and writes the histories as JSON when asked. For teachers'
-scripts and benchmarks; the page is app.py.
+each answer and a one-line summary, and writes the histories as JSON when asked. With --sweep, runs
+the diffusion model at several step counts instead and prints quality against steps (generation.sweep),
+judged by the --ar model. For teachers' scripts and benchmarks; the page is app.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .models import ModelUnavailable
 from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
 from .registry import load_model
 from .sampler import diffuse
+from .sweep import default_settings, stream_sweep
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -45,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--dtype", choices=DTYPES, default=None)
     p.add_argument("--history-json", metavar="PATH", help="write {diffusion, autoregressive} histories here")
+    p.add_argument("--sweep", nargs="*", type=int, metavar="STEPS",
+                   help="quality vs steps: run these step counts (none given: gen-length x 1, 1/2, 1/4, 1/8, and a "
+                        "0.9 threshold row where the algorithm takes one), judged by the --ar model")
+    p.add_argument("--sweep-json", metavar="PATH", help="with --sweep: write the rows (histories included) here")
     return p.parse_args(argv)
 
 
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         ar_config = ARConfig(max_new_tokens=args.gen_length, temperature=args.temperature,
                              top_p=args.top_p, top_k=args.top_k, seed=args.seed)
         dtype = DTYPES[args.dtype] if args.dtype else None
+        if args.sweep is not None:
+            return run_sweep_cli(args, messages, diffusion_config, ar_config, dtype)
         if not args.no_diffusion:
             model = load_model(args.model, args.device, dtype)
             history = diffuse(model, model.prompt_ids(messages), diffusion_config)
@@ -76,6 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.history_json:
         with open(args.history_json, "w") as f:
             json.dump({kind: json.loads(h.to_json()) for kind, h in histories.items()}, f)
+    return 0
+
+
+def run_sweep_cli(args, messages, config: DiffusionConfig, ar_config: ARConfig, dtype) -> int:
+    """Print one table row per finished setting (AR reference first); write the rows when asked."""
+    model = load_model(args.model, args.device, dtype)
+    judge = load_model(args.ar or AR_SMOLLM2, args.device, dtype)
+    settings = [{"steps": steps} for steps in args.sweep] or default_settings(config, model)
+    print(f"judge: {judge.name}\n| setting | steps | gen. perplexity | unigram entropy (nats) | tokens | seconds |"
+          "\n|---|---|---|---|---|---|")
+    rows = []
+    for row in stream_sweep(model, judge, messages, config, settings, ar_config):
+        rows.append(row.to_dict())
+        print(f"| {row.label} | {row.steps} | {row.perplexity:.1f} | {row.entropy:.2f} | {row.answer_tokens} | "
+              f"{row.seconds:.2f} |", flush=True)
+    if args.sweep_json:
+        with open(args.sweep_json, "w") as f:
+            json.dump({"model": model.name, "judge": judge.name, "prompt": args.prompt, "rows": rows}, f)
     return 0
 
 

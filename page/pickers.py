@@ -1,5 +1,6 @@
 """Which models run here: the preset and model pickers (labels that say why an entry cannot run), the
-memory checks before a load (unloading what the new pick does not use), the page's loader, and the
+gate that refuses custom model ids unless the operator allows them (`ModelGate`, UNMASK_ALLOW_CUSTOM_MODELS),
+the memory checks before a load (unloading what the new pick does not use), the page's loader, and the
 note for a model that runs its own loop (the model decides its settings; this room words the note).
 
 Left out: the estimate itself (generation.memory), the catalogue (generation.presets), the start preset
@@ -9,6 +10,9 @@ Left out: the estimate itself (generation.memory), the catalogue (generation.pre
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -20,12 +24,46 @@ from page.fragments import esc
 
 log = logging.getLogger("unmask.page")
 
+# Off unless the operator says so: on a public Space any visitor could otherwise make the server fetch any hub
+# id or read any local path (an unknown id cost 70 s of network time-outs). `make demo` turns it on.
+CUSTOM_MODELS_ENV = "UNMASK_ALLOW_CUSTOM_MODELS"
+
+
+def custom_models_allowed() -> bool:
+    """True when UNMASK_ALLOW_CUSTOM_MODELS is 1 / true / yes / on."""
+    return os.environ.get(CUSTOM_MODELS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ModelGate:
+    """The page's loader behind its list of models: any other name is refused, before a config is read or
+    the network is touched, unless custom ids are allowed. Frozen and picklable (ZeroGPU pickles the loader)."""
+
+    load: Callable  # name -> DiffusionLM | CausalLM
+    names: frozenset[str]  # the pickers' models (presets, and those the operator named): always allowed
+    custom: bool  # the operator allows any hub id or local path
+
+    def check(self, name: str) -> None:
+        if self.custom or name in self.names:
+            return
+        raise ModelUnavailable(
+            f"{name!r} is not one of this page's models, and custom model ids are off on this server. Pick one from "
+            f"the list: {', '.join(sorted(self.names))}. (The operator can allow any hub id or local path by "
+            f"setting {CUSTOM_MODELS_ENV}=1.)")
+
+    def __call__(self, name: str):
+        self.check(name)
+        return self.load(name)
+
 
 def load_checked(load, name: str, kind: str, alongside: tuple[str, ...] = ()):
-    """load(name), refused first if it will not fit beside `alongside`, checked to be the kind this panel runs."""
+    """load(name), refused first if the page's gate does not allow it or it will not fit beside `alongside`,
+    checked to be the kind this panel runs."""
     if not name or not str(name).strip():
         raise ModelUnavailable("no model picked; choose one from the list")
     name = str(name).strip()
+    if isinstance(load, ModelGate):
+        load.check(name)  # before the memory check, which may read a config from the hub
     refuse_if_too_big(name, alongside)
     model = load(name)
     _loaded.add(name)

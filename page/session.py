@@ -41,6 +41,7 @@ class Session:
     panel_stops: tuple[threading.Event, ...] = ()  # the running panels' own stop signals
     running: bool = False
     export_dir: Path | None = None
+    sweep: list[dict] = field(default_factory=list)  # the latest steps sweep's rows (SweepRow.to_dict), for export
 
     def __deepcopy__(self, memo):
         # gr.State deep-copies its initial value; a fresh Session is already private to one session.
@@ -173,7 +174,7 @@ def finish(session: Session, views: dict, panels: tuple[PanelView, PanelView], t
         out[views["race"]] = charts.race_figure(d, a)
         folder = session.files_dir()
         run_path = folder / "unmask-run.json"
-        run_path.write_text(export.run_json(d, a, session.settings), encoding="utf-8")
+        run_path.write_text(export.run_json(d, a, session.settings, sweep=session.sweep), encoding="utf-8")
         out[views["run_file"]] = gr.DownloadButton(value=str(run_path), interactive=True)
     if d is not None:
         animation_path = folder / "unmask-denoising.html"

@@ -28,6 +28,15 @@ changed in the step shown. Faded boxes come after the end of the answer: the can
 answer did not use. Hover a token to see its step and the model's confidence.
 """
 
+SWEEP_HELP = """\
+Runs the diffusion model on the prompt above at several step counts (the answer length × 1, ½, ¼, ⅛, or
+your own list) and, where the algorithm allows, with Fast-dLLM's confidence threshold. The autoregressive
+model judges every answer: **generative perplexity** (how surprised it is by the answer, given the prompt;
+lower = more fluent) and **unigram entropy** (how varied the tokens are; very low = repetitive text, which
+can game perplexity). Its own answer is the dashed reference line. Wall time is on the right axis. Uses the
+settings above (answer length, block length, algorithm, temperature, seed); the rows go into the run's JSON export.
+"""
+
 SETTING_HELP = {
     "gen_length": "How many tokens the answer may have: the number of boxes on the diffusion canvas.",
     "steps": "Denoising steps. Fewer steps reveal more tokens at once: faster, usually rougher.",

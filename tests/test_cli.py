@@ -32,3 +32,19 @@ def test_diffusion_run_writes_a_complete_history(tmp_path, capsys):
     assert code == 0 and "[diffusion] 16 steps, 16 forward passes" in capsys.readouterr().out
     history = History.from_json(json.dumps(json.load(open(out))["diffusion"]))
     assert history.mask_id not in history.canvas and None not in history.last_changed
+
+
+def test_sweep_prints_a_row_per_setting_and_writes_them(tmp_path, capsys, monkeypatch):
+    import generation.__main__ as cli
+    from fakes import TINY_AR, TINY_DIFFUSION, tiny_model
+
+    monkeypatch.setattr(cli, "load_model", lambda name, device=None, dtype=None:
+                        tiny_model(TINY_DIFFUSION if "diffusion" in name else TINY_AR))
+    out = tmp_path / "sweep.json"
+    code = main(["Name three colours.", "--gen-length", "16", "--block-length", "8", "--sweep", "2", "16",
+                 "--sweep-json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "| AR reference |" in printed and "| 2 steps | 2 |" in printed and "| 16 steps | 16 |" in printed
+    rows = json.load(open(out))["rows"]
+    assert [r["label"] for r in rows] == ["AR reference", "2 steps", "16 steps"]
+    assert History.from_json(json.dumps(rows[1]["history"])).settings["steps"] == 2

@@ -12,7 +12,6 @@ from generation.models import make_bidirectional
 from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS
 from training.adapt import AdaptConfig, diffusion_loss, layout, learning_rate, low_discrepancy_t, noise, student
 from training.distill import DistillConfig, answer_until_stop, batches, left_pad
-from training.evaluate import unigram_entropy
 from training.prompts import split_prompts
 
 CANVAS = 6
@@ -117,7 +116,6 @@ def test_helpers():
     assert answer_until_stop([5, 6, SMOLLM2_END_OF_TURN_ID, 0, 0]) == [5, 6, SMOLLM2_END_OF_TURN_ID]
     ids, attention = left_pad([[1, 2], [3]], 0)
     assert ids.tolist() == [[1, 2], [0, 3]] and attention.tolist() == [[1, 1], [0, 1]]
-    assert math.isclose(unigram_entropy([1, 1, 2, 2]), math.log(2))
 
 
 def test_learning_rate_anneals_by_whichever_budget_runs_out_first():

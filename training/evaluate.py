@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive
+from generation.metrics import perplexity, teacher_nll, unigram_entropy
 from generation.models import CausalLM
 from generation.smollm2 import (
     EMBEDDED_ADAPTER_DIR, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, load_smollm2,
@@ -48,25 +47,6 @@ class EvalConfig:
     algorithms: tuple[str, ...] = ("low_confidence", "entropy")
     temperature: float = 0.7  # the same for the AR reference and the diffusion samples (float64 draws)
     samples_shown: int = 3  # answers per setting kept as text for the model card
-
-
-def unigram_entropy(ids: list[int]) -> float:
-    """Entropy in nats of the token-id histogram: [1, 1, 2, 2] -> log 2 = 0.693."""
-    if not ids:
-        return 0.0
-    counts = Counter(ids)
-    n = len(ids)
-    return -sum(c / n * math.log(c / n) for c in counts.values())
-
-
-@torch.no_grad()
-def teacher_nll(teacher: CausalLM, prompt_ids: list[int], answer_ids: list[int]) -> float:
-    """Sum of -log p(answer token | prompt, earlier answer tokens) under the causal teacher (nats)."""
-    if not answer_ids:
-        return 0.0
-    x = torch.tensor([prompt_ids + answer_ids], device=teacher.device)
-    logits = teacher.module(x).logits[0, len(prompt_ids) - 1:-1].double()  # row i predicts token i+1
-    return float(torch.nn.functional.cross_entropy(logits, x[0, len(prompt_ids):], reduction="sum"))
 
 
 def leaked(answer_ids: list[int], canvas: list[int]) -> bool:
@@ -124,7 +104,7 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
             if k < config.samples_shown:
                 shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
         row = {"setting": setting["name"], **{k: v for k, v in setting.items() if k != "name"},
-               "gen_ppl": math.exp(nll / tokens) if tokens else float("nan"),
+               "gen_ppl": perplexity(nll, tokens),
                "unigram_entropy_nats": sum(entropies) / len(entropies), "mean_length": sum(lengths) / len(lengths),
                "leaks": leaks, "answers": len(prompts), "seconds_per_answer": (time.perf_counter() - began) / len(prompts),
                "samples": shown}

@@ -1,7 +1,8 @@
 """Take a run away: the run as JSON, and the denoising as an animation for slides.
 
 - `run_json` / `load_run`: both histories (each via History.to_json) and the settings, under a
-  format name and version; `load_run(run_json(d, a, s)) == (d, a, s)`.
+  format name and version; `load_run(run_json(d, a, s)) == (d, a, s)`. A steps sweep's rows
+  (generation.sweep.SweepRow.to_dict) ride along under "sweep" when there are any; `load_sweep` reads them.
 - `animation_html`: one self-contained HTML file (inline CSS and JS, no network) that replays the
   canvas frame by frame with play/pause and a slider, with the legend. Frames are rendered here by
   the same code as the page (visualize.canvas); the file stores each distinct token <span> once
@@ -29,8 +30,10 @@ FORMAT_VERSION = 1
 MAX_FRAMES = 240  # longer runs are sampled evenly (first and last frame kept) to bound file size and time
 
 
-def run_json(diffusion: History | None, autoregressive: History | None, settings: dict) -> str:
-    """Both histories and the settings as one JSON document (settings must be JSON-serialisable)."""
+def run_json(diffusion: History | None, autoregressive: History | None, settings: dict,
+             sweep: list[dict] | None = None) -> str:
+    """Both histories and the settings as one JSON document (settings must be JSON-serialisable), and the
+    latest steps sweep's rows when given."""
     data = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -38,6 +41,8 @@ def run_json(diffusion: History | None, autoregressive: History | None, settings
         "diffusion": None if diffusion is None else json.loads(diffusion.to_json()),
         "autoregressive": None if autoregressive is None else json.loads(autoregressive.to_json()),
     }
+    if sweep:
+        data["sweep"] = sweep
     return json.dumps(data, allow_nan=False, ensure_ascii=False, indent=1)
 
 
@@ -56,6 +61,11 @@ def load_run(text: str) -> tuple[History | None, History | None, dict]:
         return None if data.get(key) is None else History.from_json(json.dumps(data[key]))
 
     return history("diffusion"), history("autoregressive"), dict(data.get("settings") or {})
+
+
+def load_sweep(text: str) -> list[dict]:
+    """The sweep rows a run file carries (SweepRow.to_dict each; SweepRow.from_dict reads one), [] when none."""
+    return list(json.loads(text).get("sweep") or [])
 
 
 def frame_steps(history: History, max_frames: int = MAX_FRAMES) -> list[int]:

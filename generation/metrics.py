@@ -1,0 +1,44 @@
+"""How good is an answer? The project's two sample-quality measures (shared/algorithms.md, "Evaluation
+protocol"), in one place for the sweep (generation/sweep.py) and the training evaluation
+(training/evaluate.py):
+
+- `teacher_nll`: the answer's negative log-likelihood under a causal judge, conditioned on the prompt;
+  `perplexity` pools it over tokens: exp(sum NLL / sum tokens) (generative perplexity);
+- `unigram_entropy`: the entropy of an answer's token-id histogram, in nats (it grows with length, so
+  compare answers of similar length; low entropy flags repetitive text that games perplexity).
+
+Torch is imported only by `teacher_nll`, so the entropy and the pooling work without it.
+Left out: other judges and measures (MAUVE, task accuracies).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+
+def unigram_entropy(ids: list[int]) -> float:
+    """Entropy in nats of the token-id histogram: [1, 1, 2, 2] -> log 2 = 0.693; [] -> 0."""
+    if not ids:
+        return 0.0
+    counts = Counter(ids)
+    n = len(ids)
+    return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+def teacher_nll(teacher, prompt_ids: list[int], answer_ids: list[int]) -> float:
+    """Sum of -log p(answer token | prompt, earlier answer tokens) under the causal `teacher`
+    (a generation.CausalLM), in nats; 0 for an empty answer."""
+    if not answer_ids:
+        return 0.0
+    import torch  # here, not at the top: the rest of this module needs no torch
+
+    with torch.no_grad():
+        x = torch.tensor([list(prompt_ids) + list(answer_ids)], device=teacher.device)
+        logits = teacher.module(x).logits[0, len(prompt_ids) - 1:-1].double()  # row i predicts token i+1
+        return float(torch.nn.functional.cross_entropy(logits, x[0, len(prompt_ids):], reduction="sum"))
+
+
+def perplexity(nll: float, tokens: int) -> float:
+    """exp(nll / tokens), pooled over tokens; NaN when there are no tokens: perplexity(2 * math.log(4), 2) -> 4."""
+    return math.exp(nll / tokens) if tokens else float("nan")

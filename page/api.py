@@ -1,0 +1,132 @@
+"""The page's API for programs: plain data, named parameters, no HTML. Two endpoints, also the MCP tools
+when the page runs as an MCP server (Gradio turns each public endpoint into a tool, described by the
+function's docstring and type hints):
+
+- `generate_data`: one race of the two models (page.race.race, the page's own worker); both answers as
+  text, both Histories as JSON, timings.
+- `sweep_data`: the steps sweep (page.sweep.sweep_work); a row per setting with its scores, answer and History.
+
+`data_endpoints(load, ...)` builds both around the page's loader (its ModelGate: custom model ids are
+refused here too). Left out: streaming (the page's own /generate streams HTML frames) and Stop (a
+program cancels by closing its connection; the run in progress finishes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import gradio as gr
+
+import generation
+from generation import ConfigError, History
+from page.race import race
+from page.session import ON_ZERO_GPU, answer_text
+from page.settings import ONE_AFTER_THE_OTHER, TOGETHER, Settings
+from page.sweep import SweepPlan, base_config, parse_steps, sweep_work
+
+
+def panel_data(view, tokenizer) -> dict:
+    """One panel as data: its model, status or error, answer text, History (as JSON) and timings."""
+    history: History | None = view.history
+    data = {"model": view.model_name, "status": view.status, "error": view.error,
+            "answer": answer_text(history, tokenizer), "history": None if history is None else json.loads(history.to_json())}
+    if history is not None:
+        seconds = history.seconds
+        data.update(steps=len(history.steps), forward_passes=history.forward_passes, seconds=seconds,
+                    seconds_to_first_token=history.seconds_to_first_token(), answer_tokens=history.answer_tokens(),
+                    tokens_per_second=history.answer_tokens() / seconds if seconds > 0 else None)
+    return data
+
+
+def data_endpoints(load, diffusion_default: str, ar_default: str):
+    """(generate_data, sweep_data) for `gr.api`, with the page's default models as their defaults."""
+
+    def generate_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
+                      gen_length: int = 64, steps: int = 32, block_length: int = 32,
+                      algorithm: str = "low_confidence", temperature: float = 0.0, top_p: float = 1.0,
+                      alg_temp: float = 0.0, threshold: float = 0.0, seed: int = 0, together: bool = False) -> dict:
+        """Answer one prompt with a diffusion LM and an autoregressive LM; return both answers as text, both
+        step-by-step Histories as JSON (which tokens each step wrote, with scores and seconds) and timings.
+
+        Args:
+            prompt: the user message both models answer.
+            diffusion_model: the diffusion model, one of the page's model names.
+            ar_model: the autoregressive model, one of the page's model names.
+            gen_length: answer length in tokens (the diffusion canvas).
+            steps: diffusion denoising steps (at most gen_length; a multiple of the number of blocks).
+            block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
+            algorithm: which positions to reveal: low_confidence, random, maskgit_plus, topk_margin, entropy, origin.
+            temperature: 0 = deterministic; higher = more varied tokens (both models).
+            top_p: nucleus filtering (Dream algorithms and the AR model); 1 = off.
+            alg_temp: Dream algorithms: randomness in where to reveal; 0 = off.
+            threshold: Fast-dLLM: reveal every token at least this likely in one step; 0 = off.
+            seed: same seed and settings, same output.
+            together: True runs both models at once (a race on shared hardware); False one after the other (fair timings).
+        Returns:
+            {"prompt", "settings", "diffusion": {...}, "autoregressive": {...}}; each panel has model, status, error,
+            answer, history, steps, forward_passes, seconds, seconds_to_first_token, answer_tokens, tokens_per_second.
+        """
+        prompt = _checked_prompt(prompt)
+        settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed)
+        try:
+            configs = settings.configs()
+        except ConfigError as error:
+            raise gr.Error(f"Bad settings: {error}") from None
+        messages = [{"role": "user", "content": prompt}]
+        stops = None if ON_ZERO_GPU else (threading.Event(), threading.Event())
+        tokenizers, panels = {}, ()
+        for panels in race(load, (diffusion_model, ar_model), (messages, messages), configs,
+                           TOGETHER if together else ONE_AFTER_THE_OTHER, stops):
+            tokenizers.update({view.kind: view.tokenizer for view in panels if view.tokenizer is not None})
+        return {"prompt": prompt, "settings": {"diffusion": configs[0].to_dict(), "autoregressive": configs[1].to_dict(),
+                                               "together": together},
+                **{view.kind: panel_data(view, tokenizers.get(view.kind)) for view in panels}}
+
+    def sweep_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
+                   gen_length: int = 64, block_length: int = 32, algorithm: str = "low_confidence",
+                   temperature: float = 0.0, seed: int = 0, steps: str = "", threshold: bool = True) -> dict:
+        """Quality against steps: run the diffusion model on one prompt at several step counts (and a Fast-dLLM
+        threshold row), judge every answer with the autoregressive model (generative perplexity, conditioned on
+        the prompt) and unigram entropy, and return a row per setting after the AR model's own answer.
+
+        Args:
+            prompt: the user message the models answer.
+            diffusion_model: the diffusion model, one of the page's model names.
+            ar_model: the autoregressive model: the judge, and the reference row's author.
+            gen_length: answer length in tokens.
+            block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
+            algorithm: the diffusion algorithm (low_confidence, random, maskgit_plus, topk_margin, entropy, origin).
+            temperature: 0 = deterministic; the same for every row and the AR reference.
+            seed: the seed of every row.
+            steps: step counts separated by commas, e.g. "8, 16, 32, 64"; empty = gen_length x 1, 1/2, 1/4, 1/8.
+            threshold: also run a Fast-dLLM threshold 0.9 row where the algorithm allows one.
+        Returns:
+            {"prompt", "model", "judge", "rows": [...]}; each row has label, kind, overrides, steps, seconds,
+            answer_tokens, judged_tokens, nll, perplexity (null for an empty answer), entropy (nats), answer, history.
+        """
+        prompt = _checked_prompt(prompt)
+        settings = Settings(gen_length, gen_length, block_length, algorithm, temperature, 1.0, 0.0, 0.0, seed)
+        try:
+            config, step_counts = base_config(settings), parse_steps(steps)
+        except ConfigError as error:
+            raise gr.Error(f"Bad settings: {error}") from None
+        plan, rows = SweepPlan([], {}), []
+        try:
+            for item in sweep_work(load, (diffusion_model, ar_model), prompt, config, step_counts, threshold):
+                if isinstance(item, SweepPlan):
+                    plan = item
+                else:
+                    rows.append({**item.to_dict(), "answer": answer_text(item.history, plan.tokenizers.get(item.kind))})
+        except (ConfigError, generation.ModelUnavailable) as error:
+            raise gr.Error(str(error)) from None
+        return {"prompt": prompt, "model": diffusion_model, "judge": ar_model, "note": plan.note, "rows": rows}
+
+    return generate_data, sweep_data
+
+
+def _checked_prompt(prompt: str) -> str:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise gr.Error("the prompt is empty; give the models something to answer")
+    return prompt
