@@ -55,8 +55,10 @@ def test_the_deploy_steps_upload_everything_the_app_imports():
 
 def test_the_variables_the_deploy_steps_name_are_the_ones_the_code_reads():
     from generation import memory, presets
+    from page import pickers
 
     named = set(re.findall(r"`(UNMASK_[A-Z_]+)", space_section()))
-    code = "".join(p.read_text() for p in (README.parent / "app.py", *README.parent.glob("generation/*.py")))
-    assert named == {presets.PROFILE_ENV, memory.GPU_MEMORY_ENV, "UNMASK_LOG"}
+    code = "".join(p.read_text() for p in (README.parent / "app.py", *README.parent.glob("generation/*.py"),
+                                            *README.parent.glob("page/*.py")))
+    assert named == {presets.PROFILE_ENV, memory.GPU_MEMORY_ENV, "UNMASK_LOG", pickers.CUSTOM_MODELS_ENV}
     assert all(f'"{name}"' in code for name in named)
