@@ -80,11 +80,15 @@ class Spec:
                 initial[position + offset] = token
         return Infill(initial, [i for i, token in enumerate(initial) if token != mask_id])
 
-    def prefix(self, encode: Encode, gen_length: int) -> list[int]:
+    def prefix(self, encode: Encode) -> list[int]:
         """The given tokens before the first blank, for a model that can only continue a prefix."""
         marker = -1  # an id no tokenizer gives: the blanks of a throwaway canvas
-        start = self.canvas(encode, marker, [marker], gen_length).initial
-        return start[: start.index(marker)] if marker in start else start
+        if self.kind == TEMPLATE:
+            start, _ = _template_ids(self.pieces, encode, marker)
+        else:
+            room = max(p + len(encode(w if p == 0 else " " + w)) for p, w in self.words) + 1  # ends in a blank
+            start = self.canvas(encode, marker, [marker], room).initial
+        return start[: start.index(marker)]
 
     def describe(self) -> str:
         """A one-line summary: describe() -> '2 blanks (4 + 8 tokens)' or '2 words at positions 0, 5'."""

@@ -125,7 +125,7 @@ def given_tokens(panel: Panel, spec: Spec | None, config) -> dict:
                                                         f"the {infill.blanks} blank positions."]))
         return {"infill": infill}
     panel.note = AR_CANNOT_INFILL
-    return {"prefix": spec.prefix(encode, config.max_new_tokens)}
+    return {"prefix": spec.prefix(encode)}
 
 
 @dataclass
