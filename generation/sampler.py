@@ -28,7 +28,8 @@ step); a blank with a given token to its right never proposes a stop id (the ans
 before text that is given).
 
 Models that run their own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma) are handed the
-run as a whole (they cannot infill). Left out: the batch dimension (one prompt at a time, as the demo needs), KV caching.
+run as a whole (they cannot infill). Left out: the batch dimension (one prompt at a time, as the
+demo needs), KV caching.
 """
 
 from __future__ import annotations
