@@ -28,11 +28,12 @@ import generation
 from generation import ConfigError
 from generation.config import ALGORITHMS
 from page.api import data_endpoints
-from page.fragments import legend_html, message_html, placeholder_html, start_line_html, stats_html
+from page.fragments import esc, legend_html, message_html, placeholder_html, start_line_html, stats_html
 from page.pickers import (ModelGate, custom_models_allowed, default_load, matching_preset, model_choices,
                           picker_choices, picker_note, preload, preset_choices, preset_named)
 from page.session import Session, new_session, replay_length, replay_views, run_generation
-from page.settings import HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TIMELINES, TOGETHER, Settings
+from page.settings import (ANSWER, HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TASKS, TIMELINES,
+                           TOGETHER, Settings)
 from page.start import start_preset
 from page.sweep import run_sweep_page
 from visualize import export
@@ -83,6 +84,16 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                     stop = gr.Button("Stop", variant="stop", elem_id="um-stop")
                     clear = gr.Button("Clear conversation", elem_id="um-clear")
                 gr.Examples(examples=[[p] for p in load_examples()], inputs=[prompt], label="Try one")
+                with gr.Accordion("Fill in the blanks (infilling)", open=False, elem_id="um-infill"):
+                    task = gr.Radio(list(TASKS), value=ANSWER, label="The diffusion model writes",
+                                    info=SETTING_HELP["task"], elem_id="um-task")
+                    template = gr.Textbox(label="Text with blanks, or position:word pairs", lines=2, max_lines=6,
+                                          placeholder="The capital of France is ___, and it is famous for ___8.",
+                                          info=SETTING_HELP["template"], elem_id="um-template")
+                    blank_length = gr.Number(value=defaults.blank_length, precision=0, minimum=1,
+                                             label="Default blank length (tokens)",
+                                             info=SETTING_HELP["blank_length"], elem_id="um-blank-length")
+                    infill_check = gr.HTML("", elem_id="um-infill-check")
             with gr.Column(scale=2):
                 preset = gr.Dropdown(preset_choices(), value=picked_preset.label if picked_preset else None,
                                      label="Preset: a diffusion model and its AR partner", elem_id="um-preset",
@@ -182,7 +193,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         progress = gr.JSON(visible=False, elem_id="um-progress")
 
-        settings_inputs = [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed]
+        settings_inputs = [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed,
+                           task, template, blank_length]
         run_outputs = [banner, legend, diffusion_view, diffusion_stats, ar_view, ar_stats, progress, replay, play,
                        pause, commits_plot, race_plot, map_plot, scores_plot, run_file, animation_file, make_gif]
         views = dict(banner=banner, legend=legend, diffusion_view=diffusion_view, diffusion_stats=diffusion_stats,
@@ -192,10 +204,12 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         def run(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, mode: str,
                 gen_length: float, steps: float, block_length: float | None, algorithm: str, temperature: float,
-                top_p: float, alg_temp: float, threshold: float, seed: float):
-            """Named parameters: an API client sees gen_length, steps, ... (not param_5)."""
+                top_p: float, alg_temp: float, threshold: float, seed: float, task: str = ANSWER, template: str = "",
+                blank_length: float = defaults.blank_length):
+            """Named parameters: an API client sees gen_length, steps, ... (not param_5). Infilling: task (one of
+            the TASKS), template (text with ___ / ___8 blanks, or position:word pairs), blank_length."""
             settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold,
-                                seed)
+                                seed, task, template, blank_length)
             yield from run_generation(session_state, load, views, prompt, diffusion_model, ar_model, mode, settings)
 
         generate.click(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
@@ -206,10 +220,11 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                       show_progress="hidden")
 
         def check_settings(gen_length: float, steps: float, block_length: float | None, algorithm: str,
-                           temperature: float, top_p: float, alg_temp: float, threshold: float, seed: float):
+                           temperature: float, top_p: float, alg_temp: float, threshold: float, seed: float,
+                           task: str, template: str, blank_length: float):
             """Says at once, inside the settings panel, when a change makes the settings unrunnable."""
             settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold,
-                                seed)
+                                seed, task, template, blank_length)
             try:
                 settings.configs()
             except ConfigError as error:
@@ -218,6 +233,18 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         for control in settings_inputs:
             control.change(check_settings, settings_inputs, settings_check, api_visibility="private", queue=False)
+
+        def check_infill(task: str, template: str, blank_length: float):
+            """Says at once, under the template, whether it can be read (lengths are checked per model at Generate)."""
+            try:
+                spec = Settings(task=task, template=template, blank_length=blank_length).infill()
+            except ConfigError as error:
+                return message_html("This cannot be filled in", str(error))
+            return "" if spec is None else f'<div class="um-note">Reads as {esc(spec.describe())}.</div>'
+
+        for control in (task, template, blank_length):
+            control.change(check_infill, [task, template, blank_length], infill_check, api_visibility="private",
+                           queue=False)
 
         def pick_preset(label: str):
             chosen = preset_named(label)

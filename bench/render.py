@@ -8,6 +8,10 @@ median of `--runs` calls: render_canvas at the last step and at a middle step (t
 slider), token_texts (the decoding the app does per frame), and render_history (both). The
 tokenizer is a byte-level BPE trained here on a small English text (no download); the target is
 well under 10 ms per frame for render_canvas.
+
+Then the live charts (commits per step, denoising map, race) as the page redraws them while a run
+goes: figure built and serialised to JSON (what Gradio sends), per redraw and spread over the
+frames between two redraws (page.race.FRAMES_PER_SECOND x page.session.LIVE_CHART_SECONDS).
 """
 
 from __future__ import annotations
@@ -96,6 +100,26 @@ def main() -> None:
             texts_ms = median_ms(lambda: token_texts(tok, history.canvas_at(step), hidden_ids=hidden), args.runs)
             both_ms = median_ms(lambda: render_history(history, tok, step=step), args.runs)
             print(f"{label:<28} {step:>6} {canvas_ms:>11.2f} ms {texts_ms:>9.2f} ms {both_ms:>12.2f} ms")
+    live_charts(diffusion, autoregressive, max(args.runs // 10, 5))
+
+
+def live_charts(diffusion: History, autoregressive: History, runs: int) -> None:
+    from page.race import FRAMES_PER_SECOND
+    from page.session import LIVE_CHART_SECONDS
+    from visualize import charts
+
+    figures = {"commits per step": lambda: charts.commits_figure(diffusion),
+               "denoising map": lambda: charts.denoising_map_figure(diffusion),
+               "race": lambda: charts.race_figure(diffusion, autoregressive)}
+    frames = FRAMES_PER_SECOND * LIVE_CHART_SECONDS
+    print(f"\nlive charts, built and serialised · median of {runs} runs · one redraw per {LIVE_CHART_SECONDS:g} s "
+          f"= per {frames:g} frames")
+    total = 0.0
+    for name, build in figures.items():
+        ms = median_ms(lambda: build().to_json(), runs)
+        total += ms
+        print(f"{name:<28} {ms:>8.2f} ms per redraw")
+    print(f"{'all three':<28} {total:>8.2f} ms per redraw, {total / frames:.2f} ms per frame")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ _HOMES = {
     "RunsOwnLoop": "protocols", "runs_own_loop": "protocols",
     "load_model": "registry", "unload_models": "registry",
     "diffuse": "sampler", "stream_diffusion": "sampler",
+    "Infill": "infill", "parse_constraints": "infill", "parse_template": "infill",
     "generate_autoregressive": "autoregressive", "stream_autoregressive": "autoregressive",
     "SweepRow": "sweep", "run_sweep": "sweep", "stream_sweep": "sweep",
 }

@@ -3,7 +3,9 @@
 Runs one diffusion generation (and with --ar one autoregressive generation) on a prompt, prints
 each answer and a one-line summary, and writes the histories as JSON when asked. With --sweep, runs
 the diffusion model at several step counts instead and prints quality against steps (generation.sweep),
-judged by the --ar model. For teachers' scripts and benchmarks; the page is app.py.
+judged by the --ar model. With --infill "text with ___ blanks" (or --constraints "0:Once, 5:upon") the
+diffusion model fills only the blanks (generation/infill.py); the AR model continues the given text before
+the first blank. For teachers' scripts and benchmarks; the page is app.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from .autoregressive import generate_autoregressive
 from .config import ALGORITHMS, ARConfig, ConfigError, DiffusionConfig
+from .infill import DEFAULT_BLANK, encoder, parse_constraints, parse_template
 from .models import ModelUnavailable
 from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
 from .registry import load_model
@@ -44,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--cfg-scale", type=float, default=d.cfg_scale)
     p.add_argument("--seed", type=int, default=d.seed)
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--infill", metavar="TEMPLATE",
+                       help="fill only the blanks of this text: ___ = --blank-length tokens, ___8 = 8 tokens")
+    given.add_argument("--constraints", metavar="PAIRS", help="pin words at answer token positions: '0:Once, 5:upon'")
+    p.add_argument("--blank-length", type=int, default=DEFAULT_BLANK, help="tokens in a ___ blank")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--dtype", choices=DTYPES, default=None)
     p.add_argument("--history-json", metavar="PATH", help="write {diffusion, autoregressive} histories here")
@@ -68,14 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         dtype = DTYPES[args.dtype] if args.dtype else None
         if args.sweep is not None:
             return run_sweep_cli(args, messages, diffusion_config, ar_config, dtype)
+        spec = (parse_template(args.infill, args.blank_length) if args.infill is not None
+                else parse_constraints(args.constraints) if args.constraints is not None else None)
         if not args.no_diffusion:
             model = load_model(args.model, args.device, dtype)
-            history = diffuse(model, model.prompt_ids(messages), diffusion_config)
+            infill = None if spec is None else spec.canvas(encoder(model.tokenizer), model.mask_id, model.stop_ids,
+                                                           diffusion_config.gen_length)
+            history = diffuse(model, model.prompt_ids(messages), diffusion_config, infill=infill)
             histories["diffusion"] = history
             report("diffusion", model, history)
         if args.ar:
             model = load_model(args.ar, args.device, dtype)
-            history = generate_autoregressive(model, model.prompt_ids(messages), ar_config)
+            prefix = [] if spec is None else spec.prefix(encoder(model.tokenizer))
+            history = generate_autoregressive(model, model.prompt_ids(messages), ar_config, prefix=prefix)
             histories["autoregressive"] = history
             report("autoregressive", model, history)
     except (ConfigError, ModelUnavailable) as error:

@@ -72,12 +72,16 @@ class _StopWhen(StoppingCriteria):
 
 
 def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConfig,
-                          stop: threading.Event | None = None) -> Iterator[History]:
-    """Generate in a thread, yielding the (same, growing) History after every token."""
-    check_fits(prompt_ids, config.max_new_tokens, model.context_length)
-    history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=[],
+                          stop: threading.Event | None = None, prefix: list[int] = ()) -> Iterator[History]:
+    """Generate in a thread, yielding the (same, growing) History after every token.
+
+    `prefix`: given answer tokens to continue (what AR can do with an infilling template: the text
+    before the first blank); they start the canvas as fixed positions."""
+    check_fits(prompt_ids, len(prefix) + config.max_new_tokens, model.context_length)
+    history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=list(prefix),
                       stop_ids=list(model.stop_ids), planned_steps=config.max_new_tokens,
-                      settings=config.to_dict(), model=model.name)
+                      settings=config.to_dict(), model=model.name, fixed=list(range(len(prefix))))
+    prompt_ids = [*prompt_ids, *prefix]
     probabilities = _TokenProbabilities()
     streamer = TokenIteratorStreamer(probabilities)
     halt = Halt(stop)
@@ -92,13 +96,13 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
 
 
 def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConfig,
-                            stop: threading.Event | None = None) -> History:
+                            stop: threading.Event | None = None, prefix: list[int] = ()) -> History:
     """Run to the end and return the History (the streamed one, collected)."""
-    history = collect(stream_autoregressive(model, prompt_ids, config, stop))
+    history = collect(stream_autoregressive(model, prompt_ids, config, stop, prefix))
     if history is None:
-        history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=[],
+        history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=list(prefix),
                           stop_ids=list(model.stop_ids), settings=config.to_dict(), model=model.name,
-                          stopped=stop is not None and stop.is_set())
+                          stopped=stop is not None and stop.is_set(), fixed=list(range(len(prefix))))
     return history
 
 

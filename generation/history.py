@@ -7,8 +7,10 @@ Only the changes are stored, so the size grows with the number of changes, not s
 History owns the facts derived from it, so callers do not recompute them: `canvas_at(k)` (the
 canvas after step k), `canvases()` (every step's canvas in turn), `as_of(k)` (the whole History as
 it was after step k, for replay), `answer_end(canvas)` (where the answer ends), `answer_tokens()`
-(answer tokens written so far), `copy()` (a snapshot later steps do not touch). `collect(stream)`
-runs a stream of Histories (either backend) to its end and returns the last one.
+(answer tokens written so far; an infilling run's given tokens, `fixed`, do not count; per step:
+`answer_tokens_per_step()`), `copy()`
+(a snapshot later steps do not touch). `collect(stream)` runs a stream of Histories (either
+backend) to its end and returns the last one.
 
 Deliberately left out: text, colours, HTML. Token ids only; decoding happens at the edge.
 """
@@ -48,6 +50,7 @@ class History:
     last_changed: list[int | None] = field(default_factory=list)  # per position: step it last changed
     first_committed: list[int | None] = field(default_factory=list)  # per position: step it left the mask
     stopped: bool = False  # True if a stop signal ended the run early
+    fixed: list[int] = field(default_factory=list)  # positions given before the run (infilling): never changed
 
     def __post_init__(self) -> None:
         if not self.last_changed:
@@ -116,9 +119,41 @@ class History:
 
     def answer_tokens(self, canvas: Sequence[int] | None = None) -> int:
         """Answer tokens written in `canvas` (default: the latest): positions before the answer's end that
-        hold a token, not the mask (AR: every answer token)."""
+        hold a token, not the mask, and were not given (AR: every generated answer token)."""
         canvas = self._canvas if canvas is None else canvas
-        return sum(token != self.mask_id for token in canvas[: self.answer_end(canvas)])
+        answer = canvas[: self.answer_end(canvas)]
+        given = sum(1 for i in self.fixed if i < len(answer) and answer[i] != self.mask_id)
+        return sum(token != self.mask_id for token in answer) - given
+
+    def answer_tokens_per_step(self) -> list[int]:
+        """answer_tokens() after each step, in one pass over the changes (what the race chart plots live):
+        a running count, rescanned only when a stop token appears before the answer's end.
+
+        AR [5, 7, stop]: [1, 2, 2]."""
+        canvas, stops, given = list(self.initial), set(self.stop_ids), set(self.fixed)
+
+        def written(i: int) -> bool:
+            return canvas[i] != self.mask_id and i not in given
+
+        end = self.answer_end(canvas)
+        count = sum(written(i) for i in range(end))
+        out = []
+        for record in self.steps:
+            for position, token in zip(record.positions, record.tokens):
+                if position < end:
+                    count -= written(position)
+                _apply(canvas, Step([position], [token], [], 0.0, 0))
+                if position < end and token in stops:  # the answer now ends earlier
+                    end = position
+                    count = sum(written(i) for i in range(end))
+                elif position < end:
+                    count += written(position)
+                elif position == end and token not in stops:  # the end moves right, to the next stop
+                    while end < len(canvas) and canvas[end] not in stops:
+                        count += written(end)
+                        end += 1
+            out.append(count)
+        return out
 
     def copy(self) -> History:
         """A snapshot that later steps of the run do not touch (recorded Steps never change, so they are shared)."""

@@ -21,8 +21,15 @@ At temperature > 0 the random draws are made only where they are used (the maske
 the active block), from one seeded generator, so the distribution is the published one but the
 individual samples are not those of the published code under the same seed.
 
+Infilling (generation/infill.py) only changes where the run starts: the canvas holds given tokens
+at fixed positions and masks at the blanks. Proposals are made only at masks, so a fixed token is
+never proposed over and blocks schedule only their own masks (a block of given tokens takes no
+step); a blank with a given token to its right never proposes a stop id (the answer cannot end
+before text that is given).
+
 Models that run their own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma) are handed the
-run as a whole. Left out: the batch dimension (one prompt at a time, as the demo needs), KV caching.
+run as a whole (they cannot infill). Left out: the batch dimension (one prompt at a time, as the
+demo needs), KV caching.
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .config import DiffusionConfig, check_fits
+from .config import ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History, collect
+from .infill import Infill
 from .models import DiffusionLM
 from .protocols import runs_own_loop
 
@@ -45,24 +53,30 @@ ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 
 
 def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
-                     stop: threading.Event | None = None) -> Iterator[History]:
-    """Run the sampler, yielding the (same, growing) History after every step."""
+                     stop: threading.Event | None = None, infill: Infill | None = None) -> Iterator[History]:
+    """Run the sampler, yielding the (same, growing) History after every step.
+
+    `infill`: start from a canvas with given tokens (generation/infill.py) instead of all masks."""
     if runs_own_loop(model):  # e.g. DiffusionGemma: its own generate replaces this loop
+        if infill is not None:
+            raise ConfigError(f"{model.name or 'this model'} runs its own denoising loop and cannot fill blanks; "
+                              f"pick a masked diffusion model for infilling")
         yield from model.stream(prompt_ids, config, stop)
         return
     check_fits(prompt_ids, config.gen_length, model.context_length)
+    initial = _initial_canvas(model, config, infill)
     device = model.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
     prompt_len = len(prompt_ids)
-    x = torch.full((1, prompt_len + config.gen_length), model.mask_id, dtype=torch.long, device=device)
-    x[0, :prompt_len] = torch.tensor(prompt_ids, dtype=torch.long, device=device)
-    history = History(
-        kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
-        mask_id=model.mask_id, stop_ids=list(model.stop_ids),
-        planned_steps=config.steps if config.threshold is None else None,
-        settings=config.to_dict(), model=model.name,
-    )
+    x = torch.tensor([list(prompt_ids) + initial], dtype=torch.long, device=device)
     scheme = ALGORITHM_SCHEMES[config.algorithm]
+    history = History(
+        kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=initial,
+        mask_id=model.mask_id, stop_ids=list(model.stop_ids),
+        planned_steps=_planned_steps(initial, model.mask_id, config, scheme),
+        settings=config.to_dict(), model=model.name, fixed=list(infill.fixed) if infill else [],
+    )
+    open_until = prompt_len + max(infill.fixed) if infill and infill.fixed else 0  # no stop ids left of this
     forward_passes = 0
     for block in range(config.num_blocks):
         start = prompt_len + block * config.block
@@ -78,6 +92,8 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                 return
             began = time.perf_counter()
             logits = _logits(model, x, masked, config, prompt_len)  # (P, V)
+            if open_until:
+                logits = _no_stop_before(logits, masked, open_until, model.stop_ids)
             forward_passes += 2 if config.cfg_scale > 0 else 1
             tokens, probs = scheme.propose(logits, config, generator)
             scores = scheme.score(tokens, probs, generator, masked, x.shape[1])
@@ -100,16 +116,57 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
 
 
 def diffuse(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
-            stop: threading.Event | None = None) -> History:
+            stop: threading.Event | None = None, infill: Infill | None = None) -> History:
     """Run the sampler to the end and return the History."""
-    history = collect(stream_diffusion(model, prompt_ids, config, stop))
-    return history if history is not None else _empty_history(model, prompt_ids, config)
+    history = collect(stream_diffusion(model, prompt_ids, config, stop, infill))
+    return history if history is not None else _empty_history(model, prompt_ids, config, infill)
 
 
-def _empty_history(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig) -> History:
-    return History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
+def _empty_history(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
+                   infill: Infill | None = None) -> History:
+    return History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=_initial_canvas(model, config, infill),
                    mask_id=model.mask_id, stop_ids=list(model.stop_ids), settings=config.to_dict(),
-                   model=model.name, stopped=True)
+                   model=model.name, stopped=True, fixed=list(infill.fixed) if infill else [])
+
+
+def _initial_canvas(model: DiffusionLM, config: DiffusionConfig, infill: Infill | None) -> list[int]:
+    if infill is None:
+        return [model.mask_id] * config.gen_length
+    if len(infill.initial) != config.gen_length:
+        raise ConfigError(f"the infill canvas has {len(infill.initial)} positions but gen_length is "
+                          f"{config.gen_length}; build it with the same gen_length")
+    if infill.blanks == 0 or model.mask_id not in infill.initial:
+        raise ConfigError("nothing to fill: the canvas has no blank")
+    return list(infill.initial)
+
+
+def _planned_steps(canvas: list[int], mask_id: int, config: DiffusionConfig, scheme: Scheme) -> int | None:
+    """Steps the schedule will take: each block steps until its masks are committed or its steps run out.
+
+    All masks: exactly `config.steps`. With given tokens a block may have fewer masks than steps (the
+    even split then commits one a step and ends early) or none (no step). None with a threshold."""
+    if config.threshold is not None:
+        return None
+    total = 0
+    for block in range(config.num_blocks):
+        masks = left = canvas[block * config.block:(block + 1) * config.block].count(mask_id)
+        step = 0
+        while left > 0 and step < config.steps_per_block:
+            left -= scheme.schedule(left, masks, step, config)
+            step += 1
+        total += step
+    return total
+
+
+def _no_stop_before(logits: torch.Tensor, masked: torch.Tensor, end: int, stop_ids) -> torch.Tensor:
+    """Stop ids cannot be proposed at masked positions left of `end` (a given token lies to their right)."""
+    if not stop_ids:
+        return logits
+    rows = (masked < end).nonzero().squeeze(1)
+    stops = torch.tensor(stop_ids, device=logits.device)
+    logits = logits.clone()
+    logits[rows.unsqueeze(1), stops.unsqueeze(0)] = float("-inf")
+    return logits
 
 
 @torch.no_grad()

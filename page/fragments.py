@@ -32,9 +32,9 @@ def panel_html(panel_kind: str, turns: list[tuple[str, str, str]], body: str) ->
             f'({len(turns)})</summary>{rows}</details>{body}</div>')
 
 
-def legend_html(total_steps: int) -> str:
+def legend_html(total_steps: int, fixed: bool = False) -> str:
     return ('<div class="um-key"><div class="um-key-title">Colour = the step in which a token was written</div>'
-            f'{render_legend(total_steps)}</div>')
+            f'{render_legend(total_steps, fixed)}</div>')
 
 
 def message_html(title: str, text: str, kind: str = "error", hint: str = "") -> str:

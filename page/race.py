@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 
 import generation
 from generation import ConfigError, History, ModelUnavailable
+from generation.infill import Spec, encoder
 from generation.protocols import runs_own_loop
 from page.pickers import load_checked, own_loop_config
 from page.settings import ONE_AFTER_THE_OTHER
 from spaces_shim import gpu
 
+AR_CANNOT_INFILL = ("An autoregressive model writes left to right and never sees what comes after a blank, so "
+                    "it cannot fill one: it only continues what is given before the first blank (shown as given).")
 FRAMES_PER_SECOND = 10  # page updates while generating; more only costs bandwidth and browser time
 
 log = logging.getLogger("unmask.page")
@@ -54,7 +57,7 @@ class Panel:
 
 def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threading.Barrier,
               wait_for: threading.Event | None, stop: threading.Event, wake: threading.Event,
-              alongside: tuple[str, ...] = ()) -> None:
+              alongside: tuple[str, ...] = (), spec: Spec | None = None) -> None:
     """Worker thread body: check it fits, load, wait for our turn, stream, publishing each step."""
     try:
         panel.status = "loading"
@@ -89,8 +92,9 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
             else generation.stream_autoregressive
         try:
             prompt_ids = panel.model.prompt_ids(messages)
+            given = given_tokens(panel, spec, config)
             history = None
-            for history in stream(panel.model, prompt_ids, config, stop):
+            for history in stream(panel.model, prompt_ids, config, stop, **given):
                 panel.publish(history, wake)
             if history is not None:
                 panel.publish(history, wake)  # `stopped` is set after the last step
@@ -104,6 +108,24 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
     finally:
         panel.finished.set()
         wake.set()
+
+
+def given_tokens(panel: Panel, spec: Spec | None, config) -> dict:
+    """The stream's infilling argument in this model's own ids (diffusion: the canvas; AR: the prefix
+    before the first blank), with the panel's note saying what the model was given; {} without a spec."""
+    if spec is None:
+        return {}
+    if runs_own_loop(panel.model):
+        raise ConfigError(f"{panel.model_name} runs its own denoising loop and cannot fill blanks; pick a masked "
+                          f"diffusion model (e.g. the embedded one) for infilling")
+    encode = encoder(panel.model.tokenizer)
+    if panel.kind == generation.DIFFUSION:
+        infill = spec.canvas(encode, panel.model.mask_id, panel.model.stop_ids, config.gen_length)
+        panel.note = " ".join(filter(None, [panel.note, f"Infilling {spec.describe()}: the model writes only "
+                                                        f"the {infill.blanks} blank positions."]))
+        return {"infill": infill}
+    panel.note = AR_CANNOT_INFILL
+    return {"prefix": spec.prefix(encode)}
 
 
 @dataclass
@@ -134,13 +156,14 @@ def view_of(panel: Panel, sent: set) -> PanelView:
 
 @gpu(duration=120)
 def race(load, names: tuple[str, str], messages: tuple[list, list], configs: tuple, mode: str,
-         stops: tuple[threading.Event, threading.Event] | None = None):
+         stops: tuple[threading.Event, threading.Event] | None = None, spec: Spec | None = None):
     """The GPU work of one click: load both models and run them, together or one after the other, yielding
     both panels' views at most FRAMES_PER_SECOND times a second and once more at the end.
 
     `stops` (diffusion, AR) end the runs early; closing the generator ends them too. On a ZeroGPU Space
     this runs in a forked process: the page's Stop events cannot reach it (they are not even picklable,
-    so the page passes None there), and Stop only ends the page's view of the run."""
+    so the page passes None there), and Stop only ends the page's view of the run. `spec`: what an infilling
+    run is given (each model tokenizes it with its own tokenizer)."""
     stops = stops or (threading.Event(), threading.Event())
     panels = (Panel(generation.DIFFUSION, names[0]), Panel(generation.AUTOREGRESSIVE, names[1]))
     wake = threading.Event()
@@ -149,7 +172,7 @@ def race(load, names: tuple[str, str], messages: tuple[list, list], configs: tup
     partners = ((names[1],), ())  # the diffusion check counts the AR model too: both stay loaded
     workers = [
         threading.Thread(target=run_panel, name=f"unmask-{panel.kind}", daemon=True,
-                         args=(panel, load, panel_messages, config, loaded, after, stop, wake, alongside))
+                         args=(panel, load, panel_messages, config, loaded, after, stop, wake, alongside, spec))
         for panel, panel_messages, config, after, stop, alongside
         in zip(panels, messages, configs, (None, ar_after), stops, partners)
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ def new_session() -> Session:
 
 
 ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))  # set by Hugging Face on ZeroGPU Spaces
+LIVE_CHART_SECONDS = 1.0  # live charts redraw at most this often: a redraw costs ~50 ms of Python beside the models
 
 
 def run_generation(session: Session, load, views: dict, prompt: str, diffusion_name: str, ar_name: str,
@@ -91,6 +93,7 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
         if not prompt:
             raise ConfigError("the prompt is empty; type something for the models to answer")
         diffusion_config, ar_config = settings.configs()
+        spec = settings.infill()
     except ConfigError as error:
         gr.Warning(f"Bad settings: {error}")
         yield {views["banner"]: message_html("These settings cannot run", str(error)),
@@ -104,7 +107,8 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
     session.stop = stop = threading.Event()
     session.mode = mode
     session.settings = {"prompt": prompt, "mode": mode, "diffusion_model": diffusion_name, "ar_model": ar_name,
-                        "diffusion": diffusion_config.to_dict(), "autoregressive": ar_config.to_dict()}
+                        "diffusion": diffusion_config.to_dict(), "autoregressive": ar_config.to_dict(),
+                        "task": settings.task, "template": settings.template if spec is not None else ""}
     user = {"role": "user", "content": prompt}
     messages = ([*session.diffusion_messages, user], [*session.ar_messages, user])
     earlier = list(session.turns)
@@ -112,7 +116,8 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
               PanelView(generation.AUTOREGRESSIVE, ar_name, "loading"))
     tokenizers: dict[str, object] = {}
     try:
-        yield {views["banner"]: timing_note(mode, "in progress"), views["legend"]: legend_html(diffusion_config.steps),
+        yield {views["banner"]: timing_note(mode, "in progress"),
+               views["legend"]: legend_html(diffusion_config.steps, fixed=spec is not None),
                views["replay"]: gr.Slider(value=0, maximum=1, interactive=False),
                views["play"]: gr.Button(interactive=False), views["pause"]: gr.Button(interactive=False),
                views["run_file"]: gr.DownloadButton(interactive=False),
@@ -120,11 +125,13 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
                views["make_gif"]: gr.Button(interactive=False),
                **live_views(views, panels, earlier, tokenizers), views["progress"]: progress("running", panels)}
         frames = race(load, (diffusion_name, ar_name), messages, (diffusion_config, ar_config), mode,
-                      None if ON_ZERO_GPU else stops)
+                      None if ON_ZERO_GPU else stops, spec)
+        charts_due = LiveCharts()
         with closing(frames):
             for panels in frames:
                 tokenizers.update({view.kind: view.tokenizer for view in panels if view.tokenizer is not None})
-                yield {**live_views(views, panels, earlier, tokenizers), views["progress"]: progress("running", panels)}
+                yield {**live_views(views, panels, earlier, tokenizers), **charts_due(views, panels),
+                       views["progress"]: progress("running", panels)}
                 if ON_ZERO_GPU and stop.is_set():
                     break  # Stop cannot reach ZeroGPU's process: stop showing the run instead
     finally:
@@ -140,6 +147,29 @@ def live_views(views: dict, panels: tuple[PanelView, PanelView], earlier: list, 
         out[views[view]] = panel_html(panel.kind, earlier, panel_body(panel, tokenizers.get(panel.kind)))
         out[views[stats]] = stats_html(panel.history, panel.status, panel.kind)
     return out
+
+
+class LiveCharts:
+    """The charts that update while a run goes (commits per step, denoising map, race), redrawn at most
+    every LIVE_CHART_SECONDS and only when a step landed since the last redraw; {} when not due."""
+
+    def __init__(self, interval: float = LIVE_CHART_SECONDS) -> None:
+        self.interval = interval
+        self.last = -float("inf")
+        self.drawn: tuple[int, int] = (0, 0)
+
+    def __call__(self, views: dict, panels: tuple[PanelView, PanelView]) -> dict:
+        d, a = (panel.history for panel in panels)
+        steps = (len(d.steps) if d else 0, len(a.steps) if a else 0)
+        now = time.perf_counter()
+        if steps == self.drawn or now - self.last < self.interval:
+            return {}
+        self.last, self.drawn = now, steps
+        out = {views["race"]: charts.race_figure(d, a)}
+        if d is not None and steps[0] != 0:
+            out[views["commits"]] = charts.commits_figure(d)
+            out[views["map"]] = charts.denoising_map_figure(d)
+        return out
 
 
 def finish(session: Session, views: dict, panels: tuple[PanelView, PanelView], tokenizers: dict, prompt: str,
@@ -166,7 +196,7 @@ def finish(session: Session, views: dict, panels: tuple[PanelView, PanelView], t
                                       label="Replay: diffusion step" if d is not None else "Replay: AR token"),
            views["play"]: gr.Button(interactive=steps > 0), views["pause"]: gr.Button(interactive=steps > 0)}
     if d is not None:
-        out[views["legend"]] = legend_html(default_total(d))
+        out[views["legend"]] = legend_html(default_total(d), fixed=bool(d.fixed))
         out[views["commits"]] = charts.commits_figure(d)
         out[views["map"]] = charts.denoising_map_figure(d)
         out[views["scores"]] = charts.scores_figure(d)

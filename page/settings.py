@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generation import ARConfig, ConfigError, DiffusionConfig
+from generation.infill import DEFAULT_BLANK, Spec, parse_constraints, parse_template
 
 TOGETHER = "Together (live race, both share the machine)"
 ONE_AFTER_THE_OTHER = "One after the other (fair timings)"
 MODES = (TOGETHER, ONE_AFTER_THE_OTHER)
+
+ANSWER = "Answer the prompt"
+BLANKS = "Fill the blanks (___)"
+WORDS = "Keep words at positions (position:word)"
+TASKS = (ANSWER, BLANKS, WORDS)
 
 SAME_SECONDS = "same seconds"
 SAME_SHARE = "same share of the run"
@@ -50,6 +56,12 @@ SETTING_HELP = {
     "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
                  "The number of steps then depends on the model.",
     "seed": "Same seed and settings, same picture.",
+    "task": "What the diffusion model writes: a whole answer, only the blanks of your text, or an answer "
+            "with words pinned at token positions.",
+    "template": "Blanks: ___ is a blank of the default length, ___8 a blank of 8 tokens, e.g. 'The capital of "
+                "France is ___, and it is famous for ___8.' Words: position:word pairs, e.g. '0:Once, 5:upon' "
+                "(positions count answer tokens from 0).",
+    "blank_length": "Tokens in a ___ blank that names no length.",
     "mode": "Together shows a live race but both share the CPU; one after the other gives each model "
             "the machine to itself, for honest timings.",
 }
@@ -68,6 +80,19 @@ class Settings:
     alg_temp: float = 0.0
     threshold: float = 0.0
     seed: float = 0
+    task: str = ANSWER
+    template: str = ""
+    blank_length: float = DEFAULT_BLANK
+
+    def infill(self) -> Spec | None:
+        """What the run is given (infilling), None for a plain answer, or ConfigError for text that cannot be read."""
+        if self.task in (None, "", ANSWER):
+            return None
+        if self.task == BLANKS:
+            return parse_template(self.template or "", _whole("default blank length", self.blank_length))
+        if self.task == WORDS:
+            return parse_constraints(self.template or "")
+        raise ConfigError(f"unknown task {self.task!r}; valid: {', '.join(TASKS)}")
 
     def configs(self) -> tuple[DiffusionConfig, ARConfig]:
         """Both configs, or ConfigError with a message for the page."""

@@ -20,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PROMPT = "Write a short poem about the sea."
+TEMPLATE = "The capital of France is ___, and it is famous for ___8."
 RUN_SECONDS = 240
 
 
@@ -77,13 +78,15 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
 
     page.fill("#um-prompt textarea", PROMPT)
     page.click("#um-generate")
-    diffusion_steps, ar_tokens = set(), set()
+    diffusion_steps, ar_tokens, live_chart = set(), set(), False
     deadline = time.monotonic() + RUN_SECONDS
     while time.monotonic() < deadline:
         step = page.get_attribute("#um-diffusion .um-canvas", "data-step") if page.query_selector(
             "#um-diffusion .um-canvas") else None
         if step is not None:
             diffusion_steps.add(int(step))
+        if _status(page, "diffusion") == "running" and page.query_selector("#um-chart-race .js-plotly-plot"):
+            live_chart = True  # the race chart was drawn while the run was still going
         ar_tokens.add(page.locator("#um-ar .um-tok").count())
         if _status(page, "diffusion") in ("done", "stopped", "error") and _status(page, "ar") in ("done", "stopped", "error"):
             break
@@ -92,6 +95,7 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert len(diffusion_steps) >= 3, f"the diffusion canvas changed in too few frames: {sorted(diffusion_steps)}"
     assert len([n for n in ar_tokens if n > 0]) >= 2, f"AR tokens did not stream: {sorted(ar_tokens)}"
     assert page.locator("#um-diffusion .um-mask").count() == 0
+    assert live_chart, "no chart appeared while the diffusion model was running"
     page.wait_for_selector("#um-chart-commits .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
 
@@ -139,6 +143,30 @@ def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
     page.close()
 
 
+def fill_the_blanks(browser, url, shots: Path) -> None:
+    """Infilling: a template with two blanks; the given text keeps its own style, every blank is filled, the
+    AR panel says why it only continues the text before the first blank. Saves screenshot-infill.png."""
+    errors: list[str] = []
+    page = open_page(browser, url, errors)
+    page.fill("#um-prompt textarea", "Tell me about France.")
+    page.click("#um-infill button, #um-infill .label-wrap")  # open the infilling accordion
+    page.get_by_label("Fill the blanks (___)").check()
+    page.fill("#um-template textarea", TEMPLATE)
+    page.wait_for_selector("#um-infill-check .um-note", timeout=30_000)
+    assert "2 blanks (4 + 8 tokens)" in page.inner_text("#um-infill-check")
+    page.click("#um-generate")
+    page.wait_for_selector('#um-diffusion-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector('#um-ar-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    assert page.locator("#um-diffusion .um-mask").count() == 0
+    given = "".join(page.locator("#um-diffusion .um-fixed").all_inner_texts())
+    assert given.startswith("The capital of France is") and "and it is famous for" in given
+    assert "cannot fill one" in page.inner_text("#um-ar") and page.locator("#um-ar .um-fixed").count() > 0
+    assert "given (fixed)" in page.inner_text("#um-legend")
+    page.locator(".um-panels").screenshot(path=str(shots / "screenshot-infill.png"))
+    assert errors == [], errors
+    page.close()
+
+
 def main(argv: list[str]) -> None:
     """Take the README's screenshots into the folder named (docs/ by default)."""
     import os
@@ -154,6 +182,7 @@ def main(argv: list[str]) -> None:
         with chromium() as browser:
             stream_replay_and_play(browser, url, shots)
             dark_theme_and_a_bad_setting(browser, url, shots)
+            fill_the_blanks(browser, url, shots)
     finally:
         demo.close()
     print(f"screenshots written to {shots}/")

@@ -27,7 +27,7 @@ from page import pickers
 from page.fragments import esc
 from page.start import start_preset
 from page.session import ar_step_for
-from page.settings import ONE_AFTER_THE_OTHER, SAME_SHARE, TOGETHER
+from page.settings import ANSWER, BLANKS, ONE_AFTER_THE_OTHER, SAME_SHARE, TOGETHER
 from page_server import serve, unmask_threads
 from visualize.canvas import render_history
 from visualize.export import load_run
@@ -50,8 +50,9 @@ def client(url):
 
 
 def settings(gen_length=32, steps=16, block_length=16, algorithm="low_confidence", temperature=0.0, top_p=1.0,
-             alg_temp=0.0, threshold=0.0, seed=0):
-    return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed]
+             alg_temp=0.0, threshold=0.0, seed=0, task=ANSWER, template="", blank_length=4):
+    return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed, task, template,
+            blank_length]
 
 
 def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=TOGETHER, **kw):
@@ -74,7 +75,8 @@ def test_generate_shows_named_parameters_to_an_api_client(url):
     info = httpx.get(f"{url}gradio_api/info?all_endpoints=True").json()
     names = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
     assert names == ["prompt", "diffusion_model", "ar_model", "mode", "gen_length", "steps", "block_length",
-                     "algorithm", "temperature", "top_p", "alg_temp", "threshold", "seed"]
+                     "algorithm", "temperature", "top_p", "alg_temp", "threshold", "seed", "task", "template",
+                     "blank_length"]
 
 
 def test_every_streamed_frame_arrives_and_the_final_history_is_complete(client):
@@ -150,6 +152,24 @@ def test_stop_ends_both_runs_and_repeated_stop_leaks_no_thread(client):
     assert unmask_threads() == []
     after = threading.enumerate()
     assert len(after) <= len(before), [t.name for t in after if t not in before]
+
+
+def test_infilling_shows_given_text_in_its_own_style_and_says_why_ar_only_continues(client):
+    job = submit(client, prompt="Tell me about <France>.", task=BLANKS, template="A <b>capital</b> is ___, it has ___2.")
+    job.result(timeout=120)
+    last = job.outputs()[-1]
+    assert last[PROGRESS]["state"] == "finished" and "um-fixed" in last[DIFFUSION_VIEW]
+    assert "&lt;" in last[DIFFUSION_VIEW] and "<b>" not in last[DIFFUSION_VIEW]  # given text is escaped
+    assert "cannot fill one" in last[AR_VIEW] and "um-fixed" in last[AR_VIEW]
+    assert "given (fixed)" in last[LEGEND]
+    diffusion, ar, run_settings = final_run(job.outputs())
+    assert diffusion.fixed and diffusion.mask_id not in diffusion.canvas and run_settings["task"] == BLANKS
+    bad = submit(client, task=BLANKS, template="no blank at all")
+    bad.result(timeout=60)
+    assert "has no blank" in bad.outputs()[-1][BANNER] and bad.outputs()[-1][PROGRESS]["state"] == "bad-settings"
+    too_long = submit(client, gen_length=16, steps=8, task=BLANKS, template="a ___40")
+    too_long.result(timeout=60)
+    assert "longer than the whole answer canvas" in too_long.outputs()[-1][DIFFUSION_VIEW]
 
 
 def test_bad_settings_show_a_message_and_the_app_keeps_serving(client):

@@ -86,3 +86,12 @@ def test_errors_in_the_generate_thread_reach_the_caller(tiny_ar):
 def test_context_overflow(tiny_ar):
     with pytest.raises(ConfigError, match="exceeds the model's context"):
         generate_autoregressive(tiny_ar, list(range(500)), ARConfig(max_new_tokens=64))
+
+
+def test_a_prefix_starts_the_canvas_as_given_tokens_and_is_continued(tiny_ar):
+    prefix = [7, 9, 11]
+    history = generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=6), prefix=prefix)
+    assert history.canvas[:3] == prefix and history.fixed == [0, 1, 2] and history.initial == prefix
+    plain = generate_autoregressive(tiny_ar, PROMPT + prefix, ARConfig(max_new_tokens=6))
+    assert history.canvas[3:] == plain.canvas  # the same as prompting with the prefix appended
+    assert history.answer_tokens() == history.answer_length() - 3

@@ -40,3 +40,9 @@ def test_the_page_streams_replays_and_explains_itself(browser, page_url, tmp_pat
 def test_dark_theme_and_a_bad_setting(browser, page_url, tmp_path):
     browser_tour.dark_theme_and_a_bad_setting(browser, page_url, tmp_path)
     assert (tmp_path / "screenshot-dark.png").stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_fill_the_blanks(browser, page_url, tmp_path):
+    browser_tour.fill_the_blanks(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-infill.png").stat().st_size > 0

@@ -172,3 +172,12 @@ def test_legend_has_scale_labels_and_swatches():
         assert label in text
     assert {"um-mask"} <= set().union(*parser.classes) and "um-now" in legend and "um-after" in legend
     assert "linear-gradient" in legend and VIRIDIS[0] in legend and VIRIDIS[-1] in legend
+
+
+def test_given_tokens_have_their_own_style_and_escaped_text():
+    history = diffusion_history(3, [[(1, 5, 0.9)]])
+    history.fixed = [0]
+    html_out = render_canvas(history, ["<b>&", "x", None])
+    assert '<span class="um-tok um-fixed" title="given: fixed, never changes">&lt;b&gt;&amp;</span>' in html_out
+    assert html_out.count("um-fixed") == 1 and "given (fixed)" in render_legend(4, fixed=True)
+    assert "given (fixed)" not in render_legend(4)

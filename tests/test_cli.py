@@ -48,3 +48,21 @@ def test_sweep_prints_a_row_per_setting_and_writes_them(tmp_path, capsys, monkey
     rows = json.load(open(out))["rows"]
     assert [r["label"] for r in rows] == ["AR reference", "2 steps", "16 steps"]
     assert History.from_json(json.dumps(rows[1]["history"])).settings["steps"] == 2
+
+
+def test_a_template_without_a_blank_exits_with_a_message(capsys):
+    assert main(["Hi", "--infill", "no blank here", "--no-diffusion", "--ar"]) == 2
+    assert "has no blank" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_embedded_model_fills_only_the_blanks(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    code = main(["Tell me about France.", "--gen-length", "16", "--steps", "4", "--device", "cpu",
+                 "--infill", "The capital of France is ___2.", "--history-json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "The capital of France is" in printed
+    history = History.from_json(json.dumps(json.load(open(out))["diffusion"]))
+    assert history.fixed and history.mask_id not in history.canvas
+    assert all(history.canvas[p] == history.initial[p] for p in history.fixed)
+    assert len(history.steps) == history.planned_steps == 2  # two blank tokens, one a step

@@ -141,3 +141,22 @@ def test_timings_are_recorded():
     assert history.elapsed()[-1] == pytest.approx(history.seconds)
     assert [s.forward_passes for s in history.steps] == list(range(1, 9))
     assert history.seconds_to_first_token() == history.elapsed()[0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_answer_tokens_per_step_equals_counting_every_canvas(seed):
+    """The one-pass count the race chart plots, against answer_tokens on each canvas (random stops, remasks, fixed)."""
+    import random
+
+    rng = random.Random(seed)
+    length = 12
+    fixed = sorted(rng.sample(range(length), rng.randint(0, 4)))
+    history = diffusion_history(length, [])
+    history.fixed = fixed
+    tokens = [TINY_MASK_ID, TINY_EOS_ID, 5, 6, 7]
+    for number in range(1, 15):
+        positions = rng.sample([p for p in range(length) if p not in fixed], 2)
+        history.record(positions, [rng.choice(tokens) for _ in positions], [None, None], 0.01, number)
+    assert history.answer_tokens_per_step() == [history.answer_tokens(c) for _, _, c in history.canvases()]
+    ar = ar_history([rng.choice([5, 6, TINY_EOS_ID]) for _ in range(10)])
+    assert ar.answer_tokens_per_step() == [ar.answer_tokens(c) for _, _, c in ar.canvases()]

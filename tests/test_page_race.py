@@ -55,3 +55,22 @@ def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():
     assert (diffusion.status, ar.status) == ("done", "done") and len(diffusion.history.steps) == 8
     assert sum(view.tokenizer is not None for frame in frames for view in frame) == 2  # each tokenizer sent once
     assert unmask_threads() == []
+
+
+def test_an_infilling_race_fills_the_blanks_and_the_ar_panel_continues_the_prefix():
+    from generation.infill import parse_template
+    from page.race import AR_CANNOT_INFILL
+
+    spec = parse_template("The capital of France is ___, and it is famous for ___.")
+    messages = ([user("Tell me about France.")], [user("Tell me about France.")])
+    configs = (DiffusionConfig(gen_length=32, steps=8, block_length=16), ARConfig(max_new_tokens=8))
+    *_, (diffusion, ar) = race(tiny_load, (TINY_DIFFUSION, TINY_AR), messages, configs, TOGETHER, None, spec)
+    d, a = diffusion.history, ar.history
+    tokenizer = tiny_load(TINY_DIFFUSION).tokenizer
+    assert (diffusion.status, ar.status) == ("done", "done") and "2 blanks (4 + 4 tokens)" in diffusion.note
+    # blanks at 5-8 and 15-18: block 0 holds 5 masks (4 steps), block 1 holds 3 (3 steps of one)
+    assert d.mask_id not in d.canvas and len(d.steps) == d.planned_steps == 7
+    text = tokenizer.decode(d.canvas[: d.answer_end()])
+    assert text.startswith("The capital of France is") and "and it is famous for" in text and text.endswith(".")
+    assert tokenizer.decode(a.canvas[: len(a.fixed)]) == "The capital of France is"
+    assert ar.note == AR_CANNOT_INFILL

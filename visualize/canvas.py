@@ -7,7 +7,9 @@ One <span class="um-tok"> per canvas position, in order:
 - tokens changed in the shown step get the class `um-now` (outlined);
 - still-masked positions show a placeholder (class `um-mask`);
 - positions after the end of the answer (the first stop token onward) get `um-after` (dimmed);
-- tokens of a noise-initialised canvas that no step has touched yet get `um-initial`.
+- tokens of a noise-initialised canvas that no step has touched yet get `um-initial`;
+- tokens given before the run (infilling: the template's text, pinned words, an AR prefix) get
+  `um-fixed` and the tooltip "given": they never change.
 Newlines become a visible "↵" and a line break, other control characters become their Unicode
 control pictures (U+2400 block), and the container keeps runs of spaces (white-space: pre-wrap).
 Every piece of text and every attribute value goes through html.escape(..., quote=True).
@@ -89,6 +91,7 @@ class Cell:
     score: float | None  # the sampler's score for that change
     now: bool  # changed in the shown step
     after: bool  # at or after the first stop token: canvas, not answer
+    fixed: bool = False  # given before the run (infilling); never changes
 
 
 def _clamp_step(history: History, step: int | None) -> int:
@@ -104,7 +107,8 @@ def cells(history: History, texts: list[str | None], step: int | None = None) ->
     changed, scores = state_at(history, step)
     now = set(history.steps[step - 1].positions) if step else set()
     end = history.answer_end(canvas)
-    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end) for i, text in enumerate(texts)]
+    given = set(history.fixed)
+    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end, i in given) for i, text in enumerate(texts)]
 
 
 def cell_html(cell: Cell, total: int) -> str:
@@ -112,6 +116,8 @@ def cell_html(cell: Cell, total: int) -> str:
     classes = "um-tok" + (" um-after" if cell.after else "") + (" um-now" if cell.now else "")
     if cell.text is None:
         return f'<span class="{classes} um-mask" title="masked">{MASK_GLYPH}</span>'
+    if cell.fixed:
+        return f'<span class="{classes} um-fixed" title="given: fixed, never changes">{text_html(cell.text)}</span>'
     if cell.step is None:
         return f'<span class="{classes} um-initial" title="not yet changed">{text_html(cell.text)}</span>'
     background = step_color(cell.step, total)
@@ -143,8 +149,9 @@ def render_history(history: History, tokenizer, step: int | None = None, total_s
     return render_canvas(history, texts, step=step, total_steps=total_steps)
 
 
-def render_legend(total_steps: int) -> str:
-    """The colour bar, early to late, with step labels, and swatches for the other token states."""
+def render_legend(total_steps: int, fixed: bool = False) -> str:
+    """The colour bar, early to late, with step labels, and swatches for the other token states
+    (with `fixed`, also the given tokens of an infilling run)."""
     total = max(int(total_steps), 1)
     middle = (total + 1) // 2
     early, late = step_color(1, total), step_color(total, total)
@@ -162,5 +169,6 @@ def render_legend(total_steps: int) -> str:
         f'color:{text_color_for(late)}">ab</span> changed this step</span>'
         f'<span class="um-legend-key"><span class="um-tok um-after" style="background:{early};'
         f'color:{text_color_for(early)}">ab</span> after the answer</span>'
-        '</div></div>'
+        + ('<span class="um-legend-key"><span class="um-tok um-fixed">ab</span> given (fixed)</span>' if fixed else '')
+        + '</div></div>'
     )

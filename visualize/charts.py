@@ -5,8 +5,8 @@ an empty figure with a short note instead of an error, so the page can show the 
 first run. Steps are coloured with the same viridis scale as the canvas; the two models keep one
 colour each across charts (Okabe-Ito blue and orange, safe for colour-blind viewers).
 
-Left out: layout beyond titles and axes (the page decides sizes), and live updating (the caller
-rebuilds a figure when it wants a new one).
+Live updating is the caller's: it rebuilds a figure from the History as it stands (page/session.py
+does, throttled, while a run goes). Left out: layout beyond titles and axes (the page decides sizes).
 """
 
 from __future__ import annotations
@@ -55,17 +55,27 @@ def _filled(history: History, token: int) -> bool:
 
 
 def committed_per_step(history: History) -> tuple[list[int], list[int]]:
-    """Per step: tokens it committed (set to a non-mask token), and positions holding a non-mask token after it."""
+    """Per step: tokens it committed (set to a non-mask token), and positions holding a non-mask token after it
+    (given positions of an infilling run left out: they were never written)."""
     per_step, cumulative = [], []
-    for _, record, canvas in history.canvases():
+    canvas = list(history.initial)
+    filled = sum(_filled(history, token) for token in canvas) - len(history.fixed)
+    for record in history.steps:  # a running count: O(changes) per step, so live redraws stay cheap
+        for position, token in zip(record.positions, record.tokens):
+            was = _filled(history, canvas[position]) if position < len(canvas) else False
+            filled += _filled(history, token) - was
+            if position == len(canvas):
+                canvas.append(token)
+            else:
+                canvas[position] = token
         per_step.append(sum(_filled(history, token) for token in record.tokens))
-        cumulative.append(sum(_filled(history, token) for token in canvas))
+        cumulative.append(filled)
     return per_step, cumulative
 
 
 def finished_per_step(history: History) -> list[int]:
-    """Per step: answer tokens in place (non-mask positions before the first stop token)."""
-    return [history.answer_tokens(canvas) for _, _, canvas in history.canvases()]
+    """Per step: answer tokens in place (non-mask positions before the first stop token, given ones left out)."""
+    return history.answer_tokens_per_step()
 
 
 def commits_figure(history: History | None) -> go.Figure:
@@ -104,6 +114,10 @@ def denoising_map_figure(history: History | None) -> go.Figure:
             hover.append(f"position {position} · step {number}" + ("" if score is None else f" · score {score:.2f}"))
     total = max(history.planned_steps or 0, len(history.steps))
     figure = _figure()
+    if history.fixed:  # infilling: the given positions, above step 1, so the blanks show as gaps
+        figure.add_scatter(x=list(history.fixed), y=[0] * len(history.fixed), mode="markers", name="given (fixed)",
+                           hovertemplate="position %{x}: given<extra></extra>",
+                           marker={"symbol": "square-open", "size": 7, "color": "#8a8f98"})
     figure.add_scatter(x=xs, y=ys, mode="markers", name="changed", text=hover, hoverinfo="text",
                        marker={"symbol": "square", "size": 7, "color": ys, "colorscale": PLOTLY_SCALE,
                                "cmin": 1, "cmax": max(total, 2), "colorbar": {"title": "step"}})

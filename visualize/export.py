@@ -154,7 +154,7 @@ def animation_html(history: History, tokenizer, title: str = "", max_frames: int
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{heading}</title>"
         f"<style>{css()}{_PAGE_CSS}</style></head><body>"
-        f"<h1>{heading}</h1><p class=\"um-meta\">{meta}</p>{render_legend(total)}"
+        f"<h1>{heading}</h1><p class=\"um-meta\">{meta}</p>{render_legend(total, fixed=bool(history.fixed))}"
         "<div class=\"um-controls\"><button id=\"um-play\" type=\"button\">Play</button>"
         f"<input id=\"um-slider\" type=\"range\" min=\"0\" max=\"{len(steps) - 1}\" step=\"1\" "
         f"value=\"{len(steps) - 1}\">"
@@ -170,6 +170,7 @@ _GIF_BACKGROUND = "#ffffff"
 _GIF_TEXT = "#1a1a1a"
 _GIF_MASK = "#d9d9d9"
 _GIF_NOW = "#d6006f"
+_GIF_FIXED = "#f0f0f0"  # given text (infilling): near-white, outside the step scale
 _DIM = 0.35  # opacity of positions after the answer, as on the page
 
 
@@ -211,6 +212,8 @@ def _draw_cells(draw, placed, font, total: int, line_height: int) -> None:
         w = font.getlength(text)
         if cell.text is None:
             fill, ink = _GIF_MASK, "#8a8a8a"
+        elif cell.fixed:
+            fill, ink = _GIF_FIXED, _GIF_TEXT
         elif cell.step is None:
             fill, ink = _GIF_BACKGROUND, "#8a8a8a"
         else:
