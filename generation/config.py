@@ -18,6 +18,13 @@ DREAM_ALGORITHMS = ("maskgit_plus", "topk_margin", "entropy", "origin")
 ALGORITHMS = LLADA_ALGORITHMS + DREAM_ALGORITHMS
 # Fast-dLLM's threshold compares a score with a probability, so it needs a score on that scale.
 THRESHOLD_ALGORITHMS = ("low_confidence", "maskgit_plus", "topk_margin")
+# KV cache modes (Fast-dLLM, arXiv 2505.22618): what a step recomputes and what it reuses.
+#   none:   every step runs the whole sequence (the published loops, token for token);
+#   prefix: each block's first step runs everything and keeps the KV left of the block; later steps
+#           run the block and the masked suffix. Approximate for bidirectional models; for
+#           block-causal models this is the exact block cache (Fast-dLLM v2, arXiv 2509.26328);
+#   dual:   the suffix's KV is kept too, so later steps run only the block (bidirectional models).
+CACHE_MODES = ("none", "prefix", "dual")
 
 
 class ConfigError(ValueError):
@@ -38,6 +45,7 @@ class DiffusionConfig:
     cfg_scale: float = 0.0  # LLaDA classifier-free guidance; 0 = off (one forward pass per step)
     eps: float = 1e-3  # Dream: the schedule runs t from 1 down to eps
     seed: int = 0  # seeds every random draw of the sampler; same seed, same output
+    cache: str = "none"  # KV cache: none (exact), prefix or dual (Fast-dLLM; see CACHE_MODES)
 
     def __post_init__(self) -> None:
         _check_int("gen_length", self.gen_length, minimum=1)
@@ -81,6 +89,11 @@ class DiffusionConfig:
         if self.cfg_scale > 0 and self.algorithm not in LLADA_ALGORITHMS:
             raise ConfigError("cfg_scale (classifier-free guidance) is LLaDA's; use low_confidence or random")
         _check_int("seed", self.seed, minimum=0)
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"unknown cache {self.cache!r}; valid: {', '.join(CACHE_MODES)}")
+        if self.cache != "none" and self.cfg_scale > 0:
+            raise ConfigError("cfg_scale (classifier-free guidance) needs cache='none': its prompt-free pass "
+                              "would need a second cache")
 
     @property
     def block(self) -> int:
