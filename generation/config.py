@@ -163,3 +163,42 @@ def _check_float(name: str, value, low: float, high: float = math.inf, low_open:
 def _divisors(n: int) -> list[int]:
     """_divisors(12) -> [1, 2, 3, 4, 6, 12]"""
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+# ---- the settings the page starts with, per registered model name
+
+RECOMMENDED_BLOCK = 32  # Fast-dLLM's block length for LLaDA and Dream; the embedded model's training length
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    cache: str  # on where it is exact or where it measurably keeps quality
+    threshold: float | None  # Fast-dLLM parallel decoding; None = one token per step
+    algorithm: str = "low_confidence"
+
+
+RECOMMENDED = {
+    # Embedded SmolLM2 diffusion model. Measured with `python -m bench.speed` (4 held-out prompts,
+    # 128 tokens, blocks of 32, greedy, 2-core CPU): MEASURED_SMOLLM2
+    "smollm2-135m-diffusion": Recommendation(cache="dual", threshold=None),
+    # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
+    # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
+    "GSAI-ML/LLaDA-8B-Instruct": Recommendation(cache="dual", threshold=0.9),
+    "GSAI-ML/LLaDA-8B-Base": Recommendation(cache="dual", threshold=0.9),
+    # Dream: the dual cache alone; parallel decoding hurt Dream on HumanEval (Fast-dLLM issue #43).
+    "Dream-org/Dream-v0-Instruct-7B": Recommendation(cache="dual", threshold=None, algorithm="entropy"),
+    "Dream-org/Dream-v0-Base-7B": Recommendation(cache="dual", threshold=None, algorithm="entropy"),
+}
+# Anything else (hub ids, DiffusionGemma, which runs its own loop): the exact loop, one token per step.
+PLAIN = Recommendation(cache="none", threshold=None)
+
+
+def recommended_config(name: str, gen_length: int) -> DiffusionConfig:
+    """The DiffusionConfig the page starts with for the model registered as `name`.
+
+    recommended_config("unknown/model", 64) -> DiffusionConfig(gen_length=64, steps=64, block_length=32)
+    """
+    choice = RECOMMENDED.get(name, PLAIN)
+    block = max(d for d in _divisors(gen_length) if d <= RECOMMENDED_BLOCK)
+    return DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, algorithm=choice.algorithm,
+                           threshold=choice.threshold, cache=choice.cache)

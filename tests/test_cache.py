@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from generation import ConfigError, DiffusionConfig, DiffusionLM, History, diffuse, stream_diffusion
+from generation import ConfigError, DiffusionConfig, DiffusionLM, History, diffuse, recommended_config, stream_diffusion
 from generation.models import block_causal_diffusion_lm, make_bidirectional
 from generation.sampler import block_causal_mask
 from conftest import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm, tiny_llama
@@ -222,3 +222,22 @@ def test_cache_modes_the_model_cannot_take_are_refused():
     plain = DiffusionLM(Plain(), mask_id=TINY_MASK_ID, shift_logits=False, name="plain")
     with pytest.raises(ConfigError, match="takes no KV cache"):
         diffuse(plain, PROMPT, DiffusionConfig(gen_length=16, steps=8, cache="prefix"))
+
+
+# ---- the page's starting settings
+
+
+def test_recommended_configs_name_registered_models_and_are_valid():
+    from generation.config import RECOMMENDED
+    from generation.models import REGISTRY
+
+    assert set(RECOMMENDED) <= set(REGISTRY)
+    for name in [*RECOMMENDED, "some/unknown-model"]:
+        for gen_length in (16, 24, 64, 128, 256, 100):
+            config = recommended_config(name, gen_length)
+            assert config.gen_length == gen_length and config.block <= 32 and gen_length % config.block == 0
+
+
+def test_unknown_models_start_with_the_exact_loop_and_the_embedded_model_with_the_dual_cache():
+    assert recommended_config("some/unknown-model", 64).cache == "none"
+    assert recommended_config("smollm2-135m-diffusion", 128).cache == "dual"
