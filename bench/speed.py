@@ -75,6 +75,7 @@ def ar_row(ar: CausalLM, gen_length: int, dtype: torch.dtype) -> Row:
 
 
 def run_all(rows: list[Row], prompts: list[list[int]], judge: CausalLM, log=print) -> None:
+    """Every row on every prompt; the table so far is printed after each prompt (a cut run keeps it)."""
     for k, prompt_ids in enumerate(prompts):
         for row in rows:
             began = time.perf_counter()
@@ -87,7 +88,8 @@ def run_all(rows: list[Row], prompts: list[list[int]], judge: CausalLM, log=prin
             answer = history.answer_ids()
             row.nll += teacher_nll(judge, prompt_ids, answer)
             row.answer_tokens += len(answer)
-        log(f"# prompt {k + 1}/{len(prompts)} done")
+        log(f"# after prompt {k + 1}/{len(prompts)}:")
+        log(table(rows, plain=rows[1], ar=rows[0]))
 
 
 def table(rows: list[Row], plain: Row, ar: Row) -> str:
@@ -171,7 +173,6 @@ def main() -> None:
           f"{str(next(lm.module.parameters()).dtype).replace('torch.', '')}, judge {judge.name} float32")
     print(f"# {dtype_line}")
     run_all(rows, prompts, judge)
-    print(table(rows, plain=rows[1], ar=rows[0]))
 
 
 if __name__ == "__main__":
