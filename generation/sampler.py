@@ -164,7 +164,8 @@ def _holds_stop(tokens: torch.Tensor, stop_ids: tuple[int, ...]) -> bool:
 @torch.no_grad()
 def _logits(model: DiffusionLM, x: torch.Tensor, masked: torch.Tensor, config: DiffusionConfig,
             prompt_len: int, inputs: StepInputs, kv: DynamicCache | None) -> torch.Tensor:
-    """Logits for the masked positions; with cfg_scale, LLaDA's guidance against a prompt-free pass."""
+    """Logits for the masked positions: over the whole sequence (with cfg_scale, LLaDA's guidance against a
+    prompt-free pass), or over the positions `inputs` names, reusing and then cutting back the KV cache."""
     if inputs.positions is not None:
         if inputs.fresh:
             _crop(kv, 0)
