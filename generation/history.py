@@ -32,6 +32,9 @@ class Step:
     scores: list[float | None]  # the sampler's score for each (None where the algorithm has none)
     seconds: float  # wall time of this step, model forward included
     forward_passes: int  # model forward passes since the start of the run (cumulative)
+    # sequence positions the step's forward passes computed (the work: a cached step computes only
+    # its block); None where not recorded (AR runs, runs saved before this was kept)
+    computed_positions: int | None = None
 
 
 @dataclass
@@ -56,14 +59,16 @@ class History:
         self._canvas = self.canvas_at(len(self.steps))
 
     def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
-               seconds: float, forward_passes: int, committed: list[int] | None = None) -> None:
+               seconds: float, forward_passes: int, committed: list[int] | None = None,
+               computed_positions: int | None = None) -> None:
         """Append one step; positions are answer-relative, at most one past the canvas end.
 
         A position counts as committed in the step it first leaves the mask (or, with no mask, first
         gets a token), unless the sampler says itself which positions it accepted in this step
         (`committed`: DiffusionGemma keeps revising tokens after it has drawn them)."""
         step_number = len(self.steps) + 1
-        self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes))
+        self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes,
+                               computed_positions))
         for position, token in zip(positions, tokens):
             if position == len(self._canvas):  # autoregressive growth
                 self._canvas.append(token)
@@ -150,6 +155,18 @@ class History:
     @property
     def forward_passes(self) -> int:
         return self.steps[-1].forward_passes if self.steps else 0
+
+    @property
+    def computed_positions(self) -> int | None:
+        """Positions computed by all forward passes so far; None if any step did not record it."""
+        counts = [step.computed_positions for step in self.steps]
+        return None if None in counts else sum(counts)
+
+    @property
+    def cache(self) -> str:
+        """The diffusion sampler's KV cache mode; "none" where the settings name none (runs saved before
+        caching existed, AR runs: transformers' generate keeps its own, exact cache)."""
+        return self.settings.get("cache", "none")
 
     @property
     def seconds(self) -> float:

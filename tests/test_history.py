@@ -1,5 +1,7 @@
 """History: plain data that replays itself (canvas at step k, the History as of step k, where the answer ends)."""
 
+import json
+
 import pytest
 
 from fakes import small_config as config
@@ -141,3 +143,20 @@ def test_timings_are_recorded():
     assert history.elapsed()[-1] == pytest.approx(history.seconds)
     assert [s.forward_passes for s in history.steps] == list(range(1, 9))
     assert history.seconds_to_first_token() == history.elapsed()[0]
+
+
+def test_history_keeps_cache_mode_and_computed_positions_through_json():
+    history = diffuse(tiny_diffusion_lm(11), PROMPT, DiffusionConfig(gen_length=16, steps=8, block_length=8,
+                                                                     cache="dual"))
+    restored = History.from_json(history.to_json())
+    assert restored == history and restored.cache == "dual"
+    assert restored.computed_positions == sum(s.computed_positions for s in history.steps) > 0
+
+
+def test_history_saved_before_caching_still_loads():
+    data = json.loads(diffuse(tiny_diffusion_lm(12), PROMPT, DiffusionConfig(gen_length=8, steps=4)).to_json())
+    del data["settings"]["cache"]
+    for step in data["steps"]:
+        del step["computed_positions"]
+    old = History.from_json(json.dumps(data))
+    assert old.cache == "none" and old.computed_positions is None and old.steps[0].computed_positions is None
