@@ -7,7 +7,8 @@ Only the changes are stored, so the size grows with the number of changes, not s
 History owns the facts derived from it, so callers do not recompute them: `canvas_at(k)` (the
 canvas after step k), `canvases()` (every step's canvas in turn), `as_of(k)` (the whole History as
 it was after step k, for replay), `answer_end(canvas)` (where the answer ends), `answer_tokens()`
-(answer tokens written so far), `copy()` (a snapshot later steps do not touch). `collect(stream)`
+(answer tokens written so far), the work done (`computed_positions`, `tokens_per_forward()`,
+`work_saved()`), `copy()` (a snapshot later steps do not touch). `collect(stream)`
 runs a stream of Histories (either backend) to its end and returns the last one.
 
 Deliberately left out: text, colours, HTML. Token ids only; decoding happens at the edge.
@@ -161,6 +162,26 @@ class History:
         """Positions computed by all forward passes so far; None if any step did not record it."""
         counts = [step.computed_positions for step in self.steps]
         return None if None in counts else sum(counts)
+
+    def committed(self) -> int:
+        """Canvas positions committed so far (diffusion: left the mask, or accepted; AR: tokens written)."""
+        return sum(step is not None for step in self.first_committed)
+
+    def tokens_per_forward(self) -> float | None:
+        """Committed positions per forward pass (above 1 when steps commit several, as with Fast-dLLM's
+        threshold); None before the first forward."""
+        return self.committed() / self.forward_passes if self.forward_passes else None
+
+    def work_saved(self) -> float | None:
+        """How many times fewer positions the forwards computed than the same forwards over the whole
+        prompt + canvas (what cache="none" computes for a bidirectional model; a block-causal model's
+        uncached loop stops at the block's end, so for it this overstates). None where not recorded.
+
+        With a prompt of 6, a canvas of 16 and 8 forwards that computed 44 positions: 8 * 22 / 44 -> 4.0"""
+        computed = self.computed_positions
+        if not computed:
+            return None
+        return self.forward_passes * (len(self.prompt_ids) + len(self.initial)) / computed
 
     @property
     def cache(self) -> str:

@@ -160,3 +160,14 @@ def test_history_saved_before_caching_still_loads():
         del step["computed_positions"]
     old = History.from_json(json.dumps(data))
     assert old.cache == "none" and old.computed_positions is None and old.steps[0].computed_positions is None
+
+
+def test_tokens_per_forward_and_work_saved_worked_example():
+    """A prompt of 6 and a canvas of 16 (22 positions); 8 forwards commit 2 positions each and compute 44 in all,
+    where uncached forwards would compute 8 x 22 = 176."""
+    history = History(kind="diffusion", prompt_ids=list(range(6)), initial=[MASK] * 16, mask_id=MASK)
+    for i, computed in enumerate([8, 4, 4, 4, 8, 4, 4, 8]):
+        history.record([2 * i, 2 * i + 1], [5, 6], [0.9, 0.8], 0.01, i + 1, computed_positions=computed)
+    assert history.committed() == 16 and history.tokens_per_forward() == 2.0
+    assert history.computed_positions == 44 and history.work_saved() == 176 / 44 == 4.0
+    assert four_steps().work_saved() is None and four_steps().tokens_per_forward() == 3 / 4  # positions not recorded
