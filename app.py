@@ -7,8 +7,10 @@ its frames and replay (page/session.py), the HTML fragments around the canvases 
 The canvas and charts are visualize/'s; models and sampling are generation/'s.
 
 The page starts on the first preset that fits the hardware it finds (page/start.py) and says why in
-one line; with UNMASK_PROFILE=space and CUDA present, that pair is loaded on "cuda:0" at startup
-(`preload`). Custom model ids are refused unless UNMASK_ALLOW_CUSTOM_MODELS=1 (page/pickers.py).
+one line; its settings start at the picked diffusion model's recommended ones
+(generation.recommended_config, page/settings.py) and change with the diffusion model. With
+UNMASK_PROFILE=space and CUDA present, that pair is loaded on "cuda:0" at startup (`preload`).
+Custom model ids are refused unless UNMASK_ALLOW_CUSTOM_MODELS=1 (page/pickers.py).
 Programs get plain data from /generate_data and /sweep_data (page/api.py); the page's own handlers are
 undocumented or private, so the API docs and the MCP server (`--mcp` or GRADIO_MCP_SERVER=True) show
 only those two. Left out: authentication, persistence of runs beyond a session.
@@ -26,14 +28,14 @@ import gradio as gr
 
 import generation
 from generation import ConfigError
-from generation.config import ALGORITHMS
+from generation.config import ALGORITHMS, CACHE_MODES
 from page.api import data_endpoints
 from page.fragments import esc, legend_html, message_html, placeholder_html, start_line_html, stats_html
 from page.pickers import (ModelGate, custom_models_allowed, default_load, matching_preset, model_choices,
                           picker_choices, picker_note, preload, preset_choices, preset_named)
 from page.session import Session, new_session, replay_length, replay_views, run_generation
-from page.settings import (ANSWER, HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TASKS, TIMELINES,
-                           TOGETHER, Settings)
+from page.settings import (ANSWER, HOW_TO_READ, MODES, RECOMMENDED_FIELDS, SAME_SECONDS, SETTING_HELP, SWEEP_HELP,
+                           TASKS, TIMELINES, TOGETHER, Settings, recommended_settings)
 from page.start import start_preset
 from page.sweep import run_sweep_page
 from visualize import export
@@ -67,7 +69,7 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
     picked_preset = matching_preset(diffusion_model, ar_model)
     custom_models = custom_models_allowed() if custom_models is None else custom_models
     load = ModelGate(load, frozenset(diffusion_choices + ar_choices), custom_models)
-    defaults = Settings()
+    defaults = recommended_settings(diffusion_model)  # the picked model's measured starting point
 
     with gr.Blocks(title="Unmask: watch a diffusion LM think") as demo:
         session = gr.State(new_session)
@@ -130,6 +132,9 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                                       info=SETTING_HELP["threshold"], elem_id="um-threshold")
                 seed = gr.Number(value=defaults.seed, precision=0, label="Seed", info=SETTING_HELP["seed"],
                                  elem_id="um-seed")
+            with gr.Row():
+                cache = gr.Radio(list(CACHE_MODES), value=defaults.cache, label="Cache", info=SETTING_HELP["cache"],
+                                 elem_id="um-cache")
             settings_check = gr.HTML("", elem_id="um-settings-check")
 
         banner = gr.HTML("", elem_id="um-banner")
@@ -193,8 +198,9 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         progress = gr.JSON(visible=False, elem_id="um-progress")
 
-        settings_inputs = [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed,
-                           task, template, blank_length]
+        sampling_inputs = [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed,
+                           cache]
+        settings_inputs = [*sampling_inputs, task, template, blank_length]  # the sweep takes no infilling
         run_outputs = [banner, legend, diffusion_view, diffusion_stats, ar_view, ar_stats, progress, replay, play,
                        pause, commits_plot, race_plot, map_plot, scores_plot, run_file, animation_file, make_gif]
         views = dict(banner=banner, legend=legend, diffusion_view=diffusion_view, diffusion_stats=diffusion_stats,
@@ -204,12 +210,13 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         def run(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, mode: str,
                 gen_length: float, steps: float, block_length: float | None, algorithm: str, temperature: float,
-                top_p: float, alg_temp: float, threshold: float, seed: float, task: str = ANSWER, template: str = "",
-                blank_length: float = defaults.blank_length):
-            """Named parameters: an API client sees gen_length, steps, ... (not param_5). Infilling: task (one of
-            the TASKS), template (text with ___ / ___8 blanks, or position:word pairs), blank_length."""
+                top_p: float, alg_temp: float, threshold: float, seed: float, cache: str = "none", task: str = ANSWER,
+                template: str = "", blank_length: float = defaults.blank_length):
+            """Named parameters: an API client sees gen_length, steps, ... (not param_5). cache: none, prefix or
+            dual. Infilling: task (one of the TASKS), template (text with ___ / ___8 blanks, or position:word
+            pairs), blank_length."""
             settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold,
-                                seed, task, template, blank_length)
+                                seed, cache, task, template, blank_length)
             yield from run_generation(session_state, load, views, prompt, diffusion_model, ar_model, mode, settings)
 
         generate.click(run, [session, prompt, diffusion_name, ar_name, mode, *settings_inputs], run_outputs,
@@ -221,10 +228,10 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         def check_settings(gen_length: float, steps: float, block_length: float | None, algorithm: str,
                            temperature: float, top_p: float, alg_temp: float, threshold: float, seed: float,
-                           task: str, template: str, blank_length: float):
+                           cache: str, task: str, template: str, blank_length: float):
             """Says at once, inside the settings panel, when a change makes the settings unrunnable."""
             settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold,
-                                seed, task, template, blank_length)
+                                seed, cache, task, template, blank_length)
             try:
                 settings.configs()
             except ConfigError as error:
@@ -256,6 +263,21 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
             chosen = matching_preset(diffusion_pick, ar_pick)
             return (chosen.label if chosen else None), picker_note(diffusion_pick, ar_pick)
 
+        def recommend(diffusion_pick: str, gen_length: float):
+            """A new diffusion model (picked, or set by a preset) starts from its recommended settings; the answer
+            length, temperature, top-p, position temperature and seed stay as the user set them."""
+            try:
+                chosen = recommended_settings((diffusion_pick or "").strip(), gen_length)
+            except ConfigError:  # no usable answer length yet: keep the controls as they are
+                return tuple(gr.skip() for _ in RECOMMENDED_FIELDS)
+            return tuple(getattr(chosen, name) for name in RECOMMENDED_FIELDS)
+
+        recommended_controls = dict(steps=steps, block_length=block_length, algorithm=algorithm, threshold=threshold,
+                                    cache=cache)
+        diffusion_name.change(recommend, [diffusion_name, gen_length],
+                              [recommended_controls[name] for name in RECOMMENDED_FIELDS], api_visibility="private",
+                              queue=False)
+
         preset.input(pick_preset, [preset], [diffusion_name, ar_name, note], api_name="preset",
                      api_visibility="undocumented", queue=False)
         for picker in (diffusion_name, ar_name):
@@ -273,14 +295,15 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
         def sweep(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, steps_text: str,
                   threshold: bool, gen_length: float, steps: float, block_length: float | None, algorithm: str,
-                  temperature: float, top_p: float, alg_temp: float, threshold_setting: float, seed: float):
+                  temperature: float, top_p: float, alg_temp: float, threshold_setting: float, seed: float,
+                  cache: str):
             settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp,
-                                threshold_setting, seed)
+                                threshold_setting, seed, cache)
             yield from run_sweep_page(session_state, load, sweep_views, prompt, diffusion_model, ar_model, settings,
                                       steps_text, threshold)
 
         sweep_run.click(sweep, [session, prompt, diffusion_name, ar_name, sweep_steps, sweep_threshold,
-                                *settings_inputs], list(sweep_views.values()), api_visibility="private",
+                                *sampling_inputs], list(sweep_views.values()), api_visibility="private",
                         concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate", show_progress="hidden")
 
         # The API for programs (and the MCP tools): plain data, named parameters.

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 
 _HOMES = {
-    "ARConfig": "config", "ConfigError": "config", "DiffusionConfig": "config",
+    "ARConfig": "config", "CACHE_MODES": "config", "ConfigError": "config", "DiffusionConfig": "config",
+    "recommended_config": "config",
     "AUTOREGRESSIVE": "history", "DIFFUSION": "history", "History": "history", "Step": "history",
     "CausalLM": "models", "DiffusionLM": "models", "ModelUnavailable": "models",
+    "block_causal_diffusion_lm": "models",
     "RunsOwnLoop": "protocols", "runs_own_loop": "protocols",
     "load_model": "registry", "unload_models": "registry",
     "diffuse": "sampler", "stream_diffusion": "sampler",

@@ -1,9 +1,11 @@
 """What a model is to the samplers: the `DiffusionLM` and `CausalLM` wrappers, and the small helpers
 every loader shares (chat templates, bidirectional attention, placement).
 
-- `DiffusionLM`: a bidirectional mask predictor, its mask id, whether its logits are shifted
-  (Dream-style: the logit at i-1 predicts token i), the ids it must never propose, its stop ids.
-  A subclass may declare `runs_own_loop = True` (see protocols.py): DiffusionGemma does.
+- `DiffusionLM`: a mask predictor, its mask id, whether its logits are shifted (Dream-style: the
+  logit at i-1 predicts token i), the ids it must never propose, its stop ids, and its attention:
+  bidirectional (`block_size=None`) or block-causal with the block size it was trained on
+  (`block_causal_diffusion_lm`). A subclass may declare `runs_own_loop = True` (see protocols.py):
+  DiffusionGemma does.
 - `CausalLM`: an autoregressive model for the AR panel.
 Both carry their tokenizer and apply chat templates the model's own way (`prompt_ids`).
 
@@ -36,6 +38,10 @@ class DiffusionLM:
     name: str = ""
     tokenizer: object = None
     full_projection: bool = False  # project every position (only to measure what the saving is worth)
+    # Block-causal attention (BD3-LM, Fast-dLLM v2) with this trained block size; None = bidirectional.
+    # The answer is cut into blocks from its first position; prompt and finished blocks attend causally,
+    # the current block to everything before it and to itself. The sampler builds that as a 4D mask.
+    block_size: int | None = None
     runs_own_loop: ClassVar[bool] = False  # True: the model runs its own denoising loop (protocols.RunsOwnLoop)
     _never: torch.Tensor | None = field(default=None, repr=False)
 
@@ -43,12 +49,28 @@ class DiffusionLM:
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
 
-    def logits_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Float32 logits (B, P, V) for the tokens at `positions`, projecting only those rows."""
+    def logits_at(self, x: torch.Tensor, positions: torch.Tensor, inputs: torch.Tensor | None = None,
+                  cache=None, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Float32 logits (B, P, V) for the tokens at `positions`, projecting only those rows.
+
+        With `inputs` (absolute positions, in the order fed; they must hold every `positions` row),
+        only those positions of `x` are computed, over the keys and values already in `cache` (a
+        transformers `Cache`, which the forward extends), under `attention_mask` ((B, 1, Q, K) bool,
+        True = may attend; None = the module's own attention)."""
         source = positions - 1 if self.shift_logits else positions
+        if inputs is not None:
+            rows = (inputs[None, :] == source[:, None]).int().argmax(dim=1)  # (P,) row of each source
+            return self.module(x[:, inputs], position_ids=inputs[None].expand(x.shape[0], -1),
+                               past_key_values=cache, attention_mask=attention_mask, use_cache=cache is not None,
+                               logits_to_keep=rows).logits.float()
         if not self.full_projection and _accepts_logits_to_keep(type(self.module)):
             return self.module(x, logits_to_keep=source).logits.float()
         return self.module(x).logits[:, source].float()
+
+    @property
+    def takes_kv_cache(self) -> bool:
+        """A transformers decoder: takes position ids, a KV cache and a 4D mask (the cache modes need them)."""
+        return _accepts_kv_cache(type(self.module))
 
     def suppress(self, logits: torch.Tensor) -> torch.Tensor:
         """Set the never-propose ids to -inf so no proposal can be one of them."""
@@ -86,6 +108,22 @@ def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     return tokenizer("\n\n".join(m["content"] for m in messages)).input_ids
 
 
+def block_causal_diffusion_lm(module: torch.nn.Module, block_size: int, mask_id: int, shift_logits: bool = True,
+                              **fields) -> DiffusionLM:
+    """Wrap a transformers decoder as a block-causal DiffusionLM (BD3-LM / Fast-dLLM v2 attention).
+
+    The module is left causal, NOT made bidirectional: every forward the sampler runs carries a
+    4D block-causal mask (transformers takes a 4D mask as given, whatever `config.is_causal` says),
+    and anything that calls the module without one (a judge, a plain `generate`) gets the causal
+    model the prompt and finished blocks were trained as. Attention kernels that ignore 4D masks
+    (flash-attention) cannot run it.
+    """
+    attention = getattr(module.config, "_attn_implementation", "sdpa")
+    if attention not in ("sdpa", "eager"):
+        raise ValueError(f"block-causal decoding needs a 4D attention mask; {attention!r} ignores it, use sdpa or eager")
+    return DiffusionLM(module=module, mask_id=mask_id, shift_logits=shift_logits, block_size=block_size, **fields)
+
+
 def make_bidirectional(module: torch.nn.Module) -> torch.nn.Module:
     """Switch a transformers decoder to full attention: the mask and the SDPA flag both."""
     module.config.is_causal = False
@@ -105,3 +143,9 @@ def placement(device: str) -> dict:
 def _accepts_logits_to_keep(module_type: type) -> bool:
     """transformers causal LMs take `logits_to_keep` (ids of the rows to project); plain modules do not."""
     return "logits_to_keep" in inspect.signature(module_type.forward).parameters
+
+
+@lru_cache(maxsize=None)
+def _accepts_kv_cache(module_type: type) -> bool:
+    parameters = inspect.signature(module_type.forward).parameters
+    return all(name in parameters for name in ("past_key_values", "position_ids", "attention_mask", "logits_to_keep"))

@@ -1,13 +1,16 @@
-"""What generic code may ask a model, beyond the DiffusionLM / CausalLM fields: one capability so far.
+"""What generic code may ask a model beyond the plain DiffusionLM / CausalLM fields: two capabilities.
 
-A model that *runs its own denoising loop* (DiffusionGemma: block diffusion from noise, driven by its
-own `generate`) declares it with the class attribute `runs_own_loop = True` and offers the
-`RunsOwnLoop` interface below. The sampler hands such a model the run (`stream`); the page asks it
-which settings it takes (`applicable_config`) and only words the note. Both ask through
-`runs_own_loop(model)`, never by the model's class.
+- *Block-causal with block size k* (BD3-LM, Fast-dLLM v2) is plain data: the `DiffusionLM.block_size`
+  field (None = bidirectional), set by `models.block_causal_diffusion_lm`. The sampler reads it to
+  pick the block-causal step plans and their exact KV cache; it needs no methods, so no protocol.
+- A model that *runs its own denoising loop* (DiffusionGemma: block diffusion from noise, driven by
+  its own `generate`) declares it with the class attribute `runs_own_loop = True` and offers the
+  `RunsOwnLoop` interface below. The sampler hands such a model the run (`stream`); the page asks it
+  which settings it takes (`applicable_config`) and only words the note. Both ask through
+  `runs_own_loop(model)`, never by the model's class.
 
 Torch-free on purpose (config and history are too): anything in generation/ can import it.
-Left out: capabilities nothing asks for yet (e.g. "block-causal with block size k").
+Left out: capabilities nothing asks for yet.
 """
 
 from __future__ import annotations

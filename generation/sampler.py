@@ -16,10 +16,25 @@ it. The published loops it follows:
   every proposal scoring >= threshold and always the best one; the number of steps then depends on
   the model's confidence.
 
-At temperature 0 each reproduces the published loop token for token (tests/test_reference.py).
-At temperature > 0 the random draws are made only where they are used (the masked positions of
-the active block), from one seeded generator, so the distribution is the published one but the
-individual samples are not those of the published code under the same seed.
+With `cache="none"` and temperature 0 each reproduces the published loop token for token
+(tests/test_reference.py). At temperature > 0 the random draws are made only where they are used
+(the masked positions of the active block), from one seeded generator, so the distribution is the
+published one but the individual samples are not those of the published code under the same seed.
+
+What a step computes is one small plan per cache mode (`StepInputs`, looked up in `STEP_INPUTS`);
+the loop is the same for all of them. KV caches are transformers' `DynamicCache`, cut back with
+its `crop` after every step so that keys and values computed over masks are never reused:
+- bidirectional models, Fast-dLLM v1 (arXiv 2505.22618): `prefix` and `dual` refill the cache with
+  one whole-sequence forward at each block's first step, then recompute only the block (and, for
+  `prefix`, the suffix). Approximate: the kept states would change a little if recomputed.
+- block-causal models (`DiffusionLM.block_size`; BD3-LM arXiv 2503.09573, Fast-dLLM v2 arXiv
+  2509.26328): every forward runs under the block-causal 4D mask; `none` runs prompt + finished
+  blocks + the current block each step, `prefix` keeps the exact causal KV of prompt + finished
+  blocks and runs only the current block. A finished block's KV is filled (over its clean tokens)
+  in the forward that makes the next block's first proposals. The run ends after the block in
+  which a stop id is committed (Fast-dLLM v2).
+With logit shift the position left of the block predicts the block's first token, so it is fed
+with the block in every cached step (one extra position, never a stale logit).
 
 Infilling (generation/infill.py) only changes where the run starts: the canvas holds given tokens
 at fixed positions and masks at the blanks. Proposals are made only at masks, so a fixed token is
@@ -28,12 +43,14 @@ step); a blank with a given token to its right never proposes a stop id (the ans
 before text that is given).
 
 Models that run their own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma) are handed the
-run as a whole (they cannot infill). Left out: the batch dimension (one prompt at a time, as the
-demo needs), KV caching.
+run as a whole (they cannot infill, and their loop ignores `cache`). Left out: the batch dimension
+(one prompt at a time, as the demo needs), Fast-dLLM v2's sub-block cache, classifier-free guidance with
+a cache (it would need a second cache).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +59,7 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache
 
 from .config import ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History, collect
@@ -63,6 +81,7 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                               f"pick a masked diffusion model for infilling")
         yield from model.stream(prompt_ids, config, stop)
         return
+    config = _as_run(model, config)
     check_fits(prompt_ids, config.gen_length, model.context_length)
     initial = _initial_canvas(model, config, infill)
     device = model.device
@@ -77,6 +96,9 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
         settings=config.to_dict(), model=model.name, fixed=list(infill.fixed) if infill else [],
     )
     open_until = prompt_len + max(infill.fixed) if infill and infill.fixed else 0  # no stop ids left of this
+    plan = STEP_INPUTS[config.cache, model.block_size is not None]
+    layout = Layout(x.shape[1], int(model.shift_logits), device)
+    kv = _new_cache(model) if config.cache != "none" else None
     forward_passes = 0
     for block in range(config.num_blocks):
         start = prompt_len + block * config.block
@@ -91,10 +113,12 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                 history.stopped = True
                 return
             began = time.perf_counter()
-            logits = _logits(model, x, masked, config, prompt_len)  # (P, V)
+            inputs = plan(layout, start, end, step == 0, kv.get_seq_length() if kv is not None else 0)
+            logits = _logits(model, x, masked, config, prompt_len, inputs, kv)  # (P, V)
             if open_until:
                 logits = _no_stop_before(logits, masked, open_until, model.stop_ids)
-            forward_passes += 2 if config.cfg_scale > 0 else 1
+            passes = 2 if config.cfg_scale > 0 else 1
+            forward_passes += passes
             tokens, probs = scheme.propose(logits, config, generator)
             scores = scheme.score(tokens, probs, generator, masked, x.shape[1])
             if config.algorithm == "origin":
@@ -110,9 +134,12 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                 positions=(positions - prompt_len).tolist(), tokens=tokens[chosen].tolist(),
                 scores=[None] * len(chosen) if scores is None else scores[chosen].tolist(),
                 seconds=time.perf_counter() - began, forward_passes=forward_passes,
+                computed_positions=passes * inputs.computed(layout),
             )
             step += 1
             yield history
+        if model.block_size is not None and _holds_stop(x[0, start:end], model.stop_ids):
+            return  # block decoding ends with the block that committed a stop (Fast-dLLM v2)
 
 
 def diffuse(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
@@ -169,16 +196,138 @@ def _no_stop_before(logits: torch.Tensor, masked: torch.Tensor, end: int, stop_i
     return logits
 
 
+def _as_run(model: DiffusionLM, config: DiffusionConfig) -> DiffusionConfig:
+    """The config as this model runs it (a block-causal model's trained block size is the default
+    block length), or ConfigError for a cache mode the model cannot take."""
+    block_causal = model.block_size is not None
+    if config.cache != "none" and not model.takes_kv_cache:
+        raise ConfigError(f"model {model.name!r} takes no KV cache (not a transformers decoder); use cache='none'")
+    if block_causal and config.cache == "dual":
+        raise ConfigError("a block-causal model never looks right of its block, so there is no suffix to cache; "
+                          "use cache='prefix' (exact for it)")
+    if block_causal and config.cfg_scale > 0:
+        raise ConfigError("cfg_scale (classifier-free guidance) is for bidirectional models, not block-causal ones")
+    if block_causal and config.block_length is None:
+        try:
+            return dataclasses.replace(config, block_length=model.block_size)
+        except ConfigError as error:
+            raise ConfigError(f"model {model.name!r} decodes in blocks of {model.block_size} (its trained "
+                              f"size) unless block_length says otherwise: {error}") from error
+    return config
+
+
+def _holds_stop(tokens: torch.Tensor, stop_ids: tuple[int, ...]) -> bool:
+    return bool(stop_ids) and bool(torch.isin(tokens, torch.tensor(stop_ids, device=tokens.device)).any())
+
+
 @torch.no_grad()
 def _logits(model: DiffusionLM, x: torch.Tensor, masked: torch.Tensor, config: DiffusionConfig,
-            prompt_len: int) -> torch.Tensor:
-    """Logits for the masked positions; with cfg_scale, LLaDA's guidance against a prompt-free pass."""
+            prompt_len: int, inputs: StepInputs, kv: DynamicCache | None) -> torch.Tensor:
+    """Logits for the masked positions: over the whole sequence (with cfg_scale, LLaDA's guidance against a
+    prompt-free pass), or over the positions `inputs` names, reusing and then cutting back the KV cache."""
+    if inputs.positions is not None:
+        if inputs.fresh:
+            _crop(kv, 0)
+        logits = model.logits_at(x, masked, inputs.positions, kv, inputs.mask)[0]
+        _crop(kv, inputs.keep)
+        return model.suppress(logits)
     if config.cfg_scale == 0:
         return model.suppress(model.logits_at(x, masked)[0])
     unconditional = x.clone()
     unconditional[0, :prompt_len] = model.mask_id
     cond, uncond = model.logits_at(torch.cat([x, unconditional]), masked)
     return model.suppress(uncond + (config.cfg_scale + 1) * (cond - uncond))
+
+
+# ---- what a step computes: (layout, block start, block end, first step of the block?, cached
+#      positions) -> StepInputs. One plan per (cache mode, block-causal?).
+
+
+@dataclass(frozen=True)
+class Layout:
+    length: int  # prompt + answer canvas
+    shift: int  # 1 when the logit at i-1 predicts token i
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    positions: torch.Tensor | None  # (Q,) absolute positions fed, in input order; None = all, no cache
+    keep: int = 0  # cache entries still exact after the forward (the rest were computed over masks)
+    fresh: bool = False  # empty the cache first: a bidirectional cache is refilled at every block
+    mask: torch.Tensor | None = None  # (1, 1, Q, K) bool, True = may attend; None = the module's own
+
+    def computed(self, layout: Layout) -> int:
+        return layout.length if self.positions is None else len(self.positions)
+
+
+def _whole_sequence(layout: Layout, start: int, end: int, first: bool, cached: int) -> StepInputs:
+    return StepInputs(None)
+
+
+def _prefix_cache(layout: Layout, start: int, end: int, first: bool, cached: int) -> StepInputs:
+    """Fast-dLLM prefix cache: keep the KV left of the block (and of the shifted row predicting its first token)."""
+    left = start - layout.shift
+    return StepInputs(_range(0 if first else left, layout.length, layout), keep=left, fresh=first)
+
+
+def _dual_cache(layout: Layout, start: int, end: int, first: bool, cached: int) -> StepInputs:
+    """Fast-dLLM dual cache: keep prefix and suffix KV, recompute only the block.
+
+    The refilling forward feeds the block last: bidirectional attention is order-free given the
+    position ids, and with the block at the end `crop` drops it and keeps prefix + suffix."""
+    left = start - layout.shift
+    window = _range(left, end, layout)
+    kept = torch.cat([_range(0, left, layout), _range(end, layout.length, layout)])
+    return StepInputs(torch.cat([kept, window]) if first else window, keep=len(kept), fresh=first)
+
+
+def _block_causal_uncached(layout: Layout, start: int, end: int, first: bool, cached: int) -> StepInputs:
+    """Prompt + finished blocks + the current block, under the block-causal mask (nothing sees later blocks)."""
+    positions = _range(0, end, layout)
+    return StepInputs(positions, mask=block_causal_mask(positions, start, end))
+
+
+def _block_causal_cache(layout: Layout, start: int, end: int, first: bool, cached: int) -> StepInputs:
+    """Exact: the cache holds the causal KV of clean positions; feed what follows it up to the block's end.
+
+    At a block's first step that is the finished block (clean, causal: its KV is filled here) plus
+    the new block; afterwards only the block (and, with shift, the position left of it)."""
+    positions = _range(cached, end, layout)
+    return StepInputs(positions, keep=start - layout.shift, mask=block_causal_mask(positions, start, end))
+
+
+def block_causal_mask(queries: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """(1, 1, Q, end) bool: a query left of the block [start, end) sees causally, one inside sees all of [0, end).
+
+    block_causal_mask(torch.arange(4), 2, 4)[0, 0].int() -> [[1,0,0,0], [1,1,0,0], [1,1,1,1], [1,1,1,1]]
+    """
+    q = queries[:, None]
+    k = torch.arange(end, device=queries.device)[None, :]
+    return torch.where(q < start, k <= q, k < end)[None, None]
+
+
+def _range(low: int, high: int, layout: Layout) -> torch.Tensor:
+    return torch.arange(low, high, device=layout.device)
+
+
+def _new_cache(model: DiffusionLM) -> DynamicCache:
+    return DynamicCache(config=model.module.config)
+
+
+def _crop(kv: DynamicCache | None, keep: int) -> None:
+    """Cut the cache back to its first `keep` positions (transformers 5 crops by a negative count)."""
+    if kv is not None and kv.get_seq_length() > keep:
+        kv.crop(keep - kv.get_seq_length())
+
+
+STEP_INPUTS = {  # (cache mode, block-causal?) -> plan
+    ("none", False): _whole_sequence,
+    ("prefix", False): _prefix_cache,
+    ("dual", False): _dual_cache,
+    ("none", True): _block_causal_uncached,
+    ("prefix", True): _block_causal_cache,
+}
 
 
 # ---- proposals: (logits (P, V), config, generator) -> (tokens (P,), probabilities (P, V))

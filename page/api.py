@@ -35,7 +35,8 @@ def panel_data(view, tokenizer) -> dict:
         seconds = history.seconds
         data.update(steps=len(history.steps), forward_passes=history.forward_passes, seconds=seconds,
                     seconds_to_first_token=history.seconds_to_first_token(), answer_tokens=history.answer_tokens(),
-                    tokens_per_second=history.answer_tokens() / seconds if seconds > 0 else None)
+                    tokens_per_second=history.answer_tokens() / seconds if seconds > 0 else None,
+                    tokens_per_forward=history.tokens_per_forward(), computed_positions=history.computed_positions)
     return data
 
 
@@ -45,7 +46,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
     def generate_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
                       gen_length: int = 64, steps: int = 32, block_length: int = 32,
                       algorithm: str = "low_confidence", temperature: float = 0.0, top_p: float = 1.0,
-                      alg_temp: float = 0.0, threshold: float = 0.0, seed: int = 0, together: bool = False) -> dict:
+                      alg_temp: float = 0.0, threshold: float = 0.0, seed: int = 0, together: bool = False,
+                      cache: str = "none") -> dict:
         """Answer one prompt with a diffusion LM and an autoregressive LM; return both answers as text, both
         step-by-step Histories as JSON (which tokens each step wrote, with scores and seconds) and timings.
 
@@ -63,12 +65,16 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             threshold: Fast-dLLM: reveal every token at least this likely in one step; 0 = off.
             seed: same seed and settings, same output.
             together: True runs both models at once (a race on shared hardware); False one after the other (fair timings).
+            cache: the diffusion sampler's KV cache: none (exact), prefix or dual (Fast-dLLM: approximate for
+                bidirectional models, exact for block-causal ones).
         Returns:
             {"prompt", "settings", "diffusion": {...}, "autoregressive": {...}}; each panel has model, status, error,
-            answer, history, steps, forward_passes, seconds, seconds_to_first_token, answer_tokens, tokens_per_second.
+            answer, history, steps, forward_passes, seconds, seconds_to_first_token, answer_tokens, tokens_per_second,
+            tokens_per_forward, computed_positions (positions the forwards computed; null for the AR model).
         """
         prompt = _checked_prompt(prompt)
-        settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed)
+        settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed,
+                            cache)
         try:
             configs = settings.configs()
         except ConfigError as error:
@@ -85,7 +91,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
 
     def sweep_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
                    gen_length: int = 64, block_length: int = 32, algorithm: str = "low_confidence",
-                   temperature: float = 0.0, seed: int = 0, steps: str = "", threshold: bool = True) -> dict:
+                   temperature: float = 0.0, seed: int = 0, steps: str = "", threshold: bool = True,
+                   cache: str = "none") -> dict:
         """Quality against steps: run the diffusion model on one prompt at several step counts (and a Fast-dLLM
         threshold row), judge every answer with the autoregressive model (generative perplexity, conditioned on
         the prompt) and unigram entropy, and return a row per setting after the AR model's own answer.
@@ -101,12 +108,13 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             seed: the seed of every row.
             steps: step counts separated by commas, e.g. "8, 16, 32, 64"; empty = gen_length x 1, 1/2, 1/4, 1/8.
             threshold: also run a Fast-dLLM threshold 0.9 row where the algorithm allows one.
+            cache: the diffusion sampler's KV cache for every row: none (exact), prefix or dual.
         Returns:
             {"prompt", "model", "judge", "rows": [...]}; each row has label, kind, overrides, steps, seconds,
             answer_tokens, judged_tokens, nll, perplexity (null for an empty answer), entropy (nats), answer, history.
         """
         prompt = _checked_prompt(prompt)
-        settings = Settings(gen_length, gen_length, block_length, algorithm, temperature, 1.0, 0.0, 0.0, seed)
+        settings = Settings(gen_length, gen_length, block_length, algorithm, temperature, 1.0, 0.0, 0.0, seed, cache)
         try:
             config, step_counts = base_config(settings), parse_steps(steps)
         except ConfigError as error:

@@ -49,21 +49,28 @@ def placeholder_html(text: str) -> str:
 
 
 def stats_html(history: History | None, status: str, kind: str, label: str | None = None) -> str:
-    """The live figures under a panel: steps, forward passes, elapsed, tokens/s, time to first token."""
-    first_label = "first commit" if kind == generation.DIFFUSION else "first token"
+    """The live figures under a panel: steps, forward passes, tokens per forward, (diffusion) positions computed
+    and, with a KV cache, the work it saved; elapsed, tokens/s, time to first token."""
+    diffusion = kind == generation.DIFFUSION
+    first_label = "first commit" if diffusion else "first token"
     if history is None:
-        cells = [("steps", "–"), ("forward passes", "–"), ("elapsed", "–"), ("tokens/s", "–"), (first_label, "–")]
+        names = ["steps", "forward passes", "tokens/forward", *(["positions computed"] if diffusion else []),
+                 "elapsed", "tokens/s", first_label]
+        cells = [(name, "–") for name in names]
     else:
         done = len(history.steps)
         total = history.planned_steps
         seconds = history.seconds
         tokens = history.answer_tokens()
         first = history.seconds_to_first_token()
+        per_forward = history.tokens_per_forward()
         if total is None and status == "running" and label is None:
             label = "generating… (the model decides how many steps)"
         cells = [
             ("steps", f"{done} / {total}" if total else f"{done}"),
             ("forward passes", f"{history.forward_passes}"),
+            ("tokens/forward", f"{per_forward:.2f}" if per_forward is not None else "–"),
+            *(work_cells(history) if diffusion else []),
             ("elapsed", f"{seconds:.2f} s"),
             ("tokens/s", f"{tokens / seconds:.1f}" if seconds > 0 else "–"),
             (first_label, f"{first:.2f} s" if first is not None else "–"),
@@ -72,6 +79,17 @@ def stats_html(history: History | None, status: str, kind: str, label: str | Non
                       f'<span class="um-stat-label">{esc(label)}</span></div>' for label, value in cells)
     return (f'<div class="um-stats" data-status="{esc(status)}"><div class="um-status um-status-{esc(status)}">'
             f'{esc(label or STATUS_WORDS.get(status, status))}</div>{figures}</div>')
+
+
+def work_cells(history: History) -> list[tuple[str, str]]:
+    """Positions the forwards computed and, where the run used a KV cache, how many times fewer than without one:
+    [("positions computed", "4,748"), ("less work (dual cache)", "4.4×")]."""
+    computed = history.computed_positions
+    cells = [("positions computed", f"{computed:,}" if computed is not None else "–")]
+    saved = history.work_saved()
+    if history.cache != "none" and saved is not None:
+        cells.append((f"less work ({history.cache} cache)", f"{saved:.1f}×"))
+    return cells
 
 
 def timing_note(mode: str, state: str) -> str:

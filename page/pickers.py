@@ -194,7 +194,8 @@ def picker_note(diffusion: str | None, ar: str | None) -> str:
 
 IGNORED_NAMES = {"block_length": "block length", "algorithm": "algorithm", "temperature": "temperature",
                  "top_p": "top-p", "top_k": "top-k", "alg_temp": "position temperature",
-                 "threshold": "confidence threshold", "cfg_scale": "guidance", "eps": "eps"}
+                 "threshold": "confidence threshold", "cfg_scale": "guidance", "eps": "eps",
+                 "cache": "cache"}
 APPLICABLE_NAMES = {"gen_length": "answer length", "steps": "steps", "seed": "seed"}
 
 

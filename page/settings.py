@@ -1,5 +1,6 @@
 """The settings a user can touch: the controls' values (`Settings`) turned into the two configs, the
-timing modes and replay timelines, and the one-line help text under every control.
+timing modes and replay timelines, the one-line help text under every control, and the settings the
+page starts with for a diffusion model (`recommended_settings`, from generation.recommended_config).
 
 Validation itself lives in generation.config (ConfigError); this room only converts what the page
 sends (floats, None, text) and says what each control means. Left out: layout (app.py).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generation import ARConfig, ConfigError, DiffusionConfig
+from generation import ARConfig, ConfigError, DiffusionConfig, recommended_config
 from generation.infill import DEFAULT_BLANK, Spec, parse_constraints, parse_template
 
 TOGETHER = "Together (live race, both share the machine)"
@@ -62,6 +63,9 @@ SETTING_HELP = {
                 "France is ___, and it is famous for ___8.' Words: position:word pairs, e.g. '0:Once, 5:upon' "
                 "(positions count answer tokens from 0).",
     "blank_length": "Tokens in a ___ blank that names no length.",
+    "cache": "Reuse keys and values instead of recomputing every position each step: prefix keeps the prompt "
+             "and finished blocks, dual also the blanks after the block. Approximate for bidirectional models "
+             "(Fast-dLLM v1), exact for block-causal ones; none = the published loop.",
     "mode": "Together shows a live race but both share the CPU; one after the other gives each model "
             "the machine to itself, for honest timings.",
 }
@@ -80,6 +84,7 @@ class Settings:
     alg_temp: float = 0.0
     threshold: float = 0.0
     seed: float = 0
+    cache: str = "none"
     task: str = ANSWER
     template: str = ""
     blank_length: float = DEFAULT_BLANK
@@ -103,10 +108,25 @@ class Settings:
             gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
             algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
             alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
+            cache=self.cache or "none",
         )
         ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
                       seed=diffusion.seed)
         return diffusion, ar
+
+
+RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
+
+
+def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:
+    """The settings the page shows for `diffusion_model` (generation.recommended_config), as control values.
+
+    recommended_settings("smollm2-135m-diffusion", 64) -> Settings(64, 64, 32, "low_confidence", ..., cache="dual")
+    """
+    config = recommended_config(diffusion_model, _whole("answer length", gen_length))
+    return Settings(gen_length=config.gen_length, steps=config.steps, block_length=config.block_length,
+                    algorithm=config.algorithm, temperature=config.temperature, top_p=config.top_p,
+                    alg_temp=config.alg_temp, threshold=config.threshold or 0.0, seed=config.seed, cache=config.cache)
 
 
 def _whole(name: str, value) -> int:

@@ -22,7 +22,7 @@ from gradio_client import Client
 
 import app
 from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, tiny_load, tiny_model
-from generation import History, memory, presets
+from generation import History, memory, presets, recommended_config
 from page import pickers
 from page.fragments import esc
 from page.start import start_preset
@@ -50,9 +50,9 @@ def client(url):
 
 
 def settings(gen_length=32, steps=16, block_length=16, algorithm="low_confidence", temperature=0.0, top_p=1.0,
-             alg_temp=0.0, threshold=0.0, seed=0, task=ANSWER, template="", blank_length=4):
-    return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed, task, template,
-            blank_length]
+             alg_temp=0.0, threshold=0.0, seed=0, cache="none", task=ANSWER, template="", blank_length=4):
+    return [gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed, cache, task,
+            template, blank_length]
 
 
 def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=TOGETHER, **kw):
@@ -75,8 +75,8 @@ def test_generate_shows_named_parameters_to_an_api_client(url):
     info = httpx.get(f"{url}gradio_api/info?all_endpoints=True").json()
     names = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
     assert names == ["prompt", "diffusion_model", "ar_model", "mode", "gen_length", "steps", "block_length",
-                     "algorithm", "temperature", "top_p", "alg_temp", "threshold", "seed", "task", "template",
-                     "blank_length"]
+                     "algorithm", "temperature", "top_p", "alg_temp", "threshold", "seed", "cache", "task",
+                     "template", "blank_length"]
 
 
 def test_every_streamed_frame_arrives_and_the_final_history_is_complete(client):
@@ -302,6 +302,38 @@ def component(demo, elem_id):
     return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id)
 
 
+def test_the_stats_show_the_work_and_what_the_cache_saved(client):
+    runs = {}
+    for cache in ("none", "dual"):
+        job = submit(client, gen_length=32, steps=16, block_length=16, cache=cache)
+        job.result(timeout=120)
+        runs[cache] = (job.outputs()[-1][DIFFUSION_STATS], final_run(job.outputs())[0])
+    for stats, history in runs.values():
+        assert f"{history.computed_positions:,}" in stats and "positions computed" in stats
+        assert f"{history.tokens_per_forward():.2f}" in stats and "tokens/forward" in stats
+    plain, dual = runs["none"][1], runs["dual"][1]
+    assert dual.cache == "dual" and dual.computed_positions < plain.computed_positions
+    assert "less work" not in runs["none"][0]
+    assert f"{dual.work_saved():.1f}×" in runs["dual"][0] and "less work (dual cache)" in runs["dual"][0]
+
+
+def recommend_handler(demo):
+    return next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "recommend")
+
+
+def test_the_page_starts_with_the_models_recommended_settings_and_reapplies_them_on_a_model_change():
+    demo = app.build_demo(load=tiny_load, diffusion_model=presets.DIFFUSION_SMOLLM2, ar_model=TINY_AR)
+    start = recommended_config(presets.DIFFUSION_SMOLLM2, 64)
+    assert component(demo, "um-cache").value == start.cache == "dual"
+    assert component(demo, "um-steps").value == start.steps and component(demo, "um-gen-length").value == 64
+    assert component(demo, "um-block-length").value == start.block_length
+    assert "exact for block-causal" in component(demo, "um-cache").info
+    # A new diffusion model (picked, or set by a preset) brings its own; the answer length stays the user's.
+    other = recommended_config(TINY_DIFFUSION, 48)
+    assert recommend_handler(demo)(TINY_DIFFUSION, 48) == (48, other.block_length, other.algorithm, 0.0, "none")
+    assert recommend_handler(demo)(presets.DIFFUSION_SMOLLM2, 48)[-1] == "dual"
+
+
 def test_the_preset_picker_sets_both_model_pickers(client):
     dream = next(p for p in presets.presets() if p.diffusion == presets.DREAM_INSTRUCT)
     diffusion, ar, note = client.predict(dream.label, api_name="/preset")
@@ -349,17 +381,18 @@ def test_a_model_that_cannot_run_here_says_why_in_its_picker_and_its_panel(clien
 
 def test_a_tiny_diffusion_gemma_streams_through_the_page_and_revises_accepted_tokens(client):
     job = submit(client, diffusion=TINY_GEMMA, mode=ONE_AFTER_THE_OTHER, gen_length=16, steps=16,
-                 block_length=16, temperature=0.5)
+                 block_length=16, temperature=0.5, cache="dual")
     job.result(timeout=120)
     outputs = job.outputs()
     last = outputs[-1]
     assert last[PROGRESS]["state"] == "finished" and last[PROGRESS]["diffusion"]["status"] == "done"
     assert all(out[PROGRESS]["diffusion"]["planned_steps"] is None for out in outputs if "diffusion" in out[PROGRESS])
     assert not re.search(r"\d+ / \d+", last[DIFFUSION_STATS])  # progress without a planned total
-    assert "Ignored this run: block length 16, temperature 0.5" in last[DIFFUSION_VIEW]
+    assert "Ignored this run: block length 16, temperature 0.5, cache dual" in last[DIFFUSION_VIEW]
 
     diffusion, ar, run_settings = final_run(outputs)
     assert diffusion.planned_steps is None and diffusion.settings["temperature"] == 0.0
+    assert diffusion.cache == "none" and "less work" not in last[DIFFUSION_STATS]
     assert run_settings["diffusion"]["block_length"] is None and ar.settings["temperature"] == 0.5
     revised = [p for p, (changed, accepted) in enumerate(zip(diffusion.last_changed, diffusion.first_committed))
                if accepted is not None and changed > accepted]

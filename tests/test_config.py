@@ -2,7 +2,7 @@
 
 import pytest
 
-from generation import ARConfig, ConfigError, DiffusionConfig
+from generation import ARConfig, ConfigError, DiffusionConfig, recommended_config
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -18,6 +18,8 @@ from generation import ARConfig, ConfigError, DiffusionConfig
     (dict(gen_length=0), "gen_length must be >= 1"),
     (dict(steps=2.5), "steps must be a whole number"),
     (dict(cfg_scale=1.0, algorithm="entropy"), "cfg_scale"),
+    (dict(cache="full"), "unknown cache 'full'; valid: none, prefix, dual"),
+    (dict(cache="dual", cfg_scale=1.0), "cfg_scale (classifier-free guidance) needs cache='none'"),
 ])
 def test_bad_settings_raise_config_error_with_a_useful_message(bad, message):
     settings = {**dict(gen_length=16, steps=8), **bad}
@@ -36,3 +38,19 @@ def test_bad_ar_settings_raise_config_error_with_a_useful_message(bad, message):
     with pytest.raises(ConfigError) as raised:
         ARConfig(**bad)
     assert message in str(raised.value)
+
+
+def test_recommended_configs_name_registered_models_and_are_valid():
+    from generation.config import RECOMMENDED
+    from generation.registry import REGISTRY
+
+    assert set(RECOMMENDED) <= set(REGISTRY)
+    for name in [*RECOMMENDED, "some/unknown-model"]:
+        for gen_length in (16, 24, 64, 128, 256, 100):
+            config = recommended_config(name, gen_length)
+            assert config.gen_length == gen_length and config.block <= 32 and gen_length % config.block == 0
+
+
+def test_unknown_models_start_with_the_exact_loop_and_the_embedded_model_with_the_dual_cache():
+    assert recommended_config("some/unknown-model", 64).cache == "none"
+    assert recommended_config("smollm2-135m-diffusion", 128).cache == "dual"

@@ -1,5 +1,7 @@
 """History: plain data that replays itself (canvas at step k, the History as of step k, where the answer ends)."""
 
+import json
+
 import pytest
 
 from fakes import small_config as config
@@ -160,3 +162,31 @@ def test_answer_tokens_per_step_equals_counting_every_canvas(seed):
     assert history.answer_tokens_per_step() == [history.answer_tokens(c) for _, _, c in history.canvases()]
     ar = ar_history([rng.choice([5, 6, TINY_EOS_ID]) for _ in range(10)])
     assert ar.answer_tokens_per_step() == [ar.answer_tokens(c) for _, _, c in ar.canvases()]
+
+
+def test_history_keeps_cache_mode_and_computed_positions_through_json():
+    history = diffuse(tiny_diffusion_lm(11), PROMPT, DiffusionConfig(gen_length=16, steps=8, block_length=8,
+                                                                     cache="dual"))
+    restored = History.from_json(history.to_json())
+    assert restored == history and restored.cache == "dual"
+    assert restored.computed_positions == sum(s.computed_positions for s in history.steps) > 0
+
+
+def test_history_saved_before_caching_still_loads():
+    data = json.loads(diffuse(tiny_diffusion_lm(12), PROMPT, DiffusionConfig(gen_length=8, steps=4)).to_json())
+    del data["settings"]["cache"]
+    for step in data["steps"]:
+        del step["computed_positions"]
+    old = History.from_json(json.dumps(data))
+    assert old.cache == "none" and old.computed_positions is None and old.steps[0].computed_positions is None
+
+
+def test_tokens_per_forward_and_work_saved_worked_example():
+    """A prompt of 6 and a canvas of 16 (22 positions); 8 forwards commit 2 positions each and compute 44 in all,
+    where uncached forwards would compute 8 x 22 = 176."""
+    history = History(kind="diffusion", prompt_ids=list(range(6)), initial=[MASK] * 16, mask_id=MASK)
+    for i, computed in enumerate([8, 4, 4, 4, 8, 4, 4, 8]):
+        history.record([2 * i, 2 * i + 1], [5, 6], [0.9, 0.8], 0.01, i + 1, computed_positions=computed)
+    assert history.committed() == 16 and history.tokens_per_forward() == 2.0
+    assert history.computed_positions == 44 and history.work_saved() == 176 / 44 == 4.0
+    assert four_steps().work_saved() is None and four_steps().tokens_per_forward() == 3 / 4  # positions not recorded

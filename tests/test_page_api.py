@@ -28,10 +28,10 @@ def test_the_documented_api_is_the_two_data_endpoints_with_named_parameters(clie
     assert sorted(info) == ["/generate_data", "/sweep_data"]
     assert [p["parameter_name"] for p in info["/generate_data"]["parameters"]] == [
         "prompt", "diffusion_model", "ar_model", "gen_length", "steps", "block_length", "algorithm", "temperature",
-        "top_p", "alg_temp", "threshold", "seed", "together"]
+        "top_p", "alg_temp", "threshold", "seed", "together", "cache"]
     assert [p["parameter_name"] for p in info["/sweep_data"]["parameters"]] == [
         "prompt", "diffusion_model", "ar_model", "gen_length", "block_length", "algorithm", "temperature", "seed",
-        "steps", "threshold"]
+        "steps", "threshold", "cache"]
 
 
 def test_generate_data_returns_both_answers_histories_and_timings(client):
@@ -42,6 +42,15 @@ def test_generate_data_returns_both_answers_histories_and_timings(client):
     history = History.from_json(__import__("json").dumps(diffusion["history"]))
     assert len(history.steps) == diffusion["steps"] == 8 and history.mask_id not in history.canvas
     assert diffusion["seconds"] > 0 and ar["seconds_to_first_token"] > 0 and out["settings"]["diffusion"]["steps"] == 8
+
+
+def test_generate_data_takes_the_cache_and_reports_the_work(client):
+    out = client.predict("Name three colours.", gen_length=16, steps=8, block_length=8, cache="dual",
+                         api_name="/generate_data")
+    diffusion = out["diffusion"]
+    assert out["settings"]["diffusion"]["cache"] == diffusion["history"]["settings"]["cache"] == "dual"
+    assert 0 < diffusion["computed_positions"] == sum(s["computed_positions"] for s in diffusion["history"]["steps"])
+    assert diffusion["tokens_per_forward"] == 2.0 and out["autoregressive"]["computed_positions"] is None
 
 
 def test_bad_settings_come_back_as_an_error_message(client):
