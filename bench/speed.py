@@ -1,6 +1,7 @@
 """Speed and quality of a diffusion answer with each KV cache mode, beside the AR partner.
 
     python -m bench.speed [--prompts 4] [--gen-length 128] [--block 32]
+    python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train   # choose its threshold
     python -m bench.speed --smoke     # tiny random models, seconds: checks the script, times nothing real
 
 One run, one table, the same held-out prompts (training/prompts.py's held-out split, never trained
@@ -57,14 +58,18 @@ class Row:
 
 
 def diffusion_rows(lm: DiffusionLM, gen_length: int, block: int) -> list[Row]:
+    """Each cache mode the model takes at one token per step, then the thresholds with its best cache
+    (dual for a bidirectional model; a block-causal one takes none and prefix, its exact block cache)."""
     def row(name: str, **settings) -> Row:
         config = DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, **settings)
         return Row(name, lambda ids: diffuse(lm, ids, config))
 
-    rows = [row(f"diffusion, cache {cache}", cache=cache) for cache in ("none", "prefix", "dual")]
-    rows += [row("diffusion, cache none, threshold 0.9", threshold=0.9),
-             row("diffusion, cache prefix, threshold 0.9", cache="prefix", threshold=0.9)]
-    rows += [row(f"diffusion, cache dual, threshold {t}", cache="dual", threshold=t) for t in THRESHOLDS]
+    caches = ("none", "prefix") if lm.block_size is not None else ("none", "prefix", "dual")
+    rows = [row(f"diffusion, cache {cache}", cache=cache) for cache in caches]
+    rows += [row("diffusion, cache none, threshold 0.9", threshold=0.9)]
+    if lm.block_size is None:
+        rows += [row("diffusion, cache prefix, threshold 0.9", cache="prefix", threshold=0.9)]
+    rows += [row(f"diffusion, cache {caches[-1]}, threshold {t}", cache=caches[-1], threshold=t) for t in THRESHOLDS]
     return rows
 
 
@@ -122,8 +127,10 @@ def one_token_step_ms(module: torch.nn.Module, context: int = 200, repeats: int 
     return 1e3 * statistics.median(times[1:])
 
 
-def real_models(prompt_count: int):
-    """(AR partner in its fastest dtype, the dtype line, diffusion model, float32 judge, prompt ids)."""
+def real_models(prompt_count: int, diffusion: str = DIFFUSION_SMOLLM2, split: str = "held_out"):
+    """(AR partner in its fastest dtype, the dtype line, diffusion model, float32 judge, prompt ids).
+
+    `split`: "held_out" to report, "train" to choose settings without looking at the held-out prompts."""
     candidates = {dtype: load_model(AR_SMOLLM2, "cpu", dtype) for dtype in (torch.bfloat16, torch.float32)}
     step_ms = {dtype: one_token_step_ms(ar.module) for dtype, ar in candidates.items()}
     fastest = min(step_ms, key=step_ms.get)
@@ -131,9 +138,9 @@ def real_models(prompt_count: int):
                   ", ".join(f"{str(d).replace('torch.', '')} {ms:.1f} ms" for d, ms in step_ms.items()) +
                   f" -> AR runs in {str(fastest).replace('torch.', '')}")
     judge = candidates[torch.float32]
-    lm = load_model(DIFFUSION_SMOLLM2, "cpu")
-    held_out = split_prompts()["held_out"]
-    chosen = random.Random(0).sample(held_out, min(prompt_count, len(held_out)))
+    lm = load_model(diffusion, "cpu")
+    pool = split_prompts()[split]
+    chosen = random.Random(0).sample(pool, min(prompt_count, len(pool)))
     prompts = [judge.prompt_ids(messages(p)) for p in chosen]
     return candidates[fastest], fastest, dtype_line, lm, judge, prompts
 
@@ -157,17 +164,20 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--gen-length", type=int, default=128)
     parser.add_argument("--block", type=int, default=32)
+    parser.add_argument("--model", default=DIFFUSION_SMOLLM2, help="the diffusion model (a registered name)")
+    parser.add_argument("--split", default="held_out", choices=("held_out", "train"),
+                        help="prompts: held_out to report, train to choose settings (thresholds) without the held-out ones")
     parser.add_argument("--smoke", action="store_true", help="tiny random models, 16 tokens (seconds)")
     args = parser.parse_args()
     if args.smoke:
         args.gen_length, args.block = 16, 8
         ar, dtype, dtype_line, lm, judge, prompts = tiny_models()
     else:
-        ar, dtype, dtype_line, lm, judge, prompts = real_models(args.prompts)
+        ar, dtype, dtype_line, lm, judge, prompts = real_models(args.prompts, args.model, args.split)
     rows = [ar_row(ar, args.gen_length, dtype)] + diffusion_rows(lm, args.gen_length, args.block)
-    diffuse(lm, prompts[0], DiffusionConfig(gen_length=args.block, steps=4, cache="dual"))  # warm-up
+    diffuse(lm, prompts[0], DiffusionConfig(gen_length=args.block, steps=4, cache="prefix"))  # warm-up
     print(f"# CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (shared with other "
-          f"jobs: one run, not a controlled measurement); {len(prompts)} held-out prompts, answers of "
+          f"jobs: one run, not a controlled measurement); {len(prompts)} {args.split} prompts, answers of "
           f"{args.gen_length} tokens, blocks of {args.block}, greedy; diffusion {lm.name} in "
           f"{str(next(lm.module.parameters()).dtype).replace('torch.', '')}, judge {judge.name} float32")
     print(f"# {dtype_line}")

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .presets import DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
+from .presets import BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
 
 # The published algorithms, by the scheme their schedule and proposals follow.
 LLADA_ALGORITHMS = ("low_confidence", "random")
@@ -179,6 +179,7 @@ class Recommendation:
     cache: str  # on where it is exact or where it measurably keeps quality
     threshold: float | None  # Fast-dLLM parallel decoding; None = one token per step
     algorithm: str = "low_confidence"
+    block: int = RECOMMENDED_BLOCK  # the largest block length <= this that divides the answer length
 
 
 RECOMMENDED = {
@@ -188,6 +189,9 @@ RECOMMENDED = {
     # 1.97 (+9%, inside the issue's 15%). The threshold buys nothing here: at 0.9 and 0.95 it still
     # commits one token per forward; at 0.8 it commits 1.07 per forward for +21% perplexity.
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
+    # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most),
+    # Fast-dLLM v2's threshold 0.9 (MEASURED_BLOCK).
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),
@@ -206,6 +210,6 @@ def recommended_config(name: str, gen_length: int) -> DiffusionConfig:
     recommended_config("unknown/model", 64) -> DiffusionConfig(gen_length=64, steps=64, block_length=32)
     """
     choice = RECOMMENDED.get(name, PLAIN)
-    block = max(d for d in _divisors(gen_length) if d <= RECOMMENDED_BLOCK)
+    block = max(d for d in _divisors(gen_length) if d <= choice.block)
     return DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, algorithm=choice.algorithm,
                            threshold=choice.threshold, cache=choice.cache)

@@ -21,7 +21,8 @@ LLAMA3_8B_INSTRUCT = "meta-llama/Meta-Llama-3-8B-Instruct"
 GEMMA4_26B_INSTRUCT = "google/gemma-4-26B-A4B-it"
 QWEN2_05B_INSTRUCT = "Qwen/Qwen2-0.5B-Instruct"
 AR_SMOLLM2 = "smollm2-135m-instruct"  # the embedded pair (smollm2.py)
-DIFFUSION_SMOLLM2 = "smollm2-135m-diffusion"
+DIFFUSION_SMOLLM2 = "smollm2-135m-diffusion"  # any-order (bidirectional) masked diffusion
+BLOCK_DIFFUSION_SMOLLM2 = "smollm2-135m-block-diffusion"  # block-causal: blocks left to right, any order inside
 
 PROFILE_ENV = "UNMASK_PROFILE"  # "space": the large presets come first (a Space starts on the first that fits)
 
@@ -46,9 +47,11 @@ PRESETS = (
            "Dream was initialised from Qwen2.5-7B: the same weights, taught to unmask"),
     Preset("LLaDA 8B vs Llama 3 8B", LLADA_INSTRUCT, LLAMA3_8B_INSTRUCT, True,
            "LLaDA-8B was trained from scratch and compared with LLaMA3-8B in its paper"),
-    Preset("SmolLM2 135M diffusion vs SmolLM2 135M", DIFFUSION_SMOLLM2, AR_SMOLLM2, False,
-           "the embedded pair: runs offline on a laptop CPU"),
-    Preset("SmolLM2 135M diffusion vs Qwen2 0.5B", DIFFUSION_SMOLLM2, QWEN2_05B_INSTRUCT, False,
+    Preset("SmolLM2 135M block diffusion vs SmolLM2 135M", BLOCK_DIFFUSION_SMOLLM2, AR_SMOLLM2, False,
+           "the embedded pair: runs offline on a laptop CPU; the diffusion model writes blocks left to right"),
+    Preset("SmolLM2 135M any-order diffusion vs SmolLM2 135M", DIFFUSION_SMOLLM2, AR_SMOLLM2, False,
+           "the embedded any-order model: every position can be filled at any step (slower, rougher)"),
+    Preset("SmolLM2 135M block diffusion vs Qwen2 0.5B", BLOCK_DIFFUSION_SMOLLM2, QWEN2_05B_INSTRUCT, False,
            "a small AR model from the hub, for a CPU Space"),
 )
 
@@ -60,7 +63,7 @@ KNOWN_PARAMETERS = {
     DREAM_INSTRUCT: 7.62e9, DREAM_BASE: 7.62e9, LLADA_INSTRUCT: 8.02e9, LLADA_BASE: 8.02e9,
     DIFFUSION_GEMMA: 25.8e9, QWEN25_7B_INSTRUCT: 7.62e9, LLAMA3_8B_INSTRUCT: 8.03e9,
     GEMMA4_26B_INSTRUCT: 25.8e9, QWEN2_05B_INSTRUCT: 0.49e9,
-    DIFFUSION_SMOLLM2: 0.135e9, AR_SMOLLM2: 0.135e9,
+    DIFFUSION_SMOLLM2: 0.135e9, BLOCK_DIFFUSION_SMOLLM2: 0.135e9, AR_SMOLLM2: 0.135e9,
 }
 
 

@@ -1,7 +1,8 @@
 """One entry point for every model: `load_model(name_or_path)`, the registry of names behind it, the
 cache of what is loaded, and `unload_models`.
 
-Registered names (REGISTRY): the embedded pair (`smollm2-135m-instruct`, `smollm2-135m-diffusion`),
+Registered names (REGISTRY): the embedded models (`smollm2-135m-instruct`, `smollm2-135m-block-diffusion`,
+`smollm2-135m-diffusion`),
 Dream and LLaDA (Instruct and Base), DiffusionGemma. A local checkpoint directory of one of those
 families is recognised by its config's model_type; any other name is taken as a hub id or local
 path of a causal LM for the AR panel.
@@ -27,8 +28,11 @@ from .diffusion_gemma import load_diffusion_gemma
 from .dream_llada import load_dream, load_llada
 from .dtypes import device_dtype
 from .models import CausalLM, DiffusionLM, ModelUnavailable, placement
-from .presets import AR_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
-from .smollm2 import load_ar_smollm2, load_embedded_diffusion
+from .presets import (
+    AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE,
+    LLADA_INSTRUCT,
+)
+from .smollm2 import load_ar_smollm2, load_block_diffusion, load_embedded_diffusion
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Registered:
 REGISTRY: dict[str, Registered] = {
     AR_SMOLLM2: Registered(load_ar_smollm2),
     DIFFUSION_SMOLLM2: Registered(load_embedded_diffusion),
+    BLOCK_DIFFUSION_SMOLLM2: Registered(load_block_diffusion),
     DREAM_INSTRUCT: Registered(partial(load_dream, DREAM_INSTRUCT)),
     DREAM_BASE: Registered(partial(load_dream, DREAM_BASE)),
     LLADA_INSTRUCT: Registered(partial(load_llada, LLADA_INSTRUCT)),

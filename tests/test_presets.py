@@ -10,7 +10,7 @@ def test_space_profile_puts_large_presets_first_and_the_largest_of_them_first(mo
     assert order[:len(large)] == large
     assert large[0] == max(large, key=lambda p: presets.KNOWN_PARAMETERS[p.diffusion])
     monkeypatch.delenv(presets.PROFILE_ENV)
-    assert presets.presets()[0].diffusion == "smollm2-135m-diffusion" == presets.presets("local")[0].diffusion
+    assert presets.presets()[0].diffusion == "smollm2-135m-block-diffusion" == presets.presets("local")[0].diffusion
 
 
 def test_every_catalogue_model_has_a_parameter_count_for_the_start_and_the_readme_table():

@@ -7,7 +7,8 @@ import torch
 
 from generation import ModelUnavailable
 from generation.smollm2 import (
-    SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, smollm2_gguf_path,
+    BLOCK_SIZE, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_block_diffusion, load_embedded_diffusion,
+    smollm2_gguf_path,
 )
 
 
@@ -22,6 +23,11 @@ def test_gguf_is_found_without_importing_the_package():
 def test_missing_adapter_is_reported_plainly(tmp_path):
     with pytest.raises(ModelUnavailable, match="adapter is not there yet"):
         load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
+
+
+def test_missing_block_adapter_is_reported_plainly(tmp_path):
+    with pytest.raises(ModelUnavailable, match="block-diffusion adapter is not there"):
+        load_block_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
 
 
 @pytest.mark.slow
@@ -55,3 +61,24 @@ def test_embedded_diffusion_loading_path_with_a_fresh_adapter(tmp_path, smollm2_
     history = diffuse(lm, x[0, :-4].tolist(), DiffusionConfig(gen_length=8, steps=4, temperature=1.0))
     assert not set(history.canvas) & set(lm.never_propose)
     assert SMOLLM2_MASK_ID not in history.canvas
+
+
+@pytest.mark.slow
+def test_block_diffusion_loading_path_keeps_the_model_causal_and_its_cache_exact(tmp_path, smollm2_ar):
+    """Fresh (identity) LoRA adapter -> loader -> block-causal with the trained block size, the module left
+    causal (without the sampler's mask it is the AR model), and the exact block cache equal to no cache."""
+    from peft import LoraConfig, get_peft_model
+    from generation import DiffusionConfig, diffuse
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=True)
+    get_peft_model(copy.deepcopy(smollm2_ar.module), lora).save_pretrained(tmp_path)
+    lm = load_block_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
+    assert lm.block_size == BLOCK_SIZE and lm.shift_logits and lm.mask_id == SMOLLM2_MASK_ID
+    prompt = lm.prompt_ids([{"role": "user", "content": "Name a colour."}])
+    x = torch.tensor([prompt + [SMOLLM2_MASK_ID] * 4])
+    with torch.no_grad():
+        assert torch.allclose(lm.module(x).logits, smollm2_ar.module(x).logits, atol=1e-4)  # causal, unmasked
+    runs = [diffuse(lm, prompt, DiffusionConfig(gen_length=16, steps=16, cache=cache)) for cache in ("none", "prefix")]
+    assert [(s.positions, s.tokens) for s in runs[0].steps] == [(s.positions, s.tokens) for s in runs[1].steps]
+    assert runs[0].settings["block_length"] == BLOCK_SIZE
+    assert runs[1].computed_positions < runs[0].computed_positions

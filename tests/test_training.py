@@ -153,11 +153,31 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert record["distill"]["answers"] == 4 and record["train"]["steps"] == 2
     assert set(record["compare"]) == {"lora", "lora+"}
     evaluation = json.loads((tmp_path / "eval.json").read_text())
-    assert [r["setting"] for r in evaluation["rows"]][0].startswith("AR teacher")
+    assert [r["setting"] for r in evaluation["rows"]][0].startswith("AR model")
     assert len(evaluation["rows"]) == 1 + 2 * 2
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     assert "| setting |" in (run.adapter_out / "README.md").read_text()
     assert load_embedded_diffusion("cpu", torch.float32, run.adapter_out).shift_logits
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
+    """The block objective through every stage: its adapter loads block-causal, its table has the issue's rows."""
+    from generation.smollm2 import load_block_diffusion
+    from training.run_all import main
+
+    run = main(["--budget", "smoke", "--objective", "block", "--block-sizes", "8", "4", "--workdir", str(tmp_path)])
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["train"]["config"]["objective"] == "block" and record["train"]["steps"] == 2
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["setting"] for r in evaluation["rows"]] == [
+        "AR model (T=0.7)", "block, 1 token/step", "block, page default", "block, 4 tokens/step", "block, 8 tokens/step",
+        "any-order model, page default"]
+    assert [r["diffusion"]["steps"] for r in evaluation["rows"][2:5]] == [16, 4, 2]  # 16 tokens: 1, 4, 8 per step
+    assert all(r["leaks"] == 0 for r in evaluation["rows"])
+    card = (run.adapter_out / "README.md").read_text()
+    assert "block diffusion" in card and "| page default: perplexity |" in card
+    assert load_block_diffusion("cpu", torch.float32, run.adapter_out).block_size is not None
 
 
 @pytest.mark.slow
@@ -171,3 +191,19 @@ def test_shipped_adapter_loads_and_answers_without_special_tokens():
     history = diffuse(model, prompt, DiffusionConfig(gen_length=32, steps=8, block_length=32))
     assert history.answer_ids() and not set(history.answer_ids()) & set(SMOLLM2_SPECIAL_IDS)
     assert SMOLLM2_MASK_ID not in history.canvas
+
+
+def test_packed_answers_unpack_to_the_same_shards_and_are_skipped(tmp_path):
+    from training.distill import load_shards, pack, save_shard, unpack, _add_stats
+
+    shards = tmp_path / "distill"
+    shards.mkdir()
+    save_shard(shards / "shard_00000.pt", [("p0", [20, 21], [30, SMOLLM2_END_OF_TURN_ID], 0.7)])
+    save_shard(shards / "shard_00001.pt", [("p1", [22], [31, 32, 33], 1.0)])
+    _add_stats(shards, answers=2, answer_tokens=5, seconds=1.0)
+    pack(shards, tmp_path / "answers.json.xz")
+    restored = tmp_path / "restored"
+    assert unpack(tmp_path / "answers.json.xz", restored) == 2
+    assert load_shards(restored) == load_shards(shards)
+    assert json.loads((restored / "stats.json").read_text()) == json.loads((shards / "stats.json").read_text())
+    assert unpack(tmp_path / "answers.json.xz", restored) == 0  # present shards are kept, not rewritten

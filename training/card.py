@@ -34,6 +34,28 @@ def samples_section(evaluation: dict) -> str:
     return "\n".join(parts)
 
 
+def block_targets(evaluation: dict) -> str:
+    """The block model's targets, checked against the table: at the page's default settings, seconds
+    per answer <= 0.7x the AR model's, perplexity <= 1.5x, entropy >= 90% of the AR samples', no leaks;
+    at one token per step, perplexity <= 1.3x."""
+    rows = {r["setting"]: r for r in evaluation["rows"]}
+    ar, default, one = evaluation["rows"][0], rows.get("block, page default"), rows.get("block, 1 token/step")
+    if default is None or one is None:
+        return ""
+    checks = [
+        ("page default: seconds per answer", default["seconds_per_answer"] / ar["seconds_per_answer"], "x the AR model's", 0.7, "<="),
+        ("page default: perplexity", default["gen_ppl"] / ar["gen_ppl"], "x the AR samples'", 1.5, "<="),
+        ("page default: unigram entropy", default["unigram_entropy_nats"] / ar["unigram_entropy_nats"], "x the AR samples'", 0.9, ">="),
+        ("page default: leaks", default["leaks"], "", 0, "<="),
+        ("1 token/step: perplexity", one["gen_ppl"] / ar["gen_ppl"], "x the AR samples'", 1.3, "<="),
+    ]
+    lines = ["| target | measured | bound | |", "|---|---|---|---|"]
+    for name, value, unit, bound, op in checks:
+        met = value <= bound if op == "<=" else value >= bound
+        lines.append(f"| {name} | {value:.2f}{unit} | {op} {bound} | {'met' if met else 'missed'} |")
+    return "\n".join(lines)
+
+
 def targets(evaluation: dict) -> str:
     """The issue's targets, checked against the table: at one token per step (low_confidence, blocks),
     perplexity within 2x of the teacher's samples and unigram entropy at least 90% of theirs."""
@@ -51,6 +73,44 @@ def targets(evaluation: dict) -> str:
             f"{'met' if entropy_ratio >= 0.9 else 'missed'}); mean answer length {full['mean_length']:.0f} tokens vs "
             f"the teacher's {teacher['mean_length']:.0f}. Low perplexity with low entropy means repetitive text: read "
             f"the samples below. Seconds per answer are wall-clock, not a speed benchmark.")
+
+
+def intro(cfg: dict) -> str:
+    if cfg.get("objective") == "block":
+        return """# SmolLM2-135M block diffusion (Unmask's embedded diffusion model)
+
+SmolLM2-135M-Instruct turned into a block-diffusion language model (BD3-LM, Fast-dLLM v2), in
+miniature: the answer is written in blocks of a few tokens, left to right; inside a block the model
+fills masks in any order with bidirectional attention, while the prompt and finished blocks attend
+causally, exactly as in the AR model, so their keys and values are an exact cache. Dream's token shift
+(the logit at i-1 predicts token i) makes a block's first token the AR prediction the weights already
+know. `<empty_output>` (id 16) is the mask, the AR model its own teacher. Load it with
+`generation.load_model("smollm2-135m-block-diffusion")` (peft `PeftModel.from_pretrained` on the causal
+base, then `merge_and_unload`; the sampler adds the block-causal attention mask).
+"""
+    return """# SmolLM2-135M diffusion adapter (Unmask's any-order diffusion model)
+
+SmolLM2-135M-Instruct turned into a masked diffusion language model the way Dream-7B was made from
+Qwen2.5-7B, in miniature: bidirectional attention, Dream's logit shift (the logit at i-1 predicts
+token i), `<empty_output>` (id 16) reused as the mask, the AR model as its own teacher. Load it with
+`generation.load_model("smollm2-135m-diffusion")` (peft `PeftModel.from_pretrained` on the
+bidirectional base, then `merge_and_unload`).
+"""
+
+
+def objective(cfg: dict) -> str:
+    if cfg.get("objective") == "block":
+        return f"""- Objective (`training/block.py`): each row is laid out twice, side by side: the clean prompt + answer
+  (causal attention) and the answer with masks, cut into blocks from its first token and padded with
+  `<|endoftext|>` to a block multiple; noisy block b attends to the clean prompt, the clean blocks before
+  it and itself. Each (row, block) draws t ~ U({cfg['eps']}, 1) and masks each token with probability t;
+  every row also comes with the complementary mask, so each answer token is supervised once per pair.
+  Loss: mean cross-entropy over masked tokens, a block's first token predicted from the clean state left
+  of it, the others from the noisy state left of them. Block sizes per batch, cycled: {cfg['block_sizes']}."""
+    return f"""- Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
+  t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
+  never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only
+  at masked positions."""
 
 
 def model_card(run: dict, evaluation: dict) -> str:
@@ -71,20 +131,13 @@ def model_card(run: dict, evaluation: dict) -> str:
     return f"""---
 base_model: HuggingFaceTB/SmolLM2-135M-Instruct
 library_name: peft
-tags: [masked-diffusion, diffusion-language-model, lora, self-distillation]
+tags: [{'block-diffusion' if cfg.get('objective') == 'block' else 'masked-diffusion'}, diffusion-language-model, lora, self-distillation]
 license: apache-2.0
 ---
 
-# SmolLM2-135M diffusion adapter (Unmask's embedded diffusion model)
-
-SmolLM2-135M-Instruct turned into a masked diffusion language model the way Dream-7B was made from
-Qwen2.5-7B, in miniature: bidirectional attention, Dream's logit shift (the logit at i-1 predicts
-token i), `<empty_output>` (id 16) reused as the mask, the AR model as its own teacher. Load it with
-`generation.load_model("smollm2-135m-diffusion")` (peft `PeftModel.from_pretrained` on the
-bidirectional base, then `merge_and_unload`).
-
+{intro(cfg)}
 **This is the `{budget['name']}` recipe**: {budget['note']}
-A retrain on a GPU only changes the budget flags: `python -m training.run_all --budget gpu`.
+A retrain on a GPU only changes the budget flags: `python -m training.run_all --budget {'block-gpu' if cfg.get('objective') == 'block' else 'gpu'}`.
 
 ## Recipe
 - Prompts: a deterministic grid of {run['prompts']['train']} training instructions (topics x task types) and
@@ -95,10 +148,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
   top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens ({distill.get('finished_answers', '?')} ended
   with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).
   {'Budget cut at ' + str(distill['max_answers']) + ' answers: an even random sample of the training prompts, temperatures alternating.' if distill.get('max_answers') else ''}
-- Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
-  t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
-  never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only
-  at masked positions.
+{objective(cfg)}
 - Parameters: variant `{cfg['variant']}`: LoRA rank {cfg['rank']} (alpha {cfg['alpha']}) on every linear layer of
   the body{' + RMS norms + embedding rows of ids 0, 2, 16' if cfg['variant'] == 'lora+' else ''};
   {_fmt(train['trainable_parameters'])} trainable parameters.
@@ -118,16 +168,16 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 {('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
 
 ## Evaluation (held-out prompts, {evaluation['config']['gen_length']}-token answers)
-{len(evaluation['prompts'])} held-out prompts, one seed per prompt (seed = prompt index), student matmuls in
-{evaluation.get('student_matmuls', 'float32')} (teacher and judge float32), temperature
-{evaluation['config']['temperature']} for every row (the sampler draws in float64), blocks of
-{evaluation['config']['block_length']} for both diffusion algorithms. Judge: {evaluation['judge']}, conditioned on the
-chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the mean length).
-Leaks: answers holding a mask or special token, or a mask left on the canvas.
+{len(evaluation['prompts'])} held-out prompts, {evaluation['config'].get('seeds', 1)} seed(s) per prompt (seeds differ across prompts), models in the
+dtypes the page loads them in ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge float32), temperature
+{evaluation['config']['temperature']} for every row (the sampler draws in float64). Judge: {evaluation['judge']},
+conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the
+mean length). Leaks: answers holding a mask or special token. Tokens / forward: answer positions committed per
+model forward pass. Seconds per answer: wall clock on the hardware above, one answer at a time.
 
 {table(evaluation)}
 
-{targets(evaluation)}
+{block_targets(evaluation) if cfg.get('objective') == 'block' else targets(evaluation)}
 
 ### Sample answers (first {evaluation['config']['samples_shown']} prompts per setting)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import lzma
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ class DistillConfig:
     batch_size: int = 32  # prompts generated together (left-padded)
     max_prompts: int | None = None  # budget: use only the first N training prompts (None = all)
     max_answers: int | None = None  # budget: stop after the first N answers of the batch order (None = all)
-    shard_batches: int = 8  # batches per shard file, so a long run loses little if stopped
+    shard_batches: int = 2  # batches per shard file, so a long run loses little if stopped (and the plan's
+    # prefix is stable: a larger max_answers keeps the earlier shards, so packed answers are reused)
     bf16: bool = False  # bf16 autocast for the teacher's matmuls (measure: faster on AVX512-BF16 CPUs)
     seed: int = 0
 
@@ -144,6 +146,40 @@ def read_stats(out: Path) -> dict:
     return {**stats, "answer_tokens_per_s": stats["answer_tokens"] / max(stats["seconds"], 1e-9),
             "answers_by_temperature": {str(k): v for k, v in sorted(temperatures.items())},
             "distinct_prompts": len(prompts), "finished_answers": finished}
+
+
+SHARD_DTYPES = {"prompt_ids": torch.int32, "prompt_offsets": torch.int64, "answer_ids": torch.int32,
+                "answer_offsets": torch.int64, "temperature": torch.float32}
+
+
+def pack(directory: Path, path: Path) -> None:
+    """Every shard under `directory` and its running stats as one xz-compressed JSON file of token ids:
+    the distilled answers the repository keeps, so the same answers are never distilled twice."""
+    shards = {}
+    for shard_path in sorted(directory.glob("shard_*.pt")):
+        shard = torch.load(shard_path)
+        shards[shard_path.name] = {k: v.tolist() if torch.is_tensor(v) else v for k, v in shard.items()}
+    stats = json.loads((directory / "stats.json").read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lzma.open(path, "wt") as file:
+        json.dump({"stats": stats, "shards": shards}, file)
+
+
+def unpack(path: Path, directory: Path) -> int:
+    """Write the packed shards that `directory` lacks (a distillation with the same plan then skips
+    them, since shard k always holds the plan's batches 2k and 2k+1); returns how many were written."""
+    with lzma.open(path, "rt") as file:
+        packed = json.load(file)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name, shard in packed["shards"].items():
+        if not (directory / name).exists():
+            torch.save({k: torch.tensor(v, dtype=SHARD_DTYPES[k]) if k in SHARD_DTYPES else v
+                        for k, v in shard.items()}, directory / name)
+            written += 1
+    if not (directory / "stats.json").exists():
+        (directory / "stats.json").write_text(json.dumps(packed["stats"]))
+    return written
 
 
 def load_shards(directory: Path) -> list[tuple[list[int], list[int]]]:

@@ -9,8 +9,13 @@ as the reference row. Every answer (cut at its first stop token) is scored the s
 - unigram entropy of the answer's token ids, in nats, averaged over answers (with their mean length,
   since entropy grows with length);
 - leaks: answers holding a mask or another special token (ids 0-16 other than the stop that ends
-  them), and canvases with a mask left anywhere.
-Seeds: answer k uses seed k (one seed per prompt, so seeds vary across prompts).
+  them);
+- tokens committed per model forward pass (1 for the AR model), and wall seconds per answer.
+Seeds: `seeds` answers per prompt, answer j of prompt k with seed k * seeds + j.
+
+Objective "masked" (the any-order model) sweeps steps x algorithms; objective "block" (the block
+model) runs 1, 4 and 8 tokens per step, the page's default settings (`recommended_config`), and the
+any-order model's page default for comparison.
 
 Left out: other judges (none offline), MAUVE and task accuracies.
 
@@ -24,15 +29,19 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive
+from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive, recommended_config
 from generation.metrics import perplexity, teacher_nll, unigram_entropy
 from generation.models import CausalLM
+from generation.dtypes import device_dtype
+from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
 from generation.smollm2 import (
-    EMBEDDED_ADAPTER_DIR, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_embedded_diffusion, load_smollm2,
+    EMBEDDED_ADAPTER_DIR, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_ar_smollm2, load_block_diffusion,
+    load_embedded_diffusion, load_smollm2,
 )
 
 from .prompts import messages, split_prompts
@@ -41,6 +50,9 @@ from .prompts import messages, split_prompts
 @dataclass(frozen=True)
 class EvalConfig:
     prompts: int = 6  # held-out prompts (one seed each: seed = index); CPU-sized
+    objective: str = "masked"  # "masked": the steps x algorithms grid; "block": the block model's rows (block_settings)
+    seeds: int = 1  # answers per prompt (seeds index * seeds + j): more samples per prompt
+    compare_prompts: int = 8  # block: prompts for the any-order model's comparison row (its steps are slow)
     gen_length: int = 128  # answer canvas, as in the issue
     block_length: int = 32  # semi-AR blocks for the diffusion sampler
     steps: tuple[int, ...] = (128, 64, 32, 16, 8)  # gen_length x {1, 1/2, 1/4, 1/8, 1/16}
@@ -49,64 +61,114 @@ class EvalConfig:
     samples_shown: int = 3  # answers per setting kept as text for the model card
 
 
-def leaked(answer_ids: list[int], canvas: list[int]) -> bool:
-    """A special id inside the answer, or a mask anywhere on the final canvas."""
+def leaked(answer_ids: list[int]) -> bool:
+    """A special id (a mask included) inside the answer. Canvas positions after the answer's stop token
+    are not the answer: a block-causal run stops there and leaves them masked by design."""
     specials = set(SMOLLM2_SPECIAL_IDS)
-    return any(t in specials for t in answer_ids) or SMOLLM2_MASK_ID in canvas
+    return any(t in specials for t in answer_ids)
 
 
 def settings(config: EvalConfig) -> list[dict]:
-    rows = [{"name": f"AR teacher (T={config.temperature})", "kind": "ar"}]
+    """The rows of the table: the AR reference, then the student's settings (and for the block model,
+    the any-order model's page default for comparison)."""
+    rows = [{"name": f"AR model (T={config.temperature})", "kind": "ar"}]
+    if config.objective == "block":
+        return rows + block_settings(config)
     for algorithm in config.algorithms:
         for steps in config.steps:
-            rows.append({"name": f"{algorithm}, {steps} steps", "kind": "diffusion", "algorithm": algorithm,
-                         "steps": steps})
+            rows.append({"name": f"{algorithm}, {steps} steps", "kind": "diffusion", "model": "student",
+                         "diffusion": dict(steps=steps, block_length=config.block_length, algorithm=algorithm)})
     return rows
 
 
-def sample(setting: dict, student, teacher: CausalLM, prompt_ids: list[int], seed: int, config: EvalConfig):
-    """(answer ids, final canvas) for one setting."""
+def block_settings(config: EvalConfig) -> list[dict]:
+    """The block model at 1, 4 and 8 tokens per step and at the page's default, plus the any-order model."""
+    n = config.gen_length
+    default = _page_default(BLOCK_DIFFUSION_SMOLLM2, n)
+    fixed = dict(block_length=default["block_length"], cache=default["cache"], algorithm="low_confidence")
+    rows = [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "kind": "diffusion", "model": "student",
+             "diffusion": dict(fixed, steps=n // per)} for per in (1, 4, 8)]
+    rows.insert(1, {"name": "block, page default", "kind": "diffusion", "model": "student", "diffusion": default})
+    rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
+                 "diffusion": _page_default(DIFFUSION_SMOLLM2, n), "prompts": config.compare_prompts})
+    return rows
+
+
+def _page_default(name: str, gen_length: int) -> dict:
+    """What `recommended_config` starts the page with, less what the evaluation sets itself."""
+    chosen = recommended_config(name, gen_length).to_dict()
+    return {k: v for k, v in chosen.items() if k not in ("gen_length", "temperature", "seed")}
+
+
+def describe(diffusion: dict) -> str:
+    """One line for the card: {'steps': 128, 'block_length': 8, 'cache': 'prefix', ...} -> '128 steps, blocks of 8, ...'."""
+    parts = [f"{diffusion['steps']} steps" if diffusion.get("threshold") is None else f"threshold {diffusion['threshold']}",
+             f"blocks of {diffusion['block_length']}", diffusion.get("algorithm", "low_confidence")]
+    if diffusion.get("cache", "none") != "none":
+        parts.append(f"{diffusion['cache']} cache")
+    return ", ".join(parts)
+
+
+def sample(setting: dict, models: dict, prompt_ids: list[int], seed: int, config: EvalConfig):
+    """The History of one answer under one setting."""
     if setting["kind"] == "ar":
-        history = generate_autoregressive(teacher, prompt_ids, ARConfig(
+        return generate_autoregressive(models["ar"](), prompt_ids, ARConfig(
             max_new_tokens=config.gen_length, temperature=config.temperature, seed=seed))
-    else:
-        history = diffuse(student, prompt_ids, DiffusionConfig(
-            gen_length=config.gen_length, steps=setting["steps"], block_length=config.block_length,
-            algorithm=setting["algorithm"], temperature=config.temperature, seed=seed))
-    return history.answer_ids(), history.canvas
+    return diffuse(models[setting["model"]](), prompt_ids, DiffusionConfig(
+        gen_length=config.gen_length, temperature=config.temperature, seed=seed, **setting["diffusion"]))
+
+
+def tokens_per_forward(history) -> float:
+    """Positions committed per model forward pass (1 for AR decoding)."""
+    committed = sum(1 for step in history.first_committed if step is not None)
+    return committed / max(1, history.forward_passes)
 
 
 def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=print, teacher_base=None,
-             bf16_autocast: bool = False, out: Path | None = None) -> dict:
-    """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows)."""
+             out: Path | None = None) -> dict:
+    """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows).
+
+    Every model answers in the dtype the page loads it in (`generation.dtypes.device_dtype`), so the
+    seconds are what a visitor waits; the judge is the AR teacher in float32."""
     tokenizer, base = teacher_base if teacher_base is not None else load_smollm2(device, torch.float32)
     teacher = CausalLM(base, tokenizer, stop_ids=SMOLLM2_STOP_IDS, context_length=base.config.max_position_embeddings,
                        name="teacher")
-    student = load_embedded_diffusion(device, torch.float32, adapter_dir)
+    load_student = load_block_diffusion if config.objective == "block" else load_embedded_diffusion
+    student_name = BLOCK_DIFFUSION_SMOLLM2 if config.objective == "block" else DIFFUSION_SMOLLM2
+    dtypes = {name: device_dtype(name, device)[1] for name in (AR_SMOLLM2, student_name, DIFFUSION_SMOLLM2)}
+    models = {"ar": lru_cache(None)(lambda: load_ar_smollm2(device, dtypes[AR_SMOLLM2])),
+              "student": lru_cache(None)(lambda: load_student(device, dtypes[student_name], adapter_dir)),
+              "any-order": lru_cache(None)(lambda: load_embedded_diffusion(device, dtypes[DIFFUSION_SMOLLM2]))}
     held_out = split_prompts()["held_out"]
     prompts = random.Random(0).sample(held_out, min(config.prompts, len(held_out)))
     rows = []
-    result = {"config": asdict(config), "device": device, "student_matmuls": "bf16 autocast" if bf16_autocast else "float32",
+    result = {"config": asdict(config), "device": device, "dtypes": {k: str(v).removeprefix("torch.") for k, v in dtypes.items()},
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
     for setting in settings(config):
         nll = tokens = 0.0
-        entropies, lengths, leaks, shown, began = [], [], 0, [], time.perf_counter()
-        for k, prompt in enumerate(prompts):
+        entropies, lengths, per_forward, leaks, shown = [], [], [], 0, []
+        seconds = 0.0
+        answers = [(k, prompt, k * config.seeds + j) for k, prompt in enumerate(prompts[:setting.get("prompts")])
+                   for j in range(config.seeds)]
+        for k, prompt, seed in answers:
             prompt_ids = teacher.prompt_ids(messages(prompt))
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
-                                enabled=bf16_autocast and setting["kind"] == "diffusion"):
-                answer, canvas = sample(setting, student, teacher, prompt_ids, seed=k, config=config)
+            began = time.perf_counter()
+            history = sample(setting, models, prompt_ids, seed, config)
+            seconds += time.perf_counter() - began
+            answer = history.answer_ids()
             nll += teacher_nll(teacher, prompt_ids, answer)
             tokens += len(answer)
             entropies.append(unigram_entropy(answer))
             lengths.append(len(answer))
-            leaks += leaked(answer, canvas)
-            if k < config.samples_shown:
+            per_forward.append(tokens_per_forward(history))
+            leaks += leaked(answer)
+            if len(shown) < config.samples_shown and seed % config.seeds == 0:
                 shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
         row = {"setting": setting["name"], **{k: v for k, v in setting.items() if k != "name"},
                "gen_ppl": perplexity(nll, tokens),
                "unigram_entropy_nats": sum(entropies) / len(entropies), "mean_length": sum(lengths) / len(lengths),
-               "leaks": leaks, "answers": len(prompts), "seconds_per_answer": (time.perf_counter() - began) / len(prompts),
+               "tokens_per_forward": sum(per_forward) / len(per_forward),
+               "leaks": leaks, "answers": len(answers), "seconds_per_answer": seconds / len(answers),
                "samples": shown}
         rows.append(row)
         log(format_row(row))
@@ -117,14 +179,16 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
 
 
 def format_row(row: dict) -> str:
-    return (f"| {row['setting']} | {row['gen_ppl']:.1f} | {row['unigram_entropy_nats']:.2f} | "
-            f"{row['mean_length']:.0f} | {row['leaks']}/{row['answers']} | {row['seconds_per_answer']:.1f} |")
+    setting = row["setting"] + (f" ({describe(row['diffusion'])})" if "diffusion" in row else "")
+    return (f"| {setting} | {row['gen_ppl']:.1f} | {row['unigram_entropy_nats']:.2f} | "
+            f"{row['mean_length']:.0f} | {row.get('tokens_per_forward', 1.0):.2f} | {row['leaks']}/{row['answers']} | "
+            f"{row['seconds_per_answer']:.1f} |")
 
 
 def table(result: dict) -> str:
     """The markdown table for the model card."""
     head = ("| setting | gen. perplexity (teacher) | unigram entropy (nats) | mean length (tokens) | "
-            "leaks | s / answer |\n|---|---|---|---|---|---|")
+            "tokens / forward | leaks | s / answer |\n|---|---|---|---|---|---|---|")
     return "\n".join([head] + [format_row(r) for r in result["rows"]])
 
 
@@ -135,13 +199,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gen-length", type=int, default=EvalConfig.gen_length)
     parser.add_argument("--steps", type=int, nargs="+", default=list(EvalConfig.steps))
     parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
+    parser.add_argument("--objective", default=EvalConfig.objective, choices=("masked", "block"),
+                        help="block: the block model's rows (pass its adapter with --adapter)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval.json"))
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the student (teacher, judge float32)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = EvalConfig(prompts=args.prompts, gen_length=args.gen_length, steps=tuple(args.steps),
-                        temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length))
-    result = evaluate(args.adapter, config, args.device, bf16_autocast=args.bf16, out=args.out)
+                        temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length),
+                        objective=args.objective)
+    result = evaluate(args.adapter, config, args.device, out=args.out)
     print(table(result))
 
 

@@ -30,6 +30,7 @@ from generation.smollm2 import BLOCK_ADAPTER_DIR, EMBEDDED_ADAPTER_DIR, load_smo
 
 from . import adapt, card, distill, evaluate, prompts, throughput
 
+PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled answers, by budget name
 STAGES = ("prompts", "distill", "measure", "compare", "train", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -56,8 +57,8 @@ class Budget:
     eval_steps: tuple[int, ...]
     measure: bool  # time fp32 vs bf16 first
     bf16: bool = True  # bf16 autocast in distillation (CPU) and training
-    eval_bf16: bool = False  # bf16 autocast around the student's forward passes (teacher and judge stay float32)
     variant: str | None = None  # None = the comparison's winner
+    pack_answers: bool = False  # keep the distilled answers in the repository (training/data/<budget>-distill.json.xz)
     objective: str = "masked"  # "masked": the any-order model; "block": the block-causal model (training/block.py)
     block_sizes: tuple[int, ...] = (8,)  # block objective: block size of each batch, cycled
 
@@ -71,14 +72,13 @@ BUDGETS = {
                   "about 45x (data) and 125x (training) below the GPU recipe's (see Budget).", max_prompts=None,
                   answers_per_prompt=1, max_answers=2048, max_answer_tokens=128, distill_batch=64, val_prompts=8,
                   canvas=128, batch_size=8, train_steps=600, train_seconds=3600, compare_steps=40, rank=16, lr=5e-4,
-                  eval_prompts=4, eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True,
-                  eval_bf16=True),
+                  eval_prompts=4, eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True),
     "block-cpu": Budget("block-cpu", "trained on a shared 2-core CPU within one working session, so its token "
                         "budgets are far below the GPU recipe's (see Budget).", max_prompts=None, answers_per_prompt=1,
                         max_answers=2048, max_answer_tokens=128, distill_batch=64, val_prompts=16, canvas=128,
                         batch_size=4, train_steps=2000, train_seconds=3600, compare_steps=0, rank=16, lr=5e-4,
-                        eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False, eval_bf16=True,
-                        variant="lora+", objective="block", block_sizes=(8, 4, 8, 16, 8, 32)),
+                        eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False,
+                        variant="lora+", pack_answers=True, objective="block", block_sizes=(8, 4, 8, 16, 8, 32)),
     "block-gpu": Budget("block-gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                         max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128,
                         distill_batch=256, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
@@ -143,7 +143,12 @@ def stage_distill(run: Run) -> None:
     config = distill.DistillConfig(answers_per_prompt=b.answers_per_prompt, max_answer_tokens=b.max_answer_tokens,
                                    batch_size=b.distill_batch, max_prompts=b.max_prompts, max_answers=b.max_answers,
                                    bf16=b.bf16 and run.device == "cpu")
+    packed = PACKED_ANSWERS / f"{b.name}-distill.json.xz"
+    if packed.exists():
+        run.log(f"distill: {distill.unpack(packed, run.workdir / 'distill')} shards from {packed}")
     distill.distill(split["train"], run.workdir / "distill", config, run.device, module, tokenizer)
+    if b.pack_answers:
+        distill.pack(run.workdir / "distill", packed)
     val = dataclasses.replace(config, answers_per_prompt=1, max_prompts=b.val_prompts)
     distill.distill(split["held_out"], run.workdir / "val", val, run.device, module, tokenizer)
     run.save(distill={**distill.read_stats(run.workdir / "distill"), **dataclasses.asdict(config)})
@@ -197,9 +202,8 @@ def stage_train(run: Run) -> None:
 def stage_eval(run: Run) -> None:
     b = run.budget
     config = evaluate.EvalConfig(prompts=b.eval_prompts, gen_length=b.eval_gen_length, steps=b.eval_steps,
-                                 block_length=min(32, b.eval_gen_length))
+                                 block_length=min(32, b.eval_gen_length), objective=b.objective)
     result = evaluate.evaluate(run.adapter_out, config, run.device, log=run.log, teacher_base=run.base(),
-                               bf16_autocast=b.eval_bf16,
                                out=run.workdir / "eval.json")
     run.log("\n" + evaluate.table(result))
 
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> Run:
                 parser.add_argument(flag, type=int, nargs="+", default=None)
             elif field.name == "objective":
                 parser.add_argument(flag, choices=adapt.OBJECTIVES, default=None)
-            elif field.name in ("measure", "bf16", "eval_bf16"):
+            elif field.name in ("measure", "bf16"):
                 parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
             elif field.name == "variant":
                 parser.add_argument(flag, choices=adapt.VARIANTS, default=None)
