@@ -17,7 +17,7 @@ import sys
 import torch
 
 from .autoregressive import generate_autoregressive
-from .config import ALGORITHMS, ARConfig, ConfigError, DiffusionConfig
+from .config import ALGORITHMS, CACHE_MODES, ARConfig, ConfigError, DiffusionConfig
 from .infill import DEFAULT_BLANK, encoder, parse_constraints, parse_template
 from .models import ModelUnavailable
 from .presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--alg-temp", type=float, default=d.alg_temp)
     p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--cache", choices=CACHE_MODES, default=d.cache,
+                   help="KV cache: none (the published loop), prefix or dual (Fast-dLLM; exact block cache: prefix)")
     p.add_argument("--cfg-scale", type=float, default=d.cfg_scale)
     p.add_argument("--seed", type=int, default=d.seed)
     given = p.add_mutually_exclusive_group()
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         diffusion_config = DiffusionConfig(
             gen_length=args.gen_length, steps=args.steps or args.gen_length, block_length=args.block_length,
             algorithm=args.algorithm, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-            alg_temp=args.alg_temp, threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed)
+            alg_temp=args.alg_temp, threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed,
+            cache=args.cache)
         ar_config = ARConfig(max_new_tokens=args.gen_length, temperature=args.temperature,
                              top_p=args.top_p, top_k=args.top_k, seed=args.seed)
         dtype = DTYPES[args.dtype] if args.dtype else None

@@ -1,5 +1,5 @@
-"""How good is an answer? The project's two sample-quality measures (shared/algorithms.md, "Evaluation
-protocol"), in one place for the sweep (generation/sweep.py) and the training evaluation
+"""How good is an answer? The two sample-quality measures of the diffusion-LM literature (generative
+perplexity under a judge and unigram entropy: MDLM arXiv 2406.07524, FS-DFM arXiv 2509.20624), in one place for the sweep (generation/sweep.py) and the training evaluation
 (training/evaluate.py):
 
 - `teacher_nll`: the answer's negative log-likelihood under a causal judge, conditioned on the prompt;

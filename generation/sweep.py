@@ -1,6 +1,6 @@
 """Quality against steps: run one diffusion model at several settings on one prompt and judge every answer.
 
-The FS-DFM figure in miniature (shared/algorithms.md, "Evaluation protocol"): a setting is a dict of
+The FS-DFM figure in miniature (arXiv 2509.20624: perplexity and entropy against steps): a setting is a dict of
 `DiffusionConfig` overrides on a base config (`{"steps": 16}`, `{"threshold": 0.9}`, and whatever
 fields the config gains, e.g. a cache mode), so new kinds of rows need no new code. Every answer is
 scored the same way, with generation.metrics: generative perplexity under the AR model (the judge,
