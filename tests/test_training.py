@@ -193,6 +193,22 @@ def test_shipped_adapter_loads_and_answers_without_special_tokens():
     assert SMOLLM2_MASK_ID not in history.canvas
 
 
+@pytest.mark.slow
+def test_shipped_block_adapter_answers_at_its_recommended_settings_without_special_tokens():
+    from generation import diffuse, load_model, recommended_config
+    from generation.presets import BLOCK_DIFFUSION_SMOLLM2
+    from generation.smollm2 import BLOCK_ADAPTER_DIR
+
+    assert (BLOCK_ADAPTER_DIR / "adapter_config.json").exists(), f"the shipped adapter is missing from {BLOCK_ADAPTER_DIR}"
+    model = load_model(BLOCK_DIFFUSION_SMOLLM2, device="cpu")
+    prompt = model.prompt_ids([{"role": "user", "content": "What is the capital of France?"}])
+    history = diffuse(model, prompt, recommended_config(BLOCK_DIFFUSION_SMOLLM2, 32))
+    answer = history.answer_ids()
+    assert answer and not set(answer) & set(SMOLLM2_SPECIAL_IDS)
+    assert "Paris" in model.tokenizer.decode(answer)
+    assert history.tokens_per_forward() >= 1.0 and history.cache == "prefix"
+
+
 def test_packed_answers_unpack_to_the_same_shards_and_are_skipped(tmp_path):
     from training.distill import load_shards, pack, save_shard, unpack, _add_stats
 
