@@ -223,3 +223,16 @@ def test_packed_answers_unpack_to_the_same_shards_and_are_skipped(tmp_path):
     assert load_shards(restored) == load_shards(shards)
     assert json.loads((restored / "stats.json").read_text()) == json.loads((shards / "stats.json").read_text())
     assert unpack(tmp_path / "answers.json.xz", restored) == 0  # present shards are kept, not rewritten
+
+
+def test_card_checks_the_targets_of_the_row_at_one_token_per_step():
+    from training.card import targets
+
+    evaluation = {"config": {"gen_length": 16, "block_length": 16}, "rows": [
+        {"setting": "AR", "gen_ppl": 2.0, "unigram_entropy_nats": 2.0, "mean_length": 10},
+        {"setting": "8 steps", "diffusion": {"algorithm": "low_confidence", "steps": 8}, "gen_ppl": 9.0,
+         "unigram_entropy_nats": 1.0, "mean_length": 12},
+        {"setting": "16 steps", "diffusion": {"algorithm": "low_confidence", "steps": 16}, "gen_ppl": 3.0,
+         "unigram_entropy_nats": 1.9, "mean_length": 12}]}
+    text = targets(evaluation)
+    assert "perplexity 1.50x the teacher's (target <= 2x: met)" in text and "95% of the teacher's" in text

@@ -61,8 +61,8 @@ def targets(evaluation: dict) -> str:
     perplexity within 2x of the teacher's samples and unigram entropy at least 90% of theirs."""
     rows = evaluation["rows"]
     teacher = rows[0]
-    full = next((r for r in rows if r.get("algorithm") == "low_confidence"
-                 and r.get("steps") == evaluation["config"]["gen_length"]), None)
+    full = next((r for r in rows if r.get("diffusion", {}).get("algorithm") == "low_confidence"
+                 and r.get("diffusion", {}).get("steps") == evaluation["config"]["gen_length"]), None)
     if full is None:
         return ""
     ppl_ratio = full["gen_ppl"] / teacher["gen_ppl"]
