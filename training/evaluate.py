@@ -118,12 +118,6 @@ def sample(setting: dict, models: dict, prompt_ids: list[int], seed: int, config
         gen_length=config.gen_length, temperature=config.temperature, seed=seed, **setting["diffusion"]))
 
 
-def tokens_per_forward(history) -> float:
-    """Positions committed per model forward pass (1 for AR decoding)."""
-    committed = sum(1 for step in history.first_committed if step is not None)
-    return committed / max(1, history.forward_passes)
-
-
 def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=print, teacher_base=None,
              out: Path | None = None) -> dict:
     """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows).
@@ -160,7 +154,7 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
             tokens += len(answer)
             entropies.append(unigram_entropy(answer))
             lengths.append(len(answer))
-            per_forward.append(tokens_per_forward(history))
+            per_forward.append(history.tokens_per_forward() or 0.0)
             leaks += leaked(answer)
             if len(shown) < config.samples_shown and seed % config.seeds == 0:
                 shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
