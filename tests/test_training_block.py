@@ -27,17 +27,19 @@ def test_answers_pad_to_a_block_multiple_with_endoftext():
     assert block.pad_to_block(list(range(20, 32)), 4, 8) == list(range(20, 28))  # cut at the canvas
 
 
-def test_layout_places_clean_then_noisy_stream_with_shared_positions():
+def test_layout_places_clean_noisy_and_twin_streams_with_shared_positions():
     streams = block.layout(PAIRS, 4, 8)
     row = {name: value[0].tolist() for name, value in streams.items()}
     answer = [30, 31, 32, 33, 34, SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_ENDOFTEXT_ID]
-    assert row["ids"][:19] == [20, 21, 22] + answer + answer
-    assert row["position"][:19] == list(range(11)) + list(range(3, 11))
-    assert row["block"][:19] == [-1] * 3 + [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4
-    # block starts are predicted from the clean state left of the block, the rest from the noisy stream
-    assert row["source"][11:19] == [2, 11, 12, 13, 6, 15, 16, 17]
-    assert row["valid"] == [True] * 19 + [False] * 0  # the widest row
-    assert streams["valid"][1].tolist() == [True] * 18 + [False]
+    assert row["ids"] == [20, 21, 22] + answer * 3
+    assert row["position"] == list(range(11)) + list(range(3, 11)) * 2
+    assert row["stream"] == [block.CLEAN] * 11 + [block.NOISY] * 8 + [block.TWIN] * 8
+    assert row["block"] == [-1] * 3 + ([0] * 4 + [1] * 4) * 3
+    # block starts are predicted from the clean state left of the block, the rest from their own stream
+    assert row["source"][11:] == [2, 11, 12, 13, 6, 15, 16, 17] + [2, 19, 20, 21, 6, 23, 24, 25]
+    assert row["twin"][11:19] == list(range(19, 27)) and set(row["twin"][:11] + row["twin"][19:]) == {-1}
+    assert row["valid"] == [True] * 27  # the widest row
+    assert streams["valid"][1].tolist() == [True] * 26 + [False]
 
 
 def test_mask_is_causal_clean_and_block_local_noisy():
@@ -46,21 +48,26 @@ def test_mask_is_causal_clean_and_block_local_noisy():
     p, a = 3, 8
     clean = allowed[:p + a, :p + a]
     assert torch.equal(clean, torch.tril(torch.ones(p + a, p + a, dtype=torch.bool)))
-    assert not allowed[:p + a, p + a:].any()  # the clean stream never sees the noisy one
-    first_noisy_block = allowed[p + a:p + a + 4]
-    assert first_noisy_block[:, :p].all() and not first_noisy_block[:, p:p + a].any()
-    assert first_noisy_block[:, p + a:p + a + 4].all() and not first_noisy_block[:, p + a + 4:].any()
-    second = allowed[p + a + 4:p + a + 8]
-    assert second[:, :p + 4].all() and not second[:, p + 4:p + a].any()  # clean block 0, not clean block 1
+    assert not allowed[:p + a, p + a:].any()  # the clean stream never sees the noisy ones
+    for start in (p + a, p + 2 * a):  # the noisy stream, then its twin
+        first_block = allowed[start:start + 4]
+        assert first_block[:, :p].all() and not first_block[:, p:p + a].any()
+        assert first_block[:, start:start + 4].all()
+        assert first_block[:, p + a:].sum() == 4 * 4  # its own block, nothing of the other noisy stream
+        second = allowed[start + 4:start + 8]
+        assert second[:, :p + 4].all() and not second[:, p + 4:p + a].any()  # clean block 0, not clean block 1
+        assert second[:, p + a:].sum() == 4 * 4
 
 
 def test_complementary_masks_cover_every_answer_token_exactly_once():
     streams = block.layout(PAIRS, 4, 8)
-    doubled, masked = block.complementary_noise(streams, 1e-3, torch.Generator().manual_seed(0))
-    half = len(PAIRS)
-    assert torch.equal(masked[:half] ^ masked[half:], streams["answer"])
-    assert not (masked[:half] & masked[half:]).any()
-    assert torch.equal(doubled["ids"][:half], doubled["ids"][half:])
+    masked = block.complementary_noise(streams, 1e-3, torch.Generator().manual_seed(0))
+    noisy, twin = streams["stream"] == block.NOISY, streams["stream"] == block.TWIN
+    assert not (masked & ~(noisy | twin)).any()
+    for row in range(len(PAIRS)):
+        m, complement = masked[row][noisy[row]], masked[row][twin[row]]
+        assert torch.equal(m ^ complement, torch.ones_like(m))
+        assert 0 < int(m.sum()) < len(m)  # this seed masks some and keeps some
 
 
 @torch.no_grad()
@@ -69,22 +76,23 @@ def test_training_states_equal_block_causal_decoding_states():
     prompt, answer = PAIRS[0]
     size = 4
     streams = block.layout([(prompt, answer)], size, 8)
-    masked = streams["answer"] & (torch.arange(streams["ids"].shape[1]) % 3 == 0)
+    masked = (streams["stream"] != block.CLEAN) & (torch.arange(streams["ids"].shape[1]) % 3 == 0)
     noisy_ids = streams["ids"].masked_fill(masked, SMOLLM2_MASK_ID)
     hidden = lm.model(input_ids=noisy_ids, position_ids=streams["position"],
                       attention_mask=block.attention_mask(streams)).last_hidden_state[0]
     padded = block.pad_to_block(answer, size, 8)
     p, a = len(prompt), len(padded)
-    for b in range(a // size):
-        # decoding block b: prompt + clean blocks < b causal, then block b (with its masks) bidirectional
-        current = noisy_ids[0, p + a + b * size:p + a + (b + 1) * size]
-        x = torch.tensor(prompt + padded[:b * size] + current.tolist())[None]
-        n = x.shape[1]
-        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
-        allowed[n - size:, n - size:] = True
-        decoded = lm.model(input_ids=x, attention_mask=allowed[None, None]).last_hidden_state[0]
-        assert torch.allclose(hidden[p + a + b * size:p + a + (b + 1) * size], decoded[n - size:], atol=1e-5)
-        assert torch.allclose(hidden[p + b * size - 1], decoded[n - size - 1], atol=1e-5)  # the clean state
+    for start in (p + a, p + 2 * a):  # the noisy stream and its twin (masked differently)
+        for b in range(a // size):
+            # decoding block b: prompt + clean blocks < b causal, then block b (with its masks) bidirectional
+            current = noisy_ids[0, start + b * size:start + (b + 1) * size]
+            x = torch.tensor(prompt + padded[:b * size] + current.tolist())[None]
+            n = x.shape[1]
+            allowed = torch.tril(torch.ones(n, n, dtype=torch.bool))
+            allowed[n - size:, n - size:] = True
+            decoded = lm.model(input_ids=x, attention_mask=allowed[None, None]).last_hidden_state[0]
+            assert torch.allclose(hidden[start + b * size:start + (b + 1) * size], decoded[n - size:], atol=1e-5)
+            assert torch.allclose(hidden[p + b * size - 1], decoded[n - size - 1], atol=1e-5)  # the clean state
 
 
 def test_block_objective_trains_a_causal_student_and_cycles_block_sizes():
@@ -94,8 +102,8 @@ def test_block_objective_trains_a_causal_student_and_cycles_block_sizes():
     generator = torch.Generator().manual_seed(0)
     _, tokens_a, masked_a = batch_loss(model.get_base_model(), PAIRS, config, generator, step=0)
     loss, tokens_b, masked_b = batch_loss(model.get_base_model(), PAIRS, config, generator, step=1)
-    # both rows twice (complementary); block 2 keeps the 6-token answer, block 4 pads it to 8
-    assert (tokens_a, tokens_b) == (2 * (3 + 2 * 6 + 2 + 2 * 8), 2 * (3 + 2 * 8 + 2 + 2 * 8))
+    # prompt + 3 streams of the answer; block 2 keeps the 6-token answer, block 4 pads it to 8
+    assert (tokens_a, tokens_b) == (3 + 3 * 6 + 2 + 3 * 8, 3 + 3 * 8 + 2 + 3 * 8)
     assert (masked_a, masked_b) == (6 + 8, 8 + 8)  # complementary: each answer token once
     loss.backward()
     assert torch.isfinite(loss) and loss > 0

@@ -157,7 +157,8 @@ def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator
     device = next(causal_lm.parameters()).device
     if config.objective == "block":
         size = config.block_sizes[step % len(config.block_sizes)]
-        streams, masked = block.complementary_noise(block.layout(batch, size, config.canvas), config.eps, generator)
+        streams = block.layout(batch, size, config.canvas)
+        masked = block.complementary_noise(streams, config.eps, generator)
         loss = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID)
         return loss, int(streams["valid"].sum()), int(masked.sum())
     ids, attention, starts = layout(batch, config.canvas)

@@ -1,26 +1,29 @@
 """The block-diffusion objective (BD3-LM, Fast-dLLM v2): SmolLM2 -> a block-causal diffusion LM.
 
-One row of a batch is a (prompt, teacher answer) pair laid out as two streams side by side:
+One row of a batch is a (prompt, teacher answer) pair laid out as three streams side by side:
 
     clean : prompt + answer          causal attention, exactly the AR model (its KV is the cache
                                      the sampler keeps for finished blocks)
-    noisy : answer with masks        block b sees the clean prompt and clean blocks < b, and
-                                     itself bidirectionally; never another noisy block
+    noisy : answer with masks m      block b sees the clean prompt and clean blocks < b, and
+    twin  : answer with masks 1 - m  itself bidirectionally; never another noisy block or stream
 
-so every block of the answer is trained in one forward pass (2 x answer + prompt tokens). The answer
+so every block of the answer is trained in one forward pass (prompt + 3 x answer tokens). The answer
 is cut into blocks of k tokens from its first position and padded with <|endoftext|> to a multiple
 of k (the pads are supervised: after <|im_end|> the model learns to fill its block with them).
 
 Prediction uses Dream's token shift: token i comes from the hidden state at i-1. Inside a block
-that state is in the noisy stream; for a block's first token it is the clean stream's last state
+that state is in its noisy stream; for a block's first token it is the clean stream's last state
 before the block, which is the AR model's own next-token prediction, the one the weights already
 know. The sampler (generation/sampler.py, block-causal models) uses exactly these states.
 
-Noise: each (row, block) draws t ~ U(eps, 1) and masks each of its tokens with probability t; every
-row comes twice, with mask m and its complement 1 - m (Fast-dLLM v2), so every answer token is
-supervised once per pair. Loss: mean cross-entropy over the masked tokens (no 1/t weight: with
-complementary masks each token counts once, and the unweighted mean is the lower-variance choice
-at this small batch). Block sizes k come from a list, one per batch, so one model serves several.
+Noise: each (row, block) draws t ~ U(eps, 1) and masks each of its tokens with probability t in the
+noisy stream; the twin stream masks the complement (Fast-dLLM v2's complementary masks), so every
+answer token is supervised exactly once per row. Fast-dLLM v2 repeats the whole row for the
+complement; sharing the clean stream between the two computes prompt + 3a positions instead of
+2 (prompt + 2a), a third less here, and gives the same states (the streams never see each other).
+Loss: mean cross-entropy over the masked tokens (no 1/t weight: with complementary masks each token
+counts once, and the unweighted mean is the lower-variance choice at this small batch). Block sizes
+k come from a list, one per batch, so one model serves several.
 
 Left out: BD3-LM's clipped noise schedules, sub-blocks, a separate AR loss on the clean stream.
 """
@@ -33,6 +36,7 @@ import torch.nn.functional as F
 from generation.smollm2 import SMOLLM2_ENDOFTEXT_ID
 
 PROMPT_BLOCK = -1  # the block index of prompt tokens: every noisy block may see them
+CLEAN, NOISY, TWIN = 0, 1, 2  # the streams of a row, in order
 
 
 def pad_to_block(answer: list[int], block: int, canvas: int) -> list[int]:
@@ -42,37 +46,41 @@ def pad_to_block(answer: list[int], block: int, canvas: int) -> list[int]:
 
 
 def layout(pairs: list[tuple[list[int], list[int]]], block: int, canvas: int) -> dict[str, torch.Tensor]:
-    """The two streams of every row, right-padded to a common width W = max(prompt + 2 * answer).
+    """The three streams of every row, right-padded to a common width W = max(prompt + 3 * answer).
 
-    Returns (B, W) tensors: `ids`, `position` (position ids: the noisy copy reuses the clean ones),
-    `noisy` (True in the noisy stream), `block` (block index; PROMPT_BLOCK for the prompt), `valid`
-    (False on row padding), `answer` (True on answer tokens of the noisy stream: the ones that can be
-    masked), `source` (the column whose hidden state predicts this column's token, -1 where none)."""
+    Returns (B, W) tensors: `ids`, `position` (position ids: the noisy copies reuse the clean ones),
+    `stream` (CLEAN, NOISY or TWIN), `block` (block index; PROMPT_BLOCK for the prompt), `valid`
+    (False on row padding), `source` (the column whose hidden state predicts this column's token, -1
+    where none), `twin` (for a NOISY column, the TWIN column of the same answer token; -1 elsewhere)."""
     rows = []
     for prompt, answer in pairs:
         answer = pad_to_block(answer, block, canvas)
         p, a = len(prompt), len(answer)
         blocks = [u // block for u in range(a)]
-        # The noisy token u (column p + a + u) is predicted from column p + a + u - 1 inside its
-        # block, and from the clean column p + u - 1 (the state just left of the block) at a block start.
-        source = [p + u - 1 if u % block == 0 else p + a + u - 1 for u in range(a)]
+
+        def source(stream: int) -> list[int]:
+            # Token u of a noisy copy is predicted from the column left of it inside its block, and
+            # from the clean column p + u - 1 (the state just left of the block) at a block start.
+            start = p + stream * a
+            return [p + u - 1 if u % block == 0 else start + u - 1 for u in range(a)]
+
         rows.append({
-            "ids": list(prompt) + answer + answer,
-            "position": list(range(p + a)) + list(range(p, p + a)),
-            "noisy": [False] * (p + a) + [True] * a,
-            "block": [PROMPT_BLOCK] * p + blocks + blocks,
-            "answer": [False] * (p + a) + [True] * a,
-            "source": [-1] * (p + a) + source,
+            "ids": list(prompt) + answer * 3,
+            "position": list(range(p + a)) + list(range(p, p + a)) * 2,
+            "stream": [CLEAN] * (p + a) + [NOISY] * a + [TWIN] * a,
+            "block": [PROMPT_BLOCK] * p + blocks * 3,
+            "source": [-1] * (p + a) + source(NOISY) + source(TWIN),
+            "twin": [-1] * (p + a) + list(range(p + 2 * a, p + 3 * a)) + [-1] * a,
         })
     width = max(len(row["ids"]) for row in rows)
-    out = {name: torch.full((len(rows), width), fill, dtype=dtype) for name, fill, dtype in (
-        ("ids", SMOLLM2_ENDOFTEXT_ID, torch.long), ("position", 0, torch.long), ("noisy", False, torch.bool),
-        ("block", PROMPT_BLOCK, torch.long), ("valid", False, torch.bool), ("answer", False, torch.bool),
-        ("source", -1, torch.long))}
+    out = {name: torch.full((len(rows), width), fill, dtype=torch.long) for name, fill in (
+        ("ids", SMOLLM2_ENDOFTEXT_ID), ("position", 0), ("stream", CLEAN), ("block", PROMPT_BLOCK),
+        ("source", -1), ("twin", -1))}
+    out["valid"] = torch.zeros((len(rows), width), dtype=torch.bool)
     for i, row in enumerate(rows):
         n = len(row["ids"])
         out["valid"][i, :n] = True
-        for name in ("ids", "position", "noisy", "block", "answer", "source"):
+        for name in ("ids", "position", "stream", "block", "source", "twin"):
             out[name][i, :n] = torch.tensor(row[name])
     return out
 
@@ -81,31 +89,31 @@ def attention_mask(streams: dict[str, torch.Tensor]) -> torch.Tensor:
     """Boolean (B, 1, W, W), True where query column i may attend key column j.
 
     clean -> clean: causal by position; noisy -> clean: only blocks before its own (the prompt's
-    block is -1); noisy -> noisy: its own block. Padding columns see only themselves (sdpa needs one
-    visible key per row) and are never seen."""
-    noisy, block, position, valid = streams["noisy"], streams["block"], streams["position"], streams["valid"]
-    qn, kn = noisy[:, :, None], noisy[:, None, :]
+    block is -1); noisy -> noisy: its own block of its own stream. Padding columns see only
+    themselves (sdpa needs one visible key per row) and are never seen."""
+    stream, block, position, valid = streams["stream"], streams["block"], streams["position"], streams["valid"]
+    qs, ks = stream[:, :, None], stream[:, None, :]
     qb, kb = block[:, :, None], block[:, None, :]
-    clean_clean = ~qn & ~kn & (position[:, None, :] <= position[:, :, None])
-    noisy_clean = qn & ~kn & (kb < qb)
-    noisy_noisy = qn & kn & (kb == qb)
+    clean_clean = (qs == CLEAN) & (ks == CLEAN) & (position[:, None, :] <= position[:, :, None])
+    noisy_clean = (qs != CLEAN) & (ks == CLEAN) & (kb < qb)
+    noisy_noisy = (qs != CLEAN) & (qs == ks) & (kb == qb)
     allowed = (clean_clean | noisy_clean | noisy_noisy) & valid[:, :, None] & valid[:, None, :]
-    eye = torch.eye(noisy.shape[1], dtype=torch.bool)[None]
+    eye = torch.eye(stream.shape[1], dtype=torch.bool)[None]
     return (allowed | eye)[:, None]
 
 
-def complementary_noise(streams: dict[str, torch.Tensor], eps: float,
-                        generator: torch.Generator) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Every row twice, with masks m and 1 - m over its answer tokens: (streams of 2B rows, masked (2B, W)).
+def complementary_noise(streams: dict[str, torch.Tensor], eps: float, generator: torch.Generator) -> torch.Tensor:
+    """The masked columns (B, W): the noisy stream masks m, the twin stream its complement 1 - m.
 
     m draws one t ~ U(eps, 1) per (row, block) and masks each answer token with probability t."""
-    answer, block = streams["answer"], streams["block"]
+    noisy, block = streams["stream"] == NOISY, streams["block"]
     blocks = int(block.max()) + 1
-    t = eps + (1 - eps) * torch.rand((answer.shape[0], blocks), generator=generator)  # (B, blocks)
+    t = eps + (1 - eps) * torch.rand((noisy.shape[0], blocks), generator=generator)  # (B, blocks)
     t_per_column = t.gather(1, block.clamp(min=0))  # (B, W)
-    masked = answer & (torch.rand(answer.shape, generator=generator) < t_per_column)
-    doubled = {name: torch.cat([value, value]) for name, value in streams.items()}
-    return doubled, torch.cat([masked, answer & ~masked])
+    masked = noisy & (torch.rand(noisy.shape, generator=generator) < t_per_column)
+    rows, cols = noisy.nonzero(as_tuple=True)
+    masked[rows, streams["twin"][rows, cols]] = ~masked[rows, cols]
+    return masked
 
 
 def block_diffusion_loss(causal_lm, streams: dict[str, torch.Tensor], masked: torch.Tensor,
