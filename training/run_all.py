@@ -61,6 +61,7 @@ class Budget:
     pack_answers: bool = False  # keep the distilled answers in the repository (training/data/<budget>-distill.json.xz)
     objective: str = "masked"  # "masked": the any-order model; "block": the block-causal model (training/block.py)
     block_sizes: tuple[int, ...] = (8,)  # block objective: block size of each batch, cycled
+    eval_seeds: int = 1  # answers per evaluation prompt, each with its own seed
 
 
 BUDGETS = {
@@ -78,7 +79,8 @@ BUDGETS = {
                         max_answers=2048, max_answer_tokens=128, distill_batch=64, val_prompts=16, canvas=128,
                         batch_size=4, train_steps=2000, train_seconds=3600, compare_steps=0, rank=16, lr=5e-4,
                         eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False,
-                        variant="lora+", pack_answers=True, objective="block", block_sizes=(8, 4, 8, 16, 8, 32)),
+                        variant="lora+", pack_answers=True, objective="block", block_sizes=(8, 4, 8, 16, 8, 32),
+                        eval_seeds=2),
     "block-gpu": Budget("block-gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                         max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128,
                         distill_batch=256, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
@@ -202,7 +204,7 @@ def stage_train(run: Run) -> None:
 def stage_eval(run: Run) -> None:
     b = run.budget
     config = evaluate.EvalConfig(prompts=b.eval_prompts, gen_length=b.eval_gen_length, steps=b.eval_steps,
-                                 block_length=min(32, b.eval_gen_length), objective=b.objective)
+                                 block_length=min(32, b.eval_gen_length), objective=b.objective, seeds=b.eval_seeds)
     result = evaluate.evaluate(run.adapter_out, config, run.device, log=run.log, teacher_base=run.base(),
                                out=run.workdir / "eval.json")
     run.log("\n" + evaluate.table(result))
