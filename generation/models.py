@@ -73,12 +73,13 @@ class DiffusionLM:
         return _accepts_kv_cache(type(self.module))
 
     def suppress(self, logits: torch.Tensor) -> torch.Tensor:
-        """Set the never-propose ids to -inf so no proposal can be one of them."""
+        """Set the never-propose ids to -inf, in place, so no proposal can be one of them (the sampler
+        hands over logits it owns: a fresh float32 copy of the forward's output)."""
         if not self.never_propose:
             return logits
         if self._never is None or self._never.device != logits.device:
             self._never = torch.tensor(self.never_propose, device=logits.device)
-        return logits.index_fill(-1, self._never, float("-inf"))
+        return logits.index_fill_(-1, self._never, float("-inf"))
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         return chat_prompt_ids(self.tokenizer, messages)

@@ -340,12 +340,12 @@ def _gumbel_max(logits: torch.Tensor, config: DiffusionConfig, generator: torch.
     vocabulary. The probabilities are LLaDA's softmax of the raw float64 logits, kept lazy
     (`LogProbabilities`) because `low_confidence` needs only the proposed token's entry.
     """
-    logits = logits.to(torch.float64)
     if config.temperature == 0:
-        tokens = logits.argmax(dim=-1)
-    else:
-        noise = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
-        tokens = (logits / config.temperature - torch.log(-torch.log(noise))).argmax(dim=-1)
+        tokens = logits.argmax(dim=-1)  # float64 keeps every value and their order: the same argmax, cheaper
+        return tokens, LogProbabilities(logits.to(torch.float64))
+    logits = logits.to(torch.float64)
+    noise = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
+    tokens = (logits / config.temperature - torch.log(-torch.log(noise))).argmax(dim=-1)
     return tokens, LogProbabilities(logits)
 
 
