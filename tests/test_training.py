@@ -179,6 +179,14 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert "block diffusion" in card and "| page default: perplexity |" in card
     assert load_block_diffusion("cpu", torch.float32, run.adapter_out).block_size is not None
 
+    # A later run continues from that adapter: the adapter's history and its card count both runs.
+    later = main(["--budget", "smoke", "--objective", "block", "--block-sizes", "8", "--workdir", str(tmp_path),
+                  "--stages", "train", "card", "--init-adapter", str(run.adapter_out),
+                  "--adapter-out", str(tmp_path / "continued")])
+    history = json.loads((later.adapter_out / "history.json").read_text())
+    assert [r["steps"] for r in history] == [2, 2] and history[1]["init_adapter"] == str(run.adapter_out)
+    assert "| all | 4 |" in (later.adapter_out / "README.md").read_text()
+
 
 @pytest.mark.slow
 def test_shipped_adapter_loads_and_answers_without_special_tokens():

@@ -75,6 +75,26 @@ def targets(evaluation: dict) -> str:
             f"the samples below. Seconds per answer are wall-clock, not a speed benchmark.")
 
 
+def training_runs(history: list[dict]) -> str:
+    """The training runs behind the adapter, each continuing from the adapter the one before left, and the total."""
+    head = ("| run | steps | tokens processed | masked (supervised) tokens | minutes | tokens / s | held-out loss |\n"
+            "|---|---:|---:|---:|---:|---:|---:|")
+    rows = [f"| {i} | {r['steps']} | {_fmt(r['train_tokens'])} | {_fmt(r['masked_tokens'])} | {r['seconds'] / 60:.0f} | "
+            f"{r['tokens_per_s']:.0f} | {r.get('val_loss', float('nan')):.3f} |" for i, r in enumerate(history, 1)]
+    total = (f"| all | {sum(r['steps'] for r in history)} | {_fmt(sum(r['train_tokens'] for r in history))} | "
+             f"{_fmt(sum(r['masked_tokens'] for r in history))} | {sum(r['seconds'] for r in history) / 60:.0f} | | |")
+    return "\n".join([head, *rows, total])
+
+
+def continued(history: list[dict]) -> str:
+    """The runs behind an adapter that continued from earlier ones (`--init-adapter`); empty for a single run."""
+    if len(history) < 2:
+        return ""
+    return ("\n  This run continued from the adapter the earlier runs left (`--init-adapter`); every run behind the"
+            " adapter (tokens processed depend on each run's layout; the masked tokens are the comparable budget):"
+            "\n\n" + training_runs(history) + "\n")
+
+
 def intro(cfg: dict) -> str:
     if cfg.get("objective") == "block":
         return """# SmolLM2-135M block diffusion (Unmask's embedded diffusion model)
@@ -100,13 +120,14 @@ bidirectional base, then `merge_and_unload`).
 
 def objective(cfg: dict) -> str:
     if cfg.get("objective") == "block":
-        return f"""- Objective (`training/block.py`): each row is laid out twice, side by side: the clean prompt + answer
-  (causal attention) and the answer with masks, cut into blocks from its first token and padded with
-  `<|endoftext|>` to a block multiple; noisy block b attends to the clean prompt, the clean blocks before
-  it and itself. Each (row, block) draws t ~ U({cfg['eps']}, 1) and masks each token with probability t;
-  every row also comes with the complementary mask, so each answer token is supervised once per pair.
-  Loss: mean cross-entropy over masked tokens, a block's first token predicted from the clean state left
-  of it, the others from the noisy state left of them. Block sizes per batch, cycled: {cfg['block_sizes']}."""
+        return f"""- Objective (`training/block.py`): each row lays out three streams side by side: the clean prompt +
+  answer (causal attention), and the answer twice with masks (m and its complement 1 - m), cut into blocks
+  from its first token and padded with `<|endoftext|>` to a block multiple; noisy block b attends to the
+  clean prompt, the clean blocks before it and itself, never to the other noisy stream. Each (row, block)
+  draws t ~ U({cfg['eps']}, 1) and masks each token with probability t, so each answer token is supervised
+  once per row. Loss: mean cross-entropy over masked tokens, a block's first token predicted from the clean
+  state left of it, the others from the noisy state left of them. Block sizes per batch, cycled:
+  {cfg['block_sizes']}."""
     return f"""- Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
   t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
   never; loss = sum over masked tokens of CE / t, divided by canvas tokens; the vocabulary projection runs only
@@ -159,7 +180,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 - Hardware: {hardware}.
 - Training: {train['steps']} steps, {_fmt(train['train_tokens'])} tokens processed ({_fmt(train['masked_tokens'])}
   masked, i.e. supervised), {train['seconds'] / 60:.1f} minutes, {train['tokens_per_s']:.0f} tokens/s;
-  final training loss {train['final_loss']:.3f}{f", held-out loss {train['val_loss']:.3f}" if 'val_loss' in train else ''}.
+  final training loss {train['final_loss']:.3f}{f", held-out loss {train['val_loss']:.3f}" if 'val_loss' in train else ''}.{continued(run.get('train_history', []))}
 - Distillation: {distill['seconds'] / 60:.1f} minutes{f", {distill['answer_tokens_per_s']:.0f} answer tokens/s" if distill.get('answer_tokens_per_s') else ''}.
 - Targets of the full recipe (GPU budget): >= 10M distilled answer tokens, >= 100M training tokens.
 

@@ -33,6 +33,7 @@ from . import adapt, card, distill, evaluate, prompts, throughput
 PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled answers, by budget name
 STAGES = ("prompts", "distill", "measure", "compare", "train", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+HISTORY = "history.json"  # next to an adapter: every training run behind it, oldest first
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,15 @@ def stage_train(run: Run) -> None:
     run.adapter_out.mkdir(parents=True, exist_ok=True)
     for name in ADAPTER_FILES:
         shutil.copy(run.workdir / "adapter" / name, run.adapter_out / name)
-    run.save(train=result)
+    history = training_history(run.init_adapter, result)
+    (run.adapter_out / HISTORY).write_text(json.dumps(history, indent=1))
+    run.save(train=result, train_history=history)
+
+
+def training_history(init_adapter: Path | None, train: dict) -> list[dict]:
+    """The runs behind an adapter: those behind the adapter this run continued from, then this one."""
+    earlier = json.loads((init_adapter / HISTORY).read_text()) if init_adapter and (init_adapter / HISTORY).exists() else []
+    return earlier + [{k: v for k, v in train.items() if k != "config"}]
 
 
 def stage_eval(run: Run) -> None:
