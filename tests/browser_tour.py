@@ -1,4 +1,4 @@
-"""Two tours of the real page in headless Debian chromium (playwright), shared by the browser test and
+"""Tours of the real page in headless Debian chromium (playwright), shared by the browser test and
 `make screenshots`: each drives the page, asserts what a user should see, and saves screenshots into
 the folder it is given (the test: a temporary folder; `make screenshots`: docs/, for the README).
 
@@ -22,18 +22,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PROMPT = "Write a short poem about the sea."
 TEMPLATE = "The capital of France is ___, and it is famous for ___8."
 RUN_SECONDS = 240
+SWEEP_STEPS = "8 16 32"  # the sweep tour's step counts (answers of the page's default length)
 
 
 def real_models():
-    """The page's loader on CPU and the embedded pair's names, both loaded before any clock starts."""
+    """The page's loader on CPU and the embedded pair's names (the pair a visitor sees first), both loaded
+    before any clock starts."""
     from generation import load_model
-    from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2
+    from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2
 
     def load(name):
         return load_model(name, device="cpu")
 
-    load(AR_SMOLLM2), load(DIFFUSION_SMOLLM2)
-    return load, DIFFUSION_SMOLLM2, AR_SMOLLM2
+    load(AR_SMOLLM2), load(BLOCK_DIFFUSION_SMOLLM2)
+    return load, BLOCK_DIFFUSION_SMOLLM2, AR_SMOLLM2
 
 
 @contextmanager
@@ -124,6 +126,7 @@ def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
     page.fill("#um-prompt textarea", PROMPT)
     page.click("#um-settings button, #um-settings .label-wrap")  # open the settings accordion
     block = page.locator("#um-block-length input")
+    recommended = block.input_value()
     block.fill("24")
     block.press("Tab")
     page.wait_for_selector("#um-settings-check .um-error", timeout=30_000)  # checked as soon as it changes
@@ -131,7 +134,7 @@ def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
     page.click("#um-generate")
     page.wait_for_selector("#um-banner .um-error", timeout=30_000)
     assert "must divide" in page.inner_text("#um-banner")
-    block.fill("32")
+    block.fill(recommended)
     block.press("Tab")
     page.wait_for_selector("#um-settings-check .um-error", state="detached", timeout=30_000)
     page.click("#um-generate")
@@ -167,6 +170,28 @@ def fill_the_blanks(browser, url, shots: Path) -> None:
     page.close()
 
 
+def steps_sweep(browser, url, shots: Path) -> None:
+    """The steps sweep: the prompt answered at several step counts and a threshold row, each judged by the AR
+    model; a progress bar while it runs, then the figure and every answer coloured by step. Saves
+    screenshot-sweep.png."""
+    errors: list[str] = []
+    page = open_page(browser, url, errors)
+    page.fill("#um-prompt textarea", PROMPT)
+    page.click("#um-sweep button, #um-sweep .label-wrap")  # open the sweep accordion
+    page.fill("#um-sweep-steps textarea", SWEEP_STEPS)
+    page.click("#um-sweep-run")
+    page.wait_for_selector('#um-sweep-status .um-sweep-progress[data-state="running"]', timeout=60_000)
+    page.wait_for_selector('#um-sweep-status .um-sweep-progress[data-state="finished"]', timeout=RUN_SECONDS * 1000)
+    rows = len(SWEEP_STEPS.split()) + 2  # each step count, the threshold row, the AR reference
+    assert page.get_attribute("#um-sweep-status .um-sweep-progress", "data-done") == str(rows)
+    assert page.locator("#um-sweep-answers .um-sweep-row").count() == rows
+    assert page.locator("#um-sweep-answers .um-tok").count() > 0  # answers coloured by step
+    page.wait_for_selector("#um-sweep-chart .js-plotly-plot", timeout=30_000)
+    page.locator("#um-sweep").screenshot(path=str(shots / "screenshot-sweep.png"))
+    assert errors == [], errors
+    page.close()
+
+
 def main(argv: list[str]) -> None:
     """Take the README's screenshots into the folder named (docs/ by default)."""
     import os
@@ -183,6 +208,7 @@ def main(argv: list[str]) -> None:
             stream_replay_and_play(browser, url, shots)
             dark_theme_and_a_bad_setting(browser, url, shots)
             fill_the_blanks(browser, url, shots)
+            steps_sweep(browser, url, shots)
     finally:
         demo.close()
     print(f"screenshots written to {shots}/")

@@ -2,8 +2,9 @@
 
 The tours (tests/browser_tour.py, shared with `make screenshots`) type a prompt, press Generate, watch
 the diffusion canvas change over several frames and AR tokens appear, use the replay slider and
-autoplay, check the legend, flag a bad setting, and fail on any console error. Here the screenshots
-go to a temporary folder, so the suite leaves docs/ untouched. Both models are the real embedded pair.
+autoplay, check the legend, flag a bad setting, fill blanks, run the steps sweep, and fail on any
+console error. Here the screenshots go to a temporary folder, so the suite leaves docs/ untouched.
+Both models are the real embedded pair.
 
 This test fails, never skips, when the browser cannot run: `make test` installs chromium first.
 """
@@ -46,3 +47,9 @@ def test_dark_theme_and_a_bad_setting(browser, page_url, tmp_path):
 def test_fill_the_blanks(browser, page_url, tmp_path):
     browser_tour.fill_the_blanks(browser, page_url, tmp_path)
     assert (tmp_path / "screenshot-infill.png").stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_steps_sweep(browser, page_url, tmp_path):
+    browser_tour.steps_sweep(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-sweep.png").stat().st_size > 0
