@@ -37,6 +37,9 @@ class Step:
     # sequence positions the step's forward passes computed (the work: a cached step computes only
     # its block); None where not recorded (AR runs, runs saved before this was kept)
     computed_positions: int | None = None
+    # what the same forwards compute without a KV cache (the whole sequence; for a block-causal model
+    # everything up to the block's end): the baseline of work_saved(); None where not recorded
+    uncached_positions: int | None = None
 
 
 @dataclass
@@ -63,7 +66,7 @@ class History:
 
     def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
                seconds: float, forward_passes: int, committed: list[int] | None = None,
-               computed_positions: int | None = None) -> None:
+               computed_positions: int | None = None, uncached_positions: int | None = None) -> None:
         """Append one step; positions are answer-relative, at most one past the canvas end.
 
         A position counts as committed in the step it first leaves the mask (or, with no mask, first
@@ -71,7 +74,7 @@ class History:
         (`committed`: DiffusionGemma keeps revising tokens after it has drawn them)."""
         step_number = len(self.steps) + 1
         self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes,
-                               computed_positions))
+                               computed_positions, uncached_positions))
         for position, token in zip(positions, tokens):
             if position == len(self._canvas):  # autoregressive growth
                 self._canvas.append(token)
@@ -194,8 +197,7 @@ class History:
     @property
     def computed_positions(self) -> int | None:
         """Positions computed by all forward passes so far; None if any step did not record it."""
-        counts = [step.computed_positions for step in self.steps]
-        return None if None in counts else sum(counts)
+        return _total(step.computed_positions for step in self.steps)
 
     def committed(self) -> int:
         """Canvas positions committed so far (diffusion: left the mask, or accepted; AR: tokens written)."""
@@ -207,15 +209,12 @@ class History:
         return self.committed() / self.forward_passes if self.forward_passes else None
 
     def work_saved(self) -> float | None:
-        """How many times fewer positions the forwards computed than the same forwards over the whole
-        prompt + canvas (what cache="none" computes for a bidirectional model; a block-causal model's
-        uncached loop stops at the block's end, so for it this overstates). None where not recorded.
+        """How many times fewer positions the forwards computed than the same forwards without a KV cache
+        (each step records both). None where not recorded.
 
-        With a prompt of 6, a canvas of 16 and 8 forwards that computed 44 positions: 8 * 22 / 44 -> 4.0"""
-        computed = self.computed_positions
-        if not computed:
-            return None
-        return self.forward_passes * (len(self.prompt_ids) + len(self.initial)) / computed
+        8 forwards over a prompt of 6 and a canvas of 16 that computed 44 positions: 8 * 22 / 44 -> 4.0"""
+        computed, uncached = self.computed_positions, _total(step.uncached_positions for step in self.steps)
+        return uncached / computed if computed and uncached else None
 
     @property
     def cache(self) -> str:
@@ -268,3 +267,9 @@ def _apply(canvas: list[int], record: Step) -> None:
             canvas.append(token)
         else:
             canvas[position] = token
+
+
+def _total(counts) -> int | None:
+    """The sum, or None if any count is None (not recorded)."""
+    counts = list(counts)
+    return None if None in counts else sum(counts)

@@ -135,6 +135,7 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                 scores=[None] * len(chosen) if scores is None else scores[chosen].tolist(),
                 seconds=time.perf_counter() - began, forward_passes=forward_passes,
                 computed_positions=passes * inputs.computed(layout),
+                uncached_positions=passes * (end if model.block_size is not None else layout.length),
             )
             step += 1
             yield history

@@ -112,6 +112,19 @@ def test_block_causal_cache_computes_the_block_plus_the_finished_block_once():
     assert [s.computed_positions for s in history.steps] == [10, 5, 5, 5] + [4 + 5, 5, 5, 5] * 2
 
 
+@pytest.mark.parametrize("block_causal", [False, True])
+def test_each_step_records_what_the_uncached_loop_computes(block_causal):
+    """work_saved's baseline is the uncached loop of the same model: the whole sequence for a bidirectional
+    model, everything up to the block's end for a block-causal one (never the whole canvas)."""
+    lm = block_causal_lm(6, block_size=4, stop_ids=()) if block_causal else tiny_diffusion_lm(9, shift_logits=True)
+    settings = dict(gen_length=12, steps=12, block_length=4)
+    cached = diffuse(lm, PROMPT, DiffusionConfig(**settings, cache="prefix"))
+    plain = diffuse(lm, PROMPT, DiffusionConfig(**settings))
+    baseline = [s.computed_positions for s in plain.steps]
+    assert [s.uncached_positions for s in cached.steps] == [s.uncached_positions for s in plain.steps] == baseline
+    assert plain.work_saved() == 1.0 and cached.work_saved() == sum(baseline) / cached.computed_positions > 1
+
+
 def test_block_causal_mask_worked_example():
     assert block_causal_mask(torch.arange(4), 2, 4)[0, 0].int().tolist() == [
         [1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1]]

@@ -186,7 +186,8 @@ def test_tokens_per_forward_and_work_saved_worked_example():
     where uncached forwards would compute 8 x 22 = 176."""
     history = History(kind="diffusion", prompt_ids=list(range(6)), initial=[MASK] * 16, mask_id=MASK)
     for i, computed in enumerate([8, 4, 4, 4, 8, 4, 4, 8]):
-        history.record([2 * i, 2 * i + 1], [5, 6], [0.9, 0.8], 0.01, i + 1, computed_positions=computed)
+        history.record([2 * i, 2 * i + 1], [5, 6], [0.9, 0.8], 0.01, i + 1, computed_positions=computed,
+                       uncached_positions=22)
     assert history.committed() == 16 and history.tokens_per_forward() == 2.0
     assert history.computed_positions == 44 and history.work_saved() == 176 / 44 == 4.0
     assert four_steps().work_saved() is None and four_steps().tokens_per_forward() == 3 / 4  # positions not recorded
