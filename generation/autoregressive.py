@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from queue import Queue
 
 import torch
@@ -88,10 +89,13 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
     last = time.perf_counter()
     tokens = iterate_in_thread(lambda: _generate(model, prompt_ids, config, streamer, probabilities, halt),
                                streamer, streamer.end, halt, name="unmask-ar-generate")
-    for token, probability, at in tokens:
-        history.record([history.length], [token], [probability], at - last, len(history.steps) + 1)
-        last = at
-        yield history
+    with closing(tokens):  # leaving early ends the thread
+        for token, probability, at in tokens:
+            if halt.requested:
+                break  # Stop freezes the answer: tokens the thread made after it are not recorded
+            history.record([history.length], [token], [probability], at - last, len(history.steps) + 1)
+            last = at
+            yield history
     history.stopped = halt.requested
 
 
