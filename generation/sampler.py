@@ -187,12 +187,12 @@ def _planned_steps(canvas: list[int], mask_id: int, config: DiffusionConfig, sch
 
 
 def _no_stop_before(logits: torch.Tensor, masked: torch.Tensor, end: int, stop_ids) -> torch.Tensor:
-    """Stop ids cannot be proposed at masked positions left of `end` (a given token lies to their right)."""
+    """Stop ids cannot be proposed at masked positions left of `end` (a given token lies to their right).
+    In place, like `DiffusionLM.suppress`: the sampler owns these logits."""
     if not stop_ids:
         return logits
     rows = (masked < end).nonzero().squeeze(1)
     stops = torch.tensor(stop_ids, device=logits.device)
-    logits = logits.clone()
     logits[rows.unsqueeze(1), stops.unsqueeze(0)] = float("-inf")
     return logits
 

@@ -201,7 +201,7 @@ def stage_train(run: Run) -> None:
         shutil.copy(run.workdir / "adapter" / name, run.adapter_out / name)
     history = training_history(run.init_adapter, result)
     (run.adapter_out / HISTORY).write_text(json.dumps(history, indent=1))
-    run.save(train=result, train_history=history)
+    run.save(train=result)
 
 
 def training_history(init_adapter: Path | None, train: dict) -> list[dict]:
@@ -221,7 +221,9 @@ def stage_eval(run: Run) -> None:
 
 def stage_card(run: Run) -> None:
     evaluation = json.loads((run.workdir / "eval.json").read_text())
-    text = card.model_card(run.record, evaluation)
+    history_path = run.adapter_out / HISTORY
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    text = card.model_card(run.record, evaluation, history)
     (run.adapter_out / "README.md").write_text(text)
     run.log(f"model card -> {run.adapter_out / 'README.md'}")
 
