@@ -338,27 +338,30 @@ def _gumbel_max(logits: torch.Tensor, config: DiffusionConfig, generator: torch.
     """LLaDA: argmax of exp(logits) / (-log u)^T in float64 (low precision Gumbel noise hurts, 2409.02908).
 
     Taken in log space, argmax(logits / T - log(-log u)): the same argmax without exp/pow over the
-    vocabulary. The probabilities are LLaDA's softmax of the raw float64 logits, kept lazy
-    (`LogProbabilities`) because `low_confidence` needs only the proposed token's entry.
+    vocabulary. The probabilities are LLaDA's softmax of the raw logits, kept lazy (`LogProbabilities`)
+    because `low_confidence` needs only the proposed token's entry.
     """
     if config.temperature == 0:
-        tokens = logits.argmax(dim=-1)  # float64 keeps every value and their order: the same argmax, cheaper
-        return tokens, LogProbabilities(logits.to(torch.float64))
-    logits = logits.to(torch.float64)
+        return logits.argmax(dim=-1), LogProbabilities(logits)  # float64 would keep the order: same argmax
     noise = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
-    tokens = (logits / config.temperature - torch.log(-torch.log(noise))).argmax(dim=-1)
+    tokens = (logits.to(torch.float64) / config.temperature - torch.log(-torch.log(noise))).argmax(dim=-1)
     return tokens, LogProbabilities(logits)
 
 
 class LogProbabilities:
-    """softmax(logits) without materialising it: p[token] = exp(logit[token] - logsumexp(logits))."""
+    """softmax(logits) without materialising it: p[token] = exp(logit[token] - logsumexp(logits)).
+
+    The published loops take the softmax of the whole (P, V) block in float64; the normaliser is
+    summed here in float32 (a tenth of the time on CPU: it was most of the sampler's own cost per
+    step) and the rest in float64. The probabilities differ from the float64 ones by under 1e-6
+    relative, so only two positions tied closer than that could be committed in the other order."""
 
     def __init__(self, logits: torch.Tensor) -> None:
         self.logits = logits
 
     def gather(self, dim: int, index: torch.Tensor) -> torch.Tensor:
-        log_z = torch.logsumexp(self.logits, dim=-1, keepdim=True)
-        return (self.logits.gather(dim, index) - log_z).exp()
+        log_z = torch.logsumexp(self.logits, dim=-1, keepdim=True).double()
+        return (self.logits.gather(dim, index).double() - log_z).exp()
 
 
 def _dream_sample(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
