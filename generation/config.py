@@ -192,10 +192,10 @@ RECOMMENDED = {
     # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most).
     # Threshold from `python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train
     # --prompts 3` (training prompts, so the held-out evaluation stays unseen; greedy, 128 tokens), on the
-    # adapter after its second run: 0.7 is the lowest threshold whose answers keep the one-token-per-step
-    # perplexity (2.73 vs 3.54; AR 1.63) and commits 1.34 tokens per forward (0.88x the AR model's time);
-    # 0.8 -> 1.18 (3.25), 0.9 -> 1.06 (3.54), 0.5 -> 1.53 but perplexity 4.58.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.7, block=8),
+    # adapter after its third run: no threshold keeps the one-token-per-step perplexity (2.59; AR 1.74);
+    # 0.9 comes closest (3.49) at 1.20 tokens per forward (0.92x the AR model's time); 0.8 -> 1.25 (4.76),
+    # 0.7 -> 1.30 (5.56), 0.5 -> 1.71 (5.59, 0.79x). 0.9 is also Fast-dLLM's published setting.
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),
