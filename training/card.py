@@ -134,7 +134,7 @@ def objective(cfg: dict) -> str:
   at masked positions."""
 
 
-def model_card(run: dict, evaluation: dict, history: list[dict] = ()) -> str:
+def model_card(run: dict, evaluation: dict, history: list[dict] | None = None) -> str:
     """The card; `history`: every training run behind the adapter (its history.json), oldest first."""
     train, distill, budget = run["train"], run["distill"], run["budget"]
     measured = run.get("throughput", {})
@@ -181,7 +181,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 - Hardware: {hardware}.
 - Training: {train['steps']} steps, {_fmt(train['train_tokens'])} tokens processed ({_fmt(train['masked_tokens'])}
   masked, i.e. supervised), {train['seconds'] / 60:.1f} minutes, {train['tokens_per_s']:.0f} tokens/s;
-  final training loss {train['final_loss']:.3f}{f", held-out loss {train['val_loss']:.3f}" if 'val_loss' in train else ''}.{continued(list(history))}
+  final training loss {train['final_loss']:.3f}{f", held-out loss {train['val_loss']:.3f}" if 'val_loss' in train else ''}.{continued(history or [])}
 - Distillation: {distill['seconds'] / 60:.1f} minutes{f", {distill['answer_tokens_per_s']:.0f} answer tokens/s" if distill.get('answer_tokens_per_s') else ''}.
 - Targets of the full recipe (GPU budget): >= 10M distilled answer tokens, >= 100M training tokens.
 

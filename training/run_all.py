@@ -206,8 +206,14 @@ def stage_train(run: Run) -> None:
 
 def training_history(init_adapter: Path | None, train: dict) -> list[dict]:
     """The runs behind an adapter: those behind the adapter this run continued from, then this one."""
-    earlier = json.loads((init_adapter / HISTORY).read_text()) if init_adapter and (init_adapter / HISTORY).exists() else []
+    earlier = read_history(init_adapter) if init_adapter else []
     return earlier + [{k: v for k, v in train.items() if k != "config"}]
+
+
+def read_history(adapter_dir: Path) -> list[dict]:
+    """The training runs behind the adapter in `adapter_dir` (its history.json); [] when it has none."""
+    path = adapter_dir / HISTORY
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def stage_eval(run: Run) -> None:
@@ -221,9 +227,7 @@ def stage_eval(run: Run) -> None:
 
 def stage_card(run: Run) -> None:
     evaluation = json.loads((run.workdir / "eval.json").read_text())
-    history_path = run.adapter_out / HISTORY
-    history = json.loads(history_path.read_text()) if history_path.exists() else []
-    text = card.model_card(run.record, evaluation, history)
+    text = card.model_card(run.record, evaluation, read_history(run.adapter_out))
     (run.adapter_out / "README.md").write_text(text)
     run.log(f"model card -> {run.adapter_out / 'README.md'}")
 
