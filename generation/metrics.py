@@ -5,7 +5,10 @@ perplexity under a judge and unigram entropy: MDLM arXiv 2406.07524, FS-DFM arXi
 - `teacher_nll`: the answer's negative log-likelihood under a causal judge, conditioned on the prompt;
   `perplexity` pools it over tokens: exp(sum NLL / sum tokens) (generative perplexity);
 - `unigram_entropy`: the entropy of an answer's token-id histogram, in nats (it grows with length, so
-  compare answers of similar length; low entropy flags repetitive text that games perplexity).
+  compare answers of similar length; low entropy flags repetitive text that games perplexity);
+- `repeated_ngrams`: seq-rep-n (Welleck et al., unlikelihood training, arXiv 1908.04319), the share of an
+  answer's n-grams that repeat an earlier one in it: loops ("it is a language that uses ..., and it is a
+  language that uses ...") and runs of punctuation, read off directly.
 
 Torch is imported only by `teacher_nll`, so the entropy and the pooling work without it.
 Left out: other judges and measures (MAUVE, task accuracies).
@@ -24,6 +27,12 @@ def unigram_entropy(ids: list[int]) -> float:
     counts = Counter(ids)
     n = len(ids)
     return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+def repeated_ngrams(ids: list[int], n: int = 4) -> float:
+    """seq-rep-n: 1 - distinct n-grams / n-grams; [1, 2, 1, 2, 1] at n=2 -> 1 - 2/4 = 0.5; 0 below n + 1 tokens."""
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def teacher_nll(teacher, prompt_ids: list[int], answer_ids: list[int]) -> float:

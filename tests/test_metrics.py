@@ -1,4 +1,4 @@
-"""generation.metrics: hand-computed entropies and perplexities, and the judge's NLL against a direct
+"""generation.metrics: hand-computed entropies, repetition rates and perplexities, and the judge's NLL against a direct
 log-softmax sum (one implementation, shared by the sweep and training/evaluate.py)."""
 
 import math
@@ -7,13 +7,19 @@ import torch
 
 from fakes import TINY_VOCAB, tiny_llama
 from generation import CausalLM
-from generation.metrics import perplexity, teacher_nll, unigram_entropy
+from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 
 
 def test_unigram_entropy_by_hand():
     assert math.isclose(unigram_entropy([1, 1, 2, 2]), math.log(2))
     assert unigram_entropy([7, 7, 7]) == 0.0 and unigram_entropy([]) == 0.0
     assert math.isclose(unigram_entropy([1, 2, 3, 4]), math.log(4))
+
+
+def test_repeated_ngrams_by_hand():
+    assert repeated_ngrams([1, 2, 1, 2, 1], n=2) == 0.5  # (1,2) (2,1) (1,2) (2,1): 2 of 4 repeat
+    assert repeated_ngrams([1, 2, 3, 4, 5]) == 0.0 and repeated_ngrams([9] * 8) == 1 - 1 / 5
+    assert repeated_ngrams([1, 2, 3]) == 0.0 and repeated_ngrams([]) == 0.0  # no 4-gram: nothing repeats
 
 
 def test_perplexity_pools_over_tokens():
@@ -35,3 +41,4 @@ def test_training_evaluate_uses_the_same_functions():
     import training.evaluate as evaluate
 
     assert evaluate.teacher_nll is teacher_nll and evaluate.unigram_entropy is unigram_entropy
+    assert evaluate.repeated_ngrams is repeated_ngrams

@@ -8,6 +8,7 @@ as the reference row. Every answer (cut at its first stop token) is scored the s
   tokens: exp(sum NLL / sum tokens);
 - unigram entropy of the answer's token ids, in nats, averaged over answers (with their mean length,
   since entropy grows with length);
+- repeated 4-grams (seq-rep-4), in percent, averaged over answers: how much of an answer loops;
 - leaks: answers holding a mask or another special token (ids 0-16 other than the stop that ends
   them);
 - tokens committed per model forward pass (1 for the AR model), and wall seconds per answer.
@@ -35,7 +36,7 @@ from pathlib import Path
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive, recommended_config
-from generation.metrics import perplexity, teacher_nll, unigram_entropy
+from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 from generation.models import CausalLM
 from generation.dtypes import device_dtype
 from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
@@ -140,7 +141,7 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
     for setting in settings(config):
         nll = tokens = 0.0
-        entropies, lengths, per_forward, leaks, shown = [], [], [], 0, []
+        entropies, repeats, lengths, per_forward, leaks, shown = [], [], [], [], 0, []
         seconds = 0.0
         answers = [(k, prompt, k * config.seeds + j) for k, prompt in enumerate(prompts[:setting.get("prompts")])
                    for j in range(config.seeds)]
@@ -153,6 +154,7 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
             nll += teacher_nll(teacher, prompt_ids, answer)
             tokens += len(answer)
             entropies.append(unigram_entropy(answer))
+            repeats.append(repeated_ngrams(answer))
             lengths.append(len(answer))
             per_forward.append(history.tokens_per_forward() or 0.0)
             leaks += leaked(answer)
@@ -160,7 +162,8 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
                 shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
         row = {"setting": setting["name"], **{k: v for k, v in setting.items() if k != "name"},
                "gen_ppl": perplexity(nll, tokens),
-               "unigram_entropy_nats": sum(entropies) / len(entropies), "mean_length": sum(lengths) / len(lengths),
+               "unigram_entropy_nats": sum(entropies) / len(entropies), "repeated_4grams": sum(repeats) / len(repeats),
+               "mean_length": sum(lengths) / len(lengths),
                "tokens_per_forward": sum(per_forward) / len(per_forward),
                "leaks": leaks, "answers": len(answers), "seconds_per_answer": seconds / len(answers),
                "samples": shown}
@@ -174,15 +177,15 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
 
 def format_row(row: dict) -> str:
     setting = row["setting"] + (f" ({describe(row['diffusion'])})" if "diffusion" in row else "")
-    return (f"| {setting} | {row['gen_ppl']:.1f} | {row['unigram_entropy_nats']:.2f} | "
+    return (f"| {setting} | {row['gen_ppl']:.1f} | {row['unigram_entropy_nats']:.2f} | {100 * row['repeated_4grams']:.0f}% | "
             f"{row['mean_length']:.0f} | {row.get('tokens_per_forward', 1.0):.2f} | {row['leaks']}/{row['answers']} | "
             f"{row['seconds_per_answer']:.1f} |")
 
 
 def table(result: dict) -> str:
     """The markdown table for the model card."""
-    head = ("| setting | gen. perplexity (teacher) | unigram entropy (nats) | mean length (tokens) | "
-            "tokens / forward | leaks | s / answer |\n|---|---|---|---|---|---|---|")
+    head = ("| setting | gen. perplexity (teacher) | unigram entropy (nats) | repeated 4-grams | mean length (tokens) | "
+            "tokens / forward | leaks | s / answer |\n|---|---|---|---|---|---|---|---|")
     return "\n".join([head] + [format_row(r) for r in result["rows"]])
 
 
