@@ -217,6 +217,21 @@ def test_shipped_block_adapter_answers_at_its_recommended_settings_without_speci
     assert history.tokens_per_forward() >= 1.0 and history.cache == "prefix"
 
 
+def test_distillation_resumes_only_from_shards_of_its_own_plan(tmp_path, monkeypatch):
+    import training.distill as distill
+
+    monkeypatch.setattr(distill, "chat_prompt_ids", lambda tokenizer, messages: [1, 2, 3])
+    prompts = [f"p{i}" for i in range(8)]
+    config = DistillConfig(answers_per_prompt=1, batch_size=2, shard_batches=1, max_answer_tokens=2)
+    planned = batches([3] * len(prompts), config)
+    distill.save_shard(tmp_path / "shard_00000.pt", [(prompts[i], [1, 2, 3], [5], t) for i, t in planned[0]])
+    distill.save_shard(tmp_path / "shard_00001.pt", [(prompts[i], [1, 2, 3], [5], t)  # made with batches of 4
+                                                     for i, t in batches([3] * len(prompts), DistillConfig(
+                                                         answers_per_prompt=1, batch_size=4))[0]])
+    with pytest.raises(ValueError, match="shard_00001.pt holds other prompts than this plan's shard"):
+        distill.distill(prompts, tmp_path, config, module=object())  # shard 0 is this plan's: skipped
+
+
 def test_packed_answers_unpack_to_the_same_shards_and_are_skipped(tmp_path):
     from training.distill import load_shards, pack, save_shard, unpack, _add_stats
 

@@ -193,6 +193,14 @@ def load_shards(directory: Path) -> list[tuple[list[int], list[int]]]:
     return pairs
 
 
+def _check_shard_plan(path: Path, planned_prompts: list[str]) -> None:
+    """A shard is skipped only if it holds the prompts this plan puts in it: one made with another batch
+    size (shard size) or seed would otherwise count as done while the plan's answers never get made."""
+    if torch.load(path)["prompt"] != planned_prompts:
+        raise ValueError(f"{path} holds other prompts than this plan's shard (distilled with another batch size "
+                         f"or seed?): distil into an empty directory, or with the settings that shard was made with")
+
+
 def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = "cpu", module=None,
             tokenizer=None) -> dict:
     """Write the shards; returns counts and throughput. Skips shards already written (resumable)."""
@@ -207,6 +215,7 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
     for s, start in enumerate(range(0, len(planned), shard_size)):
         path = out / f"shard_{s:05d}.pt"
         if path.exists():
+            _check_shard_plan(path, [prompts[i] for batch in planned[start:start + shard_size] for i, _ in batch])
             continue
         records, shard_began = [], time.perf_counter()
         for b, batch in enumerate(planned[start:start + shard_size], start=start):
