@@ -109,6 +109,26 @@ def test_block_objective_trains_a_causal_student_and_cycles_block_sizes():
     assert torch.isfinite(loss) and loss > 0
 
 
+def test_ar_loss_is_the_causal_models_next_token_loss_on_the_answers_and_stays_out_of_validation():
+    lm = tiny_causal_lm()
+    streams = block.layout(PAIRS, 4, 8)
+    masked = block.complementary_noise(streams, 1e-3, torch.Generator().manual_seed(0))
+    diffusion, ar = block.block_diffusion_loss(lm, streams, masked, SMOLLM2_MASK_ID, ar=True)
+    assert torch.equal(diffusion, block.block_diffusion_loss(lm, streams, masked, SMOLLM2_MASK_ID)[0])
+    nll, count = 0.0, 0  # the plain causal model on prompt + padded answer, one row at a time
+    for prompt, answer in PAIRS:
+        x = torch.tensor([prompt + block.pad_to_block(answer, 4, 8)])
+        logits = lm(x).logits[0, len(prompt) - 1:-1]
+        nll += float(torch.nn.functional.cross_entropy(logits, x[0, len(prompt):], reduction="sum"))
+        count += x.shape[1] - len(prompt)
+    assert abs(float(ar) - nll / count) < 1e-5
+
+    config = AdaptConfig(objective="block", block_sizes=(4,), canvas=8, bf16=False, ar_weight=0.5)
+    train_loss = batch_loss(lm, PAIRS, config, torch.Generator().manual_seed(0))[0]
+    validation = batch_loss(lm, PAIRS, config, torch.Generator().manual_seed(0), validation=True)[0]
+    assert torch.allclose(validation, diffusion) and torch.allclose(train_loss, diffusion + 0.5 * ar)
+
+
 class Interrupted(Exception):
     pass
 

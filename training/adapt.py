@@ -66,6 +66,7 @@ class AdaptConfig:
     checkpoint_seconds: float = 300.0  # wall-clock between resumable checkpoints (adapter + optimizer + data order)
     objective: str = "masked"  # OBJECTIVES: "block" trains the block-causal model (training/block.py)
     block_sizes: tuple[int, ...] = (8,)  # block objective: one size per batch, cycled (a mix serves several)
+    ar_weight: float = 0.0  # block objective: + this x the clean stream's next-token loss (training/block.py)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -149,18 +150,20 @@ def student(base: torch.nn.Module, config: AdaptConfig, init_adapter: Path | Non
 
 
 def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator, step: int = 0,
-               t: torch.Tensor | None = None) -> tuple[torch.Tensor, int, int]:
+               t: torch.Tensor | None = None, validation: bool = False) -> tuple[torch.Tensor, int, int]:
     """(loss, tokens processed, masked tokens) of one batch under the config's objective.
 
     `t` fixes the masked objective's noise levels (validation); the block objective cycles
-    `block_sizes` by step."""
+    `block_sizes` by step and adds `ar_weight` x its AR loss, except in `validation` (the diffusion
+    loss alone, comparable across runs)."""
     device = next(causal_lm.parameters()).device
     if config.objective == "block":
         size = config.block_sizes[step % len(config.block_sizes)]
         streams = block.layout(batch, size, config.canvas)
         masked = block.complementary_noise(streams, config.eps, generator)
-        loss = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID)
-        return loss, int(streams["valid"].sum()), int(masked.sum())
+        with_ar = config.ar_weight > 0 and not validation
+        loss, ar = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID, ar=with_ar)
+        return loss + config.ar_weight * ar if with_ar else loss, int(streams["valid"].sum()), int(masked.sum())
     ids, attention, starts = layout(batch, config.canvas)
     t = low_discrepancy_t(len(batch), config.eps, generator) if t is None else t
     masked = noise(ids, starts, config.canvas, t, generator)
@@ -196,7 +199,7 @@ def validation_loss(model, pairs, config: AdaptConfig, levels: int = 4) -> float
         for spec in rounds:
             t = torch.full((len(batch),), spec["t"]) if "t" in spec else None
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-                loss, _, _ = batch_loss(causal_lm, batch, config, generator, spec.get("step", 0), t)
+                loss, _, _ = batch_loss(causal_lm, batch, config, generator, spec.get("step", 0), t, validation=True)
             total, count = total + float(loss) * len(batch), count + len(batch)
     return total / max(count, 1)
 
@@ -307,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=None)
     parser.add_argument("--objective", default=AdaptConfig.objective, choices=OBJECTIVES)
     parser.add_argument("--block-sizes", type=int, nargs="+", default=list(AdaptConfig.block_sizes))
+    parser.add_argument("--ar-weight", type=float, default=AdaptConfig.ar_weight,
+                        help="block objective: weight of the clean stream's AR loss")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     parser.add_argument("--init-adapter", type=Path, default=None, help="start from this adapter (e.g. the shipped one)")
@@ -314,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = AdaptConfig(variant=args.variant, rank=args.rank, alpha=args.rank, batch_size=args.batch_size,
                          lr=args.lr, max_steps=args.max_steps, max_seconds=args.max_seconds, bf16=not args.fp32,
-                         objective=args.objective, block_sizes=tuple(args.block_sizes))
+                         objective=args.objective, block_sizes=tuple(args.block_sizes), ar_weight=args.ar_weight)
     val = load_shards(args.val_data) if args.val_data else None
     train(load_shards(args.data), config, args.out, val_pairs=val, device=args.device, resume=args.resume,
           init_adapter=args.init_adapter)
