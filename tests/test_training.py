@@ -259,3 +259,11 @@ def test_card_checks_the_targets_of_the_row_at_one_token_per_step():
          "unigram_entropy_nats": 1.9, "mean_length": 12}]}
     text = targets(evaluation)
     assert "perplexity 1.50x the teacher's (target <= 2x: met)" in text and "95% of the teacher's" in text
+
+
+def test_card_names_the_ar_loss_only_for_runs_trained_with_it():
+    from training.card import objective
+
+    cfg = {"objective": "block", "eps": 1e-3, "block_sizes": (8, 4)}
+    assert "AR loss" not in objective(cfg) and "AR loss" not in objective({**cfg, "ar_weight": 0.0})
+    assert "plus 1.0 x the next-token loss over the clean stream's answer tokens" in objective({**cfg, "ar_weight": 1.0})

@@ -120,13 +120,15 @@ bidirectional base, then `merge_and_unload`).
 
 def objective(cfg: dict) -> str:
     if cfg.get("objective") == "block":
+        ar_loss = (f", plus {cfg['ar_weight']} x the next-token loss over the clean stream's answer tokens (the AR "
+                   f"loss; the held-out loss leaves it out)" if cfg.get("ar_weight") else "")
         return f"""- Objective (`training/block.py`): each row lays out three streams side by side: the clean prompt +
   answer (causal attention), and the answer twice with masks (m and its complement 1 - m), cut into blocks
   from its first token and padded with `<|endoftext|>` to a block multiple; noisy block b attends to the
   clean prompt, the clean blocks before it and itself, never to the other noisy stream. Each (row, block)
   draws t ~ U({cfg['eps']}, 1) and masks each token with probability t, so each answer token is supervised
   once per row. Loss: mean cross-entropy over masked tokens, a block's first token predicted from the clean
-  state left of it, the others from the noisy state left of them. Block sizes per batch, cycled:
+  state left of it, the others from the noisy state left of them{ar_loss}. Block sizes per batch, cycled:
   {cfg['block_sizes']}."""
     return f"""- Objective: each row is prompt + a {cfg['canvas']}-token canvas (answer, `<|im_end|>`, `<|endoftext|>` padding);
   t ~ U({cfg['eps']}, 1) low-discrepancy across the batch; canvas tokens masked with probability t, the prompt
