@@ -28,7 +28,8 @@ k come from a list, one per batch, so one model serves several.
 AR loss (`ar_weight`, optional): the clean stream is the AR model, so the same forward also gives the
 next-token loss on its answer tokens for free. Without it the LoRA drifts the causal states that every
 block reads and that predict each block's first token: after three runs the adapted weights decoding
-strictly left to right (blocks of 1) repeated 23% of their 4-grams where the teacher repeats 7%.
+strictly left to right (the sampler with blocks of 1, 10 held-out prompts, T=0.7) repeated 23% of their
+4-grams where the teacher repeats 7%.
 Validation reports the diffusion loss alone, comparable across runs with and without it.
 
 Left out: BD3-LM's clipped noise schedules, sub-blocks.

@@ -213,12 +213,12 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
     shard_size = config.shard_batches
     answer_tokens, began = 0, time.perf_counter()
     for s, start in enumerate(range(0, len(planned), shard_size)):
-        path = out / f"shard_{s:05d}.pt"
+        path, shard_batches = out / f"shard_{s:05d}.pt", planned[start:start + shard_size]
         if path.exists():
-            _check_shard_plan(path, [prompts[i] for batch in planned[start:start + shard_size] for i, _ in batch])
+            _check_shard_plan(path, [prompts[i] for batch in shard_batches for i, _ in batch])
             continue
         records, shard_began = [], time.perf_counter()
-        for b, batch in enumerate(planned[start:start + shard_size], start=start):
+        for b, batch in enumerate(shard_batches, start=start):
             rows = [prompt_ids[i] for i, _ in batch]
             answers = sample_answers(module, rows, batch[0][1], config, seed=config.seed * 100_003 + b)
             records += [(prompts[i], prompt_ids[i], a, t) for (i, t), a in zip(batch, answers)]
