@@ -192,9 +192,9 @@ RECOMMENDED = {
     # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most).
     # Threshold from `python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train
     # --prompts 3` (training prompts, so the held-out evaluation stays unseen; greedy, 128 tokens), on the
-    # adapter after its third run: no threshold keeps the one-token-per-step perplexity (2.59; AR 1.74);
-    # 0.9 comes closest (3.49) at 1.20 tokens per forward (0.92x the AR model's time); 0.8 -> 1.25 (4.76),
-    # 0.7 -> 1.30 (5.56), 0.5 -> 1.71 (5.59, 0.79x). 0.9 is also Fast-dLLM's published setting.
+    # adapter after its fourth run: one token per step has perplexity 2.53 (AR 1.74); 0.95 keeps it at 1.12
+    # tokens per forward, 0.9 gives 2.74 at 1.16, 0.8 2.97 at 1.20, 0.7 3.04 at 1.24, 0.5 4.30 at 1.67 (0.77x
+    # the AR model's time). 0.9, Fast-dLLM's published setting, trades 8% perplexity for 4% more tokens.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
