@@ -140,6 +140,10 @@ def test_distillation_batches_are_an_even_sample_of_prompts_and_temperatures():
     assert len(cut) == 60 and sum(t == 0.7 for _, t in cut) == 30
     assert max(i for i, _ in cut) > 150  # a random sample of the grid, not its first prompts
     assert len({lengths[i] for i, _ in cut}) == 7  # not only the shortest prompts
+    assert len({i for i, _ in cut}) == 60  # a second answer only once every prompt has its first
+
+    smaller = batches(lengths, DistillConfig(**{**config.__dict__, "max_answers": 240}))  # whole windows
+    assert batches(lengths, DistillConfig(**{**config.__dict__, "max_answers": 420}))[:len(smaller)] == smaller
 
 
 @pytest.mark.slow

@@ -171,7 +171,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
   up to {distill['answers_per_prompt']} per prompt, answers by temperature {distill.get('answers_by_temperature', distill['temperatures'])},
   top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens ({distill.get('finished_answers', '?')} ended
   with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).
-  {'Budget cut at ' + str(distill['max_answers']) + ' answers: an even random sample of the training prompts, temperatures alternating.' if distill.get('max_answers') else ''}
+  {'Budget cut at ' + str(distill['max_answers']) + ' answers, taken in passes over the training prompts in a seeded random order (a prompt answered twice has one answer at each temperature), temperatures alternating.' if distill.get('max_answers') else ''}
 {objective(cfg)}
 - Parameters: variant `{cfg['variant']}`: LoRA rank {cfg['rank']} (alpha {cfg['alpha']}) on every linear layer of
   the body{' + RMS norms + embedding rows of ids 0, 2, 16' if cfg['variant'] == 'lora+' else ''};

@@ -87,12 +87,15 @@ def batches(prompt_lengths: list[int], config: DistillConfig) -> list[list[tuple
     """Batches of (prompt index, temperature), in the order they are generated.
 
     Prompts come in a seeded random order and temperatures alternate along it, so any prefix, such as
-    the cut at `max_answers`, samples every task type, topic and temperature evenly. A batch has one
+    the cut at `max_answers`, samples every task type, topic and temperature evenly. Several answers per
+    prompt are made in passes over that order, so raising `answers_per_prompt` or `max_answers` keeps
+    every answer distilled before (the plan only grows at its end). A batch has one
     temperature (generate takes one); within a shard's worth of one temperature's jobs, prompts of
     similar length share a batch, to pad little; the temperatures' batches take turns."""
     order = torch.randperm(len(prompt_lengths), generator=torch.Generator().manual_seed(config.seed)).tolist()
-    temperatures = itertools.cycle(config.temperatures)
-    todo = [(i, next(temperatures)) for i in order for _ in range(config.answers_per_prompt)]
+    temperatures = config.temperatures  # pass p shifts them by p: a prompt's answers differ in temperature
+    todo = [(i, temperatures[(k + p) % len(temperatures)])
+            for p in range(config.answers_per_prompt) for k, i in enumerate(order)]
     todo = todo[: config.max_answers] if config.max_answers else todo
     window = config.batch_size * config.shard_batches
     per_temperature = []
