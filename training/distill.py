@@ -88,8 +88,9 @@ def batches(prompt_lengths: list[int], config: DistillConfig) -> list[list[tuple
 
     Prompts come in a seeded random order and temperatures alternate along it, so any prefix, such as
     the cut at `max_answers`, samples every task type, topic and temperature evenly. Several answers per
-    prompt are made in passes over that order, so raising `answers_per_prompt` or `max_answers` keeps
-    every answer distilled before (the plan only grows at its end). A batch has one
+    prompt are made in passes over that order, so raising `answers_per_prompt` or `max_answers` only
+    adds batches at the plan's end (when each temperature's jobs filled whole shards before: a partly
+    filled last shard is sorted anew, and `distill` then refuses its stale copy). A batch has one
     temperature (generate takes one); within a shard's worth of one temperature's jobs, prompts of
     similar length share a batch, to pad little; the temperatures' batches take turns."""
     order = torch.randperm(len(prompt_lengths), generator=torch.Generator().manual_seed(config.seed)).tolist()
