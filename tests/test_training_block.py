@@ -159,7 +159,8 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tmp_path):
     from training.adapt import train
 
     config = AdaptConfig(objective="block", block_sizes=(2, 4), canvas=8, rank=4, alpha=4, bf16=False, batch_size=1,
-                         max_steps=4, warmup_steps=1, log_every=1, checkpoint_seconds=0.0)
+                         max_steps=4, warmup_steps=1, log_every=1, checkpoint_seconds=0.0,
+                         ar_weight=1.0)  # the teacher is the base inside the student: resumes with it
 
     def kill_at_step_3(line: str) -> None:
         if line.startswith("step 3 "):
