@@ -66,7 +66,7 @@ class AdaptConfig:
     checkpoint_seconds: float = 300.0  # wall-clock between resumable checkpoints (adapter + optimizer + data order)
     objective: str = "masked"  # OBJECTIVES: "block" trains the block-causal model (training/block.py)
     block_sizes: tuple[int, ...] = (8,)  # block objective: one size per batch, cycled (a mix serves several)
-    ar_weight: float = 0.0  # block objective: + this x KL(teacher || clean stream) (the AR loss, training/block.py)
+    ar_weight: float = 0.0  # block objective: + this x the clean stream's next-token loss (training/block.py)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -149,31 +149,20 @@ def student(base: torch.nn.Module, config: AdaptConfig, init_adapter: Path | Non
     return get_peft_model(base, peft_config(config))
 
 
-def frozen_teacher(model):
-    """The AR teacher inside a student (a PeftModel): its base with the adapter switched off, called as
-    teacher(input_ids) -> output with .logits."""
-    def teacher(input_ids: torch.Tensor):
-        with model.disable_adapter():
-            return model.get_base_model()(input_ids=input_ids)
-    return teacher
-
-
 def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator, step: int = 0,
-               t: torch.Tensor | None = None, validation: bool = False, teacher=None) -> tuple[torch.Tensor, int, int]:
+               t: torch.Tensor | None = None, validation: bool = False) -> tuple[torch.Tensor, int, int]:
     """(loss, tokens processed, masked tokens) of one batch under the config's objective.
 
     `t` fixes the masked objective's noise levels (validation); the block objective cycles
-    `block_sizes` by step and adds `ar_weight` x its AR loss against `teacher` (`frozen_teacher`),
-    except in `validation` (the diffusion loss alone, comparable across runs)."""
+    `block_sizes` by step and adds `ar_weight` x its AR loss, except in `validation` (the diffusion
+    loss alone, comparable across runs)."""
     device = next(causal_lm.parameters()).device
     if config.objective == "block":
         size = config.block_sizes[step % len(config.block_sizes)]
         streams = block.layout(batch, size, config.canvas)
         masked = block.complementary_noise(streams, config.eps, generator)
         with_ar = config.ar_weight > 0 and not validation
-        if with_ar and teacher is None:
-            raise ValueError("ar_weight > 0 needs the teacher (training.adapt.frozen_teacher)")
-        loss, ar = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID, teacher if with_ar else None)
+        loss, ar = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID, ar=with_ar)
         return loss + config.ar_weight * ar if with_ar else loss, int(streams["valid"].sum()), int(masked.sum())
     ids, attention, starts = layout(batch, config.canvas)
     t = low_discrepancy_t(len(batch), config.eps, generator) if t is None else t
@@ -243,7 +232,6 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
     model = student(base, config, checkpoint if resuming else init_adapter)
     model.train()
     causal_lm = model.get_base_model()
-    teacher = frozen_teacher(model) if config.ar_weight > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, betas=(0.9, 0.98))
     generator = torch.Generator().manual_seed(config.seed)
@@ -270,7 +258,7 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state["step"], config, elapsed)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-            loss, tokens, masked = batch_loss(causal_lm, batch, config, generator, state["step"], teacher=teacher)
+            loss, tokens, masked = batch_loss(causal_lm, batch, config, generator, state["step"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

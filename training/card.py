@@ -120,9 +120,8 @@ bidirectional base, then `merge_and_unload`).
 
 def objective(cfg: dict) -> str:
     if cfg.get("objective") == "block":
-        ar_loss = (f", plus {cfg['ar_weight']} x KL(teacher || student) of the next-token distributions over the clean "
-                   f"stream's answer tokens (the AR loss, against the frozen teacher; the held-out loss leaves it out)"
-                   if cfg.get("ar_weight") else "")
+        ar_loss = (f", plus {cfg['ar_weight']} x the next-token loss over the clean stream's answer tokens (the AR "
+                   f"loss; the held-out loss leaves it out)" if cfg.get("ar_weight") else "")
         return f"""- Objective (`training/block.py`): each row lays out three streams side by side: the clean prompt +
   answer (causal attention), and the answer twice with masks (m and its complement 1 - m), cut into blocks
   from its first token and padded with `<|endoftext|>` to a block multiple; noisy block b attends to the
