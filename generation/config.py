@@ -192,11 +192,12 @@ RECOMMENDED = {
     # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most).
     # Threshold from `python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train
     # --prompts 3` (training prompts, so the held-out evaluation stays unseen; greedy, 128 tokens), on the
-    # adapter after its fourth run: one token per step has perplexity 2.53 (AR 1.74); 0.95 keeps it at 1.12
-    # tokens per forward, 0.9 gives 2.74 at 1.16, 0.8 2.97 at 1.20, 0.7 3.04 at 1.24, 0.5 4.30 at 1.67 (0.77x
-    # the AR model's time). 0.9, Fast-dLLM's published setting, trades 8% perplexity for 4% more tokens.
-    # After the fifth run, on 40 held-out prompts at T=0.7 (the model card): 1.21 tokens per forward at
-    # perplexity 3.9 against 3.8 at one token per step (AR 3.4), 1.24x the AR model's time.
+    # adapter after its fifth run: one token per step has perplexity 1.94 (AR 2.01); 0.95 keeps it at 1.07
+    # tokens per forward, 0.9 at 1.16 (0.99x the AR model's time), 0.8 gives 2.23 at 1.29 (0.88x), 0.7 4.33
+    # at 1.28, 0.5 4.49 at 1.56 (0.68x). 0.9, Fast-dLLM's published setting, commits the most tokens per
+    # forward at no perplexity cost.
+    # On 40 held-out prompts at T=0.7 (the model card): 1.21 tokens per forward at perplexity 3.9 against
+    # 3.8 at one token per step (AR 3.4), 1.24x the AR model's time.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
