@@ -192,10 +192,10 @@ RECOMMENDED = {
     # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most).
     # Threshold from `python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train
     # --prompts 3` (training prompts, so the held-out evaluation stays unseen; greedy, 128 tokens), on the
-    # adapter after its fifth run: one token per step has perplexity 1.94 (AR 2.01); 0.95 keeps it at 1.07
-    # tokens per forward, 0.9 at 1.16 (0.99x the AR model's time), 0.8 gives 2.23 at 1.29 (0.88x), 0.7 4.33
-    # at 1.28, 0.5 4.49 at 1.56 (0.68x). 0.9, Fast-dLLM's published setting, commits the most tokens per
-    # forward at no perplexity cost.
+    # adapter after its fifth run: one token per step has perplexity 1.94 (AR 2.01, timed in bf16, which
+    # bench.speed measured faster that run); 0.95 keeps it at 1.07 tokens per forward, 0.9 at 1.16 (0.99x the
+    # AR model's time), 0.8 gives 2.23 at 1.29 (0.88x), 0.7 4.33 at 1.28, 0.5 4.49 at 1.56 (0.68x). 0.9,
+    # Fast-dLLM's published setting, commits the most tokens per forward at no perplexity cost.
     # On 40 held-out prompts at T=0.7 (the model card): 1.21 tokens per forward at perplexity 3.9 against
     # 3.8 at one token per step (AR 3.4), 1.24x the AR model's time.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
