@@ -32,8 +32,8 @@ strictly left to right (the sampler with blocks of 1, 10 held-out prompts, T=0.7
 4-grams where the teacher repeats 7%.
 Validation reports the diffusion loss alone, comparable across runs with and without it.
 Tried and dropped: a KL divergence from the frozen teacher's next-token distribution (the base with the
-adapter off) in place of the cross-entropy on its sampled answers. Those answers are half at T=0.7, so
-the student learns a sharper model than the teacher (on 12 training prompts, blocks of 1, T=0.7: perplexity
+adapter off) in place of the cross-entropy on its sampled answers. Those answers are half at T=0.7, likely
+why the student learned a sharper model than the teacher (on 12 training prompts, blocks of 1, T=0.7: perplexity
 2.63 and 11% repeated 4-grams against the teacher's 3.77 and 1%; at T=0.85 it comes close: 3.39, 5%).
 A sixth run with the KL (407 steps from the fifth run's adapter) kept the held-out loss (3.144 vs 3.141)
 but wrote worse at one token per step on the 40 held-out prompts: perplexity 5.4 against 3.8, entropy
