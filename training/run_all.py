@@ -78,7 +78,7 @@ BUDGETS = {
                   eval_prompts=4, eval_gen_length=128, eval_steps=(128, 64, 32, 16, 8), measure=True),
     "block-cpu": Budget("block-cpu", "trained on a shared 2-core CPU within one working session, so its token "
                         "budgets are far below the GPU recipe's (see Budget).", max_prompts=None, answers_per_prompt=2,
-                        max_answers=3072, max_answer_tokens=128, distill_batch=32, val_prompts=16, canvas=128,
+                        max_answers=None, max_answer_tokens=128, distill_batch=32, val_prompts=16, canvas=128,
                         batch_size=4, train_steps=2000, train_seconds=3600, compare_steps=0, rank=16, lr=5e-4,
                         eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False,
                         variant="lora+", pack_answers=True, objective="block", block_sizes=(8, 4, 8, 16, 8, 32),
