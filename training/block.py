@@ -46,7 +46,7 @@ it repeated fewer 4-grams at the page's settings (24% against 30%) but scored a 
 against 3.9), less entropy (3.00 against 3.07), shorter answers (94 tokens against 105), 4.3 against 3.8
 at one token per step and 96 against 40 at 8 tokens per step; held-out loss 3.169 against 3.141. A trade,
 not a gain, so it did not ship.
-Also tried: more data, to calibrate. An eighth run (288 steps from the fifth run's adapter, random masks as
+Also tried: more answers. An eighth run (288 steps from the fifth run's adapter, random masks as
 shipped) trained on all 4,634 answers (every training prompt at T=0.7 and T=1.0: 2,317 at T=1.0 against
 the fifth run's 1,536, still half of them):
 held-out loss 3.141, unchanged; on the 40 held-out prompts at the page's settings perplexity 4.2 against
