@@ -8,8 +8,9 @@ One run, one table, the same held-out prompts (training/prompts.py's held-out sp
 on) for every row, greedy. Rows: the AR partner (SmolLM2-135M-Instruct through transformers
 `generate`, in whichever of bf16 / float32 makes its one-token step faster here: measured first
 and printed), then the embedded diffusion model with cache none / prefix / dual, one token per
-step, and with Fast-dLLM's threshold (0.5 ... 0.95). Prompts are the outer loop and settings the
-inner one, so load from other jobs on the machine falls on every row alike.
+step, and with Fast-dLLM's threshold (0.5 ... 0.95); a block-causal model also by self-speculative
+decoding (drafts of 2, 4, 8; greedy, so its answers are its causal path's greedy decode). Prompts are
+the outer loop and settings the inner one, so load from other jobs on the machine falls on every row alike.
 
 Columns: seconds per answer; forward passes and sequence positions computed per answer (AR: the
 prompt prefill plus one position per new token); tokens per forward (canvas positions committed,
@@ -36,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation import ARConfig, CausalLM, DiffusionConfig, DiffusionLM, diffuse, generate_autoregressive  # noqa: E402
+from generation.config import SPECULATIVE  # noqa: E402
 from generation.metrics import perplexity, teacher_nll  # noqa: E402
 from generation.models import make_bidirectional  # noqa: E402
 from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2  # noqa: E402
@@ -59,9 +61,10 @@ class Row:
 
 def diffusion_rows(lm: DiffusionLM, gen_length: int, block: int) -> list[Row]:
     """Each cache mode the model takes at one token per step, then the thresholds with its best cache
-    (dual for a bidirectional model; a block-causal one takes none and prefix, its exact block cache)."""
+    (dual for a bidirectional model; a block-causal one takes none and prefix, its exact block cache), and
+    for a block-causal model self-speculative decoding with drafts of 2, 4 and 8."""
     def row(name: str, **settings) -> Row:
-        config = DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, **settings)
+        config = DiffusionConfig(**{"gen_length": gen_length, "steps": gen_length, "block_length": block, **settings})
         return Row(name, lambda ids: diffuse(lm, ids, config))
 
     caches = ("none", "prefix") if lm.block_size is not None else ("none", "prefix", "dual")
@@ -70,6 +73,9 @@ def diffusion_rows(lm: DiffusionLM, gen_length: int, block: int) -> list[Row]:
     if lm.block_size is None:
         rows += [row("diffusion, cache prefix, threshold 0.9", cache="prefix", threshold=0.9)]
     rows += [row(f"diffusion, cache {caches[-1]}, threshold {t}", cache=caches[-1], threshold=t) for t in THRESHOLDS]
+    if lm.block_size is not None:
+        rows += [row(f"diffusion, speculative, drafts of {k}", algorithm=SPECULATIVE, cache="prefix", block_length=k)
+                 for k in (2, 4, 8)]
     return rows
 
 

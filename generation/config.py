@@ -19,7 +19,11 @@ from .presets import BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2, DREAM_BASE, DRE
 # The published algorithms, by the scheme their schedule and proposals follow.
 LLADA_ALGORITHMS = ("low_confidence", "random")
 DREAM_ALGORITHMS = ("maskgit_plus", "topk_margin", "entropy", "origin")
-ALGORITHMS = LLADA_ALGORITHMS + DREAM_ALGORITHMS
+UNMASKING_ALGORITHMS = LLADA_ALGORITHMS + DREAM_ALGORITHMS  # they score proposals and commit the best
+# Block-causal models only: diffusion drafts each block, the same weights' causal path verifies it by
+# speculative sampling (generation/speculative.py). It commits what the verifier accepts: no steps, no threshold.
+SPECULATIVE = "speculative"
+ALGORITHMS = UNMASKING_ALGORITHMS + (SPECULATIVE,)
 # Fast-dLLM's threshold compares a score with a probability, so it needs a score on that scale.
 THRESHOLD_ALGORITHMS = ("low_confidence", "maskgit_plus", "topk_margin")
 # KV cache modes (Fast-dLLM, arXiv 2505.22618): what a step recomputes and what it reuses.
@@ -39,7 +43,7 @@ class ConfigError(ValueError):
 class DiffusionConfig:
     gen_length: int = 64  # answer canvas length in tokens; the answer may end earlier at a stop token
     steps: int = 64  # denoising steps in all; gen_length/steps tokens are committed per step on average
-    block_length: int | None = None  # semi-autoregressive blocks (LLaDA); None = one block, the whole canvas
+    block_length: int | None = None  # semi-autoregressive blocks (LLaDA); None = one block; speculative: draft length
     algorithm: str = "low_confidence"  # which published scoring/remasking rule decides what to commit
     temperature: float = 0.0  # 0 = argmax proposals (deterministic); higher = more varied tokens
     top_p: float = 1.0  # Dream algorithms: nucleus filtering of proposals; 1 = off
@@ -58,13 +62,20 @@ class DiffusionConfig:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
         block = self.block_length if self.block_length is not None else self.gen_length
         _check_int("block_length", block, minimum=1)
-        if self.gen_length % block:
+        if self.gen_length % block and self.algorithm != SPECULATIVE:  # its drafts are cut at the canvas end
             raise ConfigError(
                 f"block_length {block} must divide gen_length {self.gen_length}; "
                 f"valid block lengths: {_divisors(self.gen_length)}"
             )
         blocks = self.gen_length // block
-        if self.threshold is None:
+        if self.algorithm == SPECULATIVE:
+            if self.threshold is not None:
+                raise ConfigError("speculative decoding commits the drafts its verifier accepts and takes no "
+                                  "threshold; set threshold to None (0 on the page)")
+            if self.cache != "prefix":
+                raise ConfigError("speculative decoding verifies drafts against the exact block cache; "
+                                  "use cache='prefix'")
+        elif self.threshold is None:
             if self.steps > self.gen_length:
                 raise ConfigError(
                     f"steps {self.steps} > gen_length {self.gen_length}: at most one step per token "
@@ -189,21 +200,18 @@ RECOMMENDED = {
     # The threshold buys little here: at 0.9 and 0.95 it still commits one token per forward; 0.8
     # commits 1.06 (perplexity 2.53), 0.7 1.17 (2.58, 11% faster), 0.5 1.34 (5.42).
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
-    # Embedded block-diffusion model: its exact block cache, blocks of 8 (the size it trained on most).
-    # Threshold from `python -m bench.speed --model smollm2-135m-block-diffusion --block 8 --split train
-    # --prompts 3` (training prompts, so the held-out evaluation stays unseen; greedy, 128 tokens), on the
-    # adapter after its fifth run: one token per step has perplexity 1.94 (AR 2.01, timed in bf16, which
-    # bench.speed measured faster that run); 0.95 keeps it at 1.07 tokens per forward, 0.9 at 1.16 (0.99x the
-    # AR model's time), 0.8 gives 2.23 at 1.29 (0.88x), 0.7 4.33 at 1.28, 0.5 4.49 at 1.56 (0.68x). 0.9,
-    # Fast-dLLM's published setting, commits the most tokens per forward at no perplexity cost.
-    # On 40 held-out prompts at T=0.7 (the model card): 1.21 tokens per forward at perplexity 3.9 against
-    # 3.8 at one token per step (AR 3.4), 1.24x the AR model's time.
-    # Block size, threshold 0.9, T=0.7, 24 training prompts (one seed): blocks of 2 / 4 / 8 score perplexity
-    # 4.54 / 4.18 / 4.12 (AR 3.53), unigram entropy 3.51 / 3.36 / 3.24 (AR 3.67), repeated 4-grams 14% / 20% /
-    # 25% (AR 7%), at 1.04 / 1.07 / 1.15 tokens per forward and the same time per answer (1.45x AR). Smaller
-    # blocks loop less at some perplexity; 8 stays (on another 12 prompts 4 looped as much as 8), unconfirmed
-    # on held-out prompts.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=0.9, block=8),
+    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 4 (a trained
+    # block size), its exact block cache. Its answers are distributed as the model's own causal path, which loops far
+    # less than its unmasking samplers. Draft length from training prompts (T=0.7, 128 tokens, one seed; held-out
+    # prompts stay unseen): on 8, drafts of 2 / 3 / 4 took 52 / 51 / 54 ms per answer token against the AR model's 61
+    # at 1.37 / 1.43 / 1.52 tokens per forward (on 10 others 3 / 4: 59 / 60 ms against 64; drafts of 6 were slower, a
+    # 42-position forward); the samples follow one distribution, so their quality differs only by sampling noise.
+    # On 40 held-out prompts (the model card): perplexity 2.7 (AR 3.4), 93% of the AR samples' entropy, 13% repeated
+    # 4-grams (AR 6%), 1.57 tokens per forward, 1.05x the AR model's time. Fast-dLLM's threshold 0.9 in blocks of 8,
+    # the page's setting before, in the same evaluation: perplexity 3.9 but 83% of the entropy and 30% repeated
+    # 4-grams, at 1.21 tokens per forward and 0.95x the AR model's time; blocks of 2 / 4 (24 training prompts)
+    # looped less (14% / 20% against 25%) and were no faster.
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=4),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),

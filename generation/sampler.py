@@ -42,6 +42,9 @@ never proposed over and blocks schedule only their own masks (a block of given t
 step); a blank with a given token to its right never proposes a stop id (the answer cannot end
 before text that is given).
 
+`algorithm="speculative"` (block-causal models) hands the run to generation/speculative.py: diffusion
+drafts checked by the model's own causal path, left to right, no steps to plan.
+
 Models that run their own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma) are handed the
 run as a whole (they cannot infill, and their loop ignores `cache`). Left out: the batch dimension
 (one prompt at a time, as the demo needs), Fast-dLLM v2's sub-block cache, classifier-free guidance with
@@ -61,11 +64,13 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from .config import ConfigError, DiffusionConfig, check_fits
+from .config import SPECULATIVE, ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History, collect
 from .infill import Infill
 from .models import DiffusionLM
 from .protocols import runs_own_loop
+from .sampling import crop_cache, tempered
+from .speculative import stream_speculative
 
 ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 
@@ -81,8 +86,11 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
                               f"pick a masked diffusion model for infilling")
         yield from model.stream(prompt_ids, config, stop)
         return
-    config = _as_run(model, config)
+    config = _as_run(model, config, infill)
     check_fits(prompt_ids, config.gen_length, model.context_length)
+    if config.algorithm == SPECULATIVE:
+        yield from stream_speculative(model, prompt_ids, config, stop)
+        return
     initial = _initial_canvas(model, config, infill)
     device = model.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -197,10 +205,16 @@ def _no_stop_before(logits: torch.Tensor, masked: torch.Tensor, end: int, stop_i
     return logits
 
 
-def _as_run(model: DiffusionLM, config: DiffusionConfig) -> DiffusionConfig:
+def _as_run(model: DiffusionLM, config: DiffusionConfig, infill: Infill | None = None) -> DiffusionConfig:
     """The config as this model runs it (a block-causal model's trained block size is the default
-    block length), or ConfigError for a cache mode the model cannot take."""
+    block length), or ConfigError for a cache mode or an algorithm the model cannot take."""
     block_causal = model.block_size is not None
+    if config.algorithm == SPECULATIVE and not (block_causal and model.shift_logits):
+        raise ConfigError(f"speculative decoding verifies drafts with a block-causal model's causal path; "
+                          f"{model.name or 'this model'} has none: pick another algorithm")
+    if config.algorithm == SPECULATIVE and infill is not None:
+        raise ConfigError("speculative decoding writes left to right and cannot keep given tokens; "
+                          "pick another algorithm to fill blanks")
     if config.cache != "none" and not model.takes_kv_cache:
         raise ConfigError(f"model {model.name!r} takes no KV cache (not a transformers decoder); use cache='none'")
     if block_causal and config.cache == "dual":
@@ -228,9 +242,9 @@ def _logits(model: DiffusionLM, x: torch.Tensor, masked: torch.Tensor, config: D
     prompt-free pass), or over the positions `inputs` names, reusing and then cutting back the KV cache."""
     if inputs.positions is not None:
         if inputs.fresh:
-            _crop(kv, 0)
+            crop_cache(kv, 0)
         logits = model.logits_at(x, masked, inputs.positions, kv, inputs.mask)[0]
-        _crop(kv, inputs.keep)
+        crop_cache(kv, inputs.keep)
         return model.suppress(logits)
     if config.cfg_scale == 0:
         return model.suppress(model.logits_at(x, masked)[0])
@@ -316,12 +330,6 @@ def _new_cache(model: DiffusionLM) -> DynamicCache:
     return DynamicCache(config=model.module.config)
 
 
-def _crop(kv: DynamicCache | None, keep: int) -> None:
-    """Cut the cache back to its first `keep` positions (transformers 5 crops by a negative count)."""
-    if kv is not None and kv.get_seq_length() > keep:
-        kv.crop(keep - kv.get_seq_length())
-
-
 STEP_INPUTS = {  # (cache mode, block-causal?) -> plan
     ("none", False): _whole_sequence,
     ("prefix", False): _prefix_cache,
@@ -366,34 +374,12 @@ class LogProbabilities:
 
 def _dream_sample(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator):
     """Dream: temperature, then top-p, then top-k, then sample (argmax at temperature 0)."""
-    if config.temperature > 0:
-        logits = logits / config.temperature
-    if config.top_p < 1:
-        logits = _top_p_filter(logits, config.top_p)
-    if config.top_k is not None:
-        logits = _top_k_filter(logits, config.top_k)
-    probs = torch.softmax(logits, dim=-1)
+    probs = torch.softmax(tempered(logits, config), dim=-1)
     if config.temperature > 0:
         tokens = torch.multinomial(probs.to(torch.float64), 1, generator=generator).squeeze(1)
     else:
         tokens = probs.argmax(dim=-1)
     return tokens, probs
-
-
-def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches top_p (always the likeliest one)."""
-    sorted_logits, sorted_ids = torch.sort(logits, descending=True)
-    cumulative = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
-    remove = cumulative > top_p
-    remove[..., 1:] = remove[..., :-1].clone()
-    remove[..., 0] = False
-    mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, sorted_ids, remove)
-    return logits.masked_fill(mask, torch.finfo(logits.dtype).min)
-
-
-def _top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
-    kth = torch.topk(logits, min(top_k, logits.size(-1)))[0][..., -1, None]
-    return logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
 
 
 # ---- scores: (tokens (P,), probabilities (P, V), generator, masked positions, sequence length)

@@ -58,7 +58,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             gen_length: answer length in tokens (the diffusion canvas).
             steps: diffusion denoising steps (at most gen_length; a multiple of the number of blocks).
             block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
-            algorithm: which positions to reveal: low_confidence, random, maskgit_plus, topk_margin, entropy, origin.
+            algorithm: which positions to reveal: low_confidence, random, maskgit_plus, topk_margin, entropy, origin;
+                or speculative (block-diffusion models: drafts a block, keeps what the causal path accepts).
             temperature: 0 = deterministic; higher = more varied tokens (both models).
             top_p: nucleus filtering (Dream algorithms and the AR model); 1 = off.
             alg_temp: Dream algorithms: randomness in where to reveal; 0 = off.
@@ -103,7 +104,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             ar_model: the autoregressive model: the judge, and the reference row's author.
             gen_length: answer length in tokens.
             block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
-            algorithm: the diffusion algorithm (low_confidence, random, maskgit_plus, topk_margin, entropy, origin).
+            algorithm: the diffusion algorithm (low_confidence, random, maskgit_plus, topk_margin, entropy, origin,
+                speculative: its rows run low_confidence, then one speculative row).
             temperature: 0 = deterministic; the same for every row and the AR reference.
             seed: the seed of every row.
             steps: step counts separated by commas, e.g. "8, 16, 32, 64"; empty = gen_length x 1, 1/2, 1/4, 1/8.

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import generation
 from generation import ConfigError, History, ModelUnavailable
+from generation.config import SPECULATIVE
 from generation.infill import Spec, encoder
 from generation.protocols import runs_own_loop
 from page.pickers import load_checked, own_loop_config
@@ -25,6 +26,9 @@ from spaces_shim import gpu
 
 AR_CANNOT_INFILL = ("An autoregressive model writes left to right and never sees what comes after a blank, so "
                     "it cannot fill one: it only continues what is given before the first blank (shown as given).")
+SPECULATIVE_NOTE = ("Speculative decoding: each step the model drafts the next {block} tokens at once (diffusion) and "
+                    "keeps the ones its own left-to-right reading accepts, so the canvas fills left to right, a few "
+                    "tokens a step. Pick low_confidence to watch it unmask in any order inside its blocks.")
 FRAMES_PER_SECOND = 10  # page updates while generating; more only costs bandwidth and browser time
 
 log = logging.getLogger("unmask.page")
@@ -92,7 +96,9 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
             else generation.stream_autoregressive
         try:
             prompt_ids = panel.model.prompt_ids(messages)
-            given = given_tokens(panel, spec, config)
+            config, given = given_tokens(panel, spec, config)
+            if panel.kind == generation.DIFFUSION and config.algorithm == SPECULATIVE:
+                panel.note = SPECULATIVE_NOTE.format(block=config.block)
             history = None
             for history in stream(panel.model, prompt_ids, config, stop, **given):
                 panel.publish(history, wake)
@@ -110,22 +116,26 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
         wake.set()
 
 
-def given_tokens(panel: Panel, spec: Spec | None, config) -> dict:
-    """The stream's infilling argument in this model's own ids (diffusion: the canvas; AR: the prefix
-    before the first blank), with the panel's note saying what the model was given; {} without a spec."""
+def given_tokens(panel: Panel, spec: Spec | None, config) -> tuple:
+    """(the config to run, the stream's infilling argument in this model's own ids: diffusion: the canvas;
+    AR: the prefix before the first blank), with the panel's note saying what the model was given; {}
+    without a spec. Speculative decoding writes left to right only, so the blanks go to low_confidence."""
     if spec is None:
-        return {}
+        return config, {}
     if runs_own_loop(panel.model):
         raise ConfigError(f"{panel.model_name} runs its own denoising loop and cannot fill blanks; pick a masked "
                           f"diffusion model (e.g. the embedded one) for infilling")
     encode = encoder(panel.model.tokenizer)
     if panel.kind == generation.DIFFUSION:
         infill = spec.canvas(encode, panel.model.mask_id, panel.model.stop_ids, config.gen_length)
-        panel.note = " ".join(filter(None, [panel.note, f"Infilling {spec.describe()}: the model writes only "
-                                                        f"the {infill.blanks} blank positions."]))
-        return {"infill": infill}
+        notes = [panel.note, f"Infilling {spec.describe()}: the model writes only the {infill.blanks} blank positions."]
+        if config.algorithm == SPECULATIVE:
+            config = replace(config, algorithm="low_confidence")
+            notes.append("Speculative decoding only writes left to right, so low_confidence fills them.")
+        panel.note = " ".join(filter(None, notes))
+        return config, {"infill": infill}
     panel.note = AR_CANNOT_INFILL
-    return {"prefix": spec.prefix(encode)}
+    return config, {"prefix": spec.prefix(encode)}
 
 
 @dataclass

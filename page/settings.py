@@ -48,9 +48,10 @@ SETTING_HELP = {
     "gen_length": "How many tokens the answer may have: the number of boxes on the diffusion canvas.",
     "steps": "Denoising steps. Fewer steps reveal more tokens at once: faster, usually rougher.",
     "block_length": "The canvas fills block by block, left to right; inside a block any order. "
-                    "Equal to the answer length = one block.",
+                    "Equal to the answer length = one block. Speculative: the tokens drafted each step.",
     "algorithm": "The rule that picks which boxes to reveal each step (low_confidence: the ones the model "
-                 "is surest of; random: any).",
+                 "is surest of; random: any; speculative, block-diffusion models: the block is drafted at once "
+                 "and the model's left-to-right reading keeps the drafts it agrees with).",
     "temperature": "0 = always the likeliest token (the same picture every run); higher = more varied words.",
     "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
     "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",

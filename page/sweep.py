@@ -19,7 +19,7 @@ import gradio as gr
 import generation
 from generation import ConfigError, DiffusionConfig
 from generation.protocols import runs_own_loop
-from generation.sweep import SweepRow, default_settings, stream_sweep
+from generation.sweep import SweepRow, default_settings, stream_sweep, unmasking_overrides
 from page.fragments import esc, message_html
 from page.pickers import load_checked, own_loop_config
 from page.session import ON_ZERO_GPU, Session
@@ -60,7 +60,8 @@ def sweep_settings(config: DiffusionConfig, model, steps: list[int], threshold: 
     """The rows: the user's step counts (or the ladder), and a threshold row when asked and possible."""
     rows = default_settings(config, model)
     if steps:
-        rows = [{"steps": s} for s in steps] + [row for row in rows if "steps" not in row]
+        rows = [{**unmasking_overrides(config, model), "steps": s} for s in steps] + [
+            row for row in rows if "steps" not in row]
     return rows if threshold else [row for row in rows if "threshold" not in row]
 
 

@@ -98,7 +98,8 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert len([n for n in ar_tokens if n > 0]) >= 2, f"AR tokens did not stream: {sorted(ar_tokens)}"
     assert page.locator("#um-diffusion .um-mask").count() == 0
     assert live_chart, "no chart appeared while the diffusion model was running"
-    page.wait_for_selector("#um-chart-commits .js-plotly-plot", timeout=30_000)
+    for chart in ("commits", "race", "map", "scores"):
+        page.wait_for_selector(f"#um-chart-{chart} .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
 
     # Replay: back to an early step, the canvas shows masks again and the AR panel has fewer tokens.
@@ -127,13 +128,13 @@ def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
     page.click("#um-settings button, #um-settings .label-wrap")  # open the settings accordion
     block = page.locator("#um-block-length input")
     recommended = block.input_value()
-    block.fill("24")
+    block.fill("-8")
     block.press("Tab")
     page.wait_for_selector("#um-settings-check .um-error", timeout=30_000)  # checked as soon as it changes
-    assert "must divide" in page.inner_text("#um-settings-check")
+    assert "block_length must be >= 1" in page.inner_text("#um-settings-check")
     page.click("#um-generate")
     page.wait_for_selector("#um-banner .um-error", timeout=30_000)
-    assert "must divide" in page.inner_text("#um-banner")
+    assert "block_length must be >= 1" in page.inner_text("#um-banner")
     block.fill(recommended)
     block.press("Tab")
     page.wait_for_selector("#um-settings-check .um-error", state="detached", timeout=30_000)
@@ -182,7 +183,8 @@ def steps_sweep(browser, url, shots: Path) -> None:
     page.click("#um-sweep-run")
     page.wait_for_selector('#um-sweep-status .um-sweep-progress[data-state="running"]', timeout=60_000)
     page.wait_for_selector('#um-sweep-status .um-sweep-progress[data-state="finished"]', timeout=RUN_SECONDS * 1000)
-    rows = len(SWEEP_STEPS.split()) + 2  # each step count, the threshold row, the AR reference
+    rows = len(SWEEP_STEPS.split()) + 3  # each step count (low_confidence), the threshold row, the page's speculative
+    # decoding, the AR reference
     assert page.get_attribute("#um-sweep-status .um-sweep-progress", "data-done") == str(rows)
     assert page.locator("#um-sweep-answers .um-sweep-row").count() == rows
     assert page.locator("#um-sweep-answers .um-tok").count() > 0  # answers coloured by step

@@ -24,8 +24,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from generation import CausalLM, DiffusionConfig, ModelUnavailable
 from generation.history import AUTOREGRESSIVE, DIFFUSION, History
-from generation.models import DiffusionLM, make_bidirectional
-from generation.smollm2 import SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gguf_path
+from generation.models import DiffusionLM, block_causal_diffusion_lm, make_bidirectional
+from generation.smollm2 import SMOLLM2_MASK_ID, SMOLLM2_STOP_IDS, smollm2_diffusion_lm, smollm2_gguf_path
 
 TINY_VOCAB = 96
 TINY_MASK_ID = TINY_VOCAB - 1
@@ -34,6 +34,7 @@ SMOLLM2_VOCAB = 49152
 
 TINY_DIFFUSION = "tiny-diffusion"
 TINY_AR = "tiny-ar"
+TINY_BLOCK = "tiny-block-diffusion"  # block-causal: takes speculative decoding
 TINY_GEMMA = "tiny-diffusion-gemma"  # a tiny random DiffusionGemma checkpoint, loaded by the real loader
 BROKEN = "broken-model"  # a name whose load fails, like a missing adapter or a typo
 
@@ -83,7 +84,11 @@ def tiny_model(name: str):
         return smollm2_diffusion_lm(_page_llama(0), tokenizer)
     if name == TINY_AR:
         return CausalLM(_page_llama(1), tokenizer, stop_ids=SMOLLM2_STOP_IDS, context_length=2048, name=TINY_AR)
-    raise ModelUnavailable(f"{name!r} is not a test model; fix: pick {TINY_DIFFUSION} or {TINY_AR}")
+    if name == TINY_BLOCK:
+        return block_causal_diffusion_lm(_page_llama(2), 4, SMOLLM2_MASK_ID, never_propose=(SMOLLM2_MASK_ID,),
+                                         stop_ids=SMOLLM2_STOP_IDS, context_length=2048, name=TINY_BLOCK,
+                                         tokenizer=tokenizer)
+    raise ModelUnavailable(f"{name!r} is not a test model; fix: pick {TINY_DIFFUSION}, {TINY_BLOCK} or {TINY_AR}")
 
 
 def tiny_diffusion_gemma():

@@ -7,7 +7,7 @@ import pytest
 from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm
 from fakes import small_config as config
 from generation import ConfigError, History, diffuse, stream_diffusion
-from generation.config import ALGORITHMS, DiffusionConfig
+from generation.config import UNMASKING_ALGORITHMS, DiffusionConfig
 from generation.infill import CONSTRAINTS, TEMPLATE, Infill, end_padding, parse_constraints, parse_template
 
 PROMPT = [3, 14, 15, 92, 65]
@@ -99,7 +99,7 @@ def fixed_never_change(history: History) -> bool:
                for k in range(len(history.steps) + 1) for p in history.fixed)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", UNMASKING_ALGORITHMS)
 def test_fixed_tokens_never_change_and_every_blank_is_filled(algorithm):
     infill = tiny_canvas("ab ___ cd ___3 e", gen_length=16)
     history = diffuse(tiny_diffusion_lm(4), PROMPT, config(algorithm, temperature=1.0), infill=infill)

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from fakes import TINY_AR, TINY_DIFFUSION, tiny_load
+from fakes import TINY_AR, TINY_BLOCK, TINY_DIFFUSION, tiny_load
 from generation import ARConfig, DiffusionConfig, ModelUnavailable
 from page.race import Panel, race, run_panel
 from page.settings import TOGETHER
@@ -74,3 +74,31 @@ def test_an_infilling_race_fills_the_blanks_and_the_ar_panel_continues_the_prefi
     assert text.startswith("The capital of France is") and "and it is famous for" in text and text.endswith(".")
     assert tokenizer.decode(a.canvas[: len(a.fixed)]) == "The capital of France is"
     assert ar.note == AR_CANNOT_INFILL
+
+
+def speculative(**overrides):
+    return DiffusionConfig(**{"gen_length": 32, "block_length": 4, "algorithm": "speculative", "cache": "prefix",
+                              **overrides})
+
+
+def test_a_speculative_race_says_how_the_canvas_fills():
+    from page.race import SPECULATIVE_NOTE
+
+    configs = (speculative(), ARConfig(max_new_tokens=8))
+    *_, (diffusion, ar) = race(tiny_load, (TINY_BLOCK, TINY_AR), ([user("Hi.")], [user("Hi.")]), configs, TOGETHER, None)
+    assert (diffusion.status, ar.status) == ("done", "done")
+    assert diffusion.note == SPECULATIVE_NOTE.format(block=4) and diffusion.history.settings["algorithm"] == "speculative"
+
+
+def test_blanks_are_filled_by_low_confidence_when_the_settings_say_speculative():
+    from generation.infill import parse_template
+
+    spec = parse_template("The capital of France is ___, and it is famous for ___.")
+    messages = ([user("Tell me about France.")], [user("Tell me about France.")])
+    configs = (speculative(steps=32), ARConfig(max_new_tokens=8))
+    *_, (diffusion, _) = race(tiny_load, (TINY_BLOCK, TINY_AR), messages, configs, TOGETHER, None, spec)
+    history = diffusion.history
+    assert diffusion.status == "done" and history.mask_id not in history.canvas
+    assert history.settings["algorithm"] == "low_confidence" and "low_confidence fills them" in diffusion.note
+    assert "Speculative decoding:" not in diffusion.note
+

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generation import ConfigError, History, diffuse, stream_diffusion
-from generation.config import ALGORITHMS
+from generation.config import UNMASKING_ALGORITHMS
 from fakes import small_config as config
 from fakes import TINY_MASK_ID, tiny_diffusion_lm
 
@@ -15,7 +15,7 @@ SAMPLED = dict(temperature=1.0, top_p=0.9)
 
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", UNMASKING_ALGORITHMS)
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_same_seed_same_output(algorithm, temperature):
     lm = tiny_diffusion_lm(3)
@@ -30,7 +30,7 @@ def test_different_seeds_differ_when_sampling():
     assert len(outputs) > 1
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", UNMASKING_ALGORITHMS)
 def test_no_masks_left_and_no_forbidden_ids(algorithm):
     lm = tiny_diffusion_lm(4)
     history = diffuse(lm, PROMPT, config(algorithm, **SAMPLED))
@@ -45,7 +45,7 @@ def test_never_propose_is_respected():
     assert not set(history.canvas) & set(forbidden)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", UNMASKING_ALGORITHMS)
 def test_streaming_equals_collected(algorithm):
     lm = tiny_diffusion_lm(6)
     streamed = [h.canvas for h in stream_diffusion(lm, PROMPT, config(algorithm, **SAMPLED))]

@@ -104,3 +104,14 @@ def test_the_embedded_pair_scores_its_own_answer_better_than_a_one_step_canvas(s
     reference, one_step, full = rows
     assert reference.judged_tokens > 0 and reference.perplexity < one_step.perplexity
     assert one_step.steps == 1 and full.steps == 16 and full.answer_tokens > 0
+
+
+def test_a_speculative_base_sweeps_low_confidence_in_the_models_blocks_then_itself():
+    from types import SimpleNamespace
+
+    config = DiffusionConfig(gen_length=64, block_length=4, algorithm="speculative", cache="prefix")
+    rows = default_settings(config, SimpleNamespace(block_size=8))
+    unmasking = {"algorithm": "low_confidence", "block_length": 8}
+    assert rows == [{**unmasking, "steps": s} for s in (8, 16, 32, 64)] + [{**unmasking, "threshold": 0.9},
+                                                                          {"algorithm": "speculative"}]
+    assert [configure(config, row).algorithm for row in rows[-2:]] == ["low_confidence", "speculative"]

@@ -175,8 +175,8 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert record["train"]["config"]["objective"] == "block" and record["train"]["steps"] == 2
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert [r["setting"] for r in evaluation["rows"]] == [
-        "AR model (T=0.7)", "block, 1 token/step", "block, page default", "block, 4 tokens/step", "block, 8 tokens/step",
-        "any-order model, page default"]
+        "AR model (T=0.7)", "block, page default", "block, 1 token/step", "block, 4 tokens/step", "block, 8 tokens/step",
+        "block, threshold", "any-order model, page default"]
     assert [r["diffusion"]["steps"] for r in evaluation["rows"][2:5]] == [16, 4, 2]  # 16 tokens: 1, 4, 8 per step
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     card = (run.adapter_out / "README.md").read_text()
@@ -219,6 +219,21 @@ def test_shipped_block_adapter_answers_at_its_recommended_settings_without_speci
     assert answer and not set(answer) & set(SMOLLM2_SPECIAL_IDS)
     assert "Paris" in model.tokenizer.decode(answer)
     assert history.tokens_per_forward() >= 1.0 and history.cache == "prefix"
+
+
+@pytest.mark.slow
+def test_shipped_block_adapter_decodes_speculatively_as_its_causal_path_in_fewer_forwards():
+    """In float32, greedy: speculative decoding is the causal path's own decode (blocks of 1), token for token."""
+    from generation import DiffusionConfig, diffuse
+    from generation.smollm2 import load_block_diffusion
+
+    model = load_block_diffusion("cpu", torch.float32)
+    prompt = model.prompt_ids([{"role": "user", "content": "Name three colours and say why you like them."}])
+    speculative = diffuse(model, prompt, DiffusionConfig(gen_length=48, block_length=4, algorithm="speculative",
+                                                         cache="prefix"))
+    left_to_right = diffuse(model, prompt, DiffusionConfig(gen_length=48, steps=48, block_length=1, cache="prefix"))
+    assert speculative.canvas == left_to_right.canvas
+    assert speculative.tokens_per_forward() > 1.2
 
 
 def test_distillation_resumes_only_from_shards_of_its_own_plan(tmp_path, monkeypatch):

@@ -107,6 +107,12 @@ causally, exactly as in the AR model, so their keys and values are an exact cach
 know. `<empty_output>` (id 16) is the mask, the AR model its own teacher. Load it with
 `generation.load_model("smollm2-135m-block-diffusion")` (peft `PeftModel.from_pretrained` on the causal
 base, then `merge_and_unload`; the sampler adds the block-causal attention mask).
+
+The same weights are both a diffusion model (the masked block) and an AR model (the causal clean
+stream), so besides the unmasking samplers the page decodes it by self-speculative decoding
+(`algorithm="speculative"`, generation/speculative.py; TiDAR, arXiv 2511.08923): each forward drafts
+a block by diffusion, accepts the drafts the causal path would have sampled (speculative sampling,
+so answers are distributed as that path's own) and pre-drafts the next block for every outcome.
 """
     return """# SmolLM2-135M diffusion adapter (Unmask's any-order diffusion model)
 

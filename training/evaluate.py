@@ -36,12 +36,14 @@ from pathlib import Path
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive, recommended_config
+from generation.config import SPECULATIVE
 from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 from generation.models import CausalLM
 from generation.dtypes import device_dtype
 from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
+from generation.sweep import THRESHOLD
 from generation.smollm2 import (
-    EMBEDDED_ADAPTER_DIR, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_ar_smollm2, load_block_diffusion,
+    BLOCK_SIZE, EMBEDDED_ADAPTER_DIR, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_ar_smollm2, load_block_diffusion,
     load_embedded_diffusion, load_smollm2,
 )
 
@@ -83,13 +85,16 @@ def settings(config: EvalConfig) -> list[dict]:
 
 
 def block_settings(config: EvalConfig) -> list[dict]:
-    """The block model at 1, 4 and 8 tokens per step and at the page's default, plus the any-order model."""
+    """The block model at the page's default, at 1, 4 and 8 tokens per step and at Fast-dLLM's threshold (its
+    trained block size, exact cache), plus the any-order model."""
     n = config.gen_length
-    default = _page_default(BLOCK_DIFFUSION_SMOLLM2, n)
-    fixed = dict(block_length=default["block_length"], cache=default["cache"], algorithm="low_confidence")
+    fixed = dict(block_length=BLOCK_SIZE, cache="prefix", algorithm="low_confidence")
     rows = [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "kind": "diffusion", "model": "student",
              "diffusion": dict(fixed, steps=n // per)} for per in (1, 4, 8)]
-    rows.insert(1, {"name": "block, page default", "kind": "diffusion", "model": "student", "diffusion": default})
+    rows.insert(0, {"name": "block, page default", "kind": "diffusion", "model": "student",
+                    "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)})
+    rows.append({"name": "block, threshold", "kind": "diffusion", "model": "student",
+                 "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
     rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
                  "diffusion": _page_default(DIFFUSION_SMOLLM2, n), "prompts": config.compare_prompts})
     return rows
@@ -103,8 +108,11 @@ def _page_default(name: str, gen_length: int) -> dict:
 
 def describe(diffusion: dict) -> str:
     """One line for the card: {'steps': 128, 'block_length': 8, 'cache': 'prefix', ...} -> '128 steps, blocks of 8, ...'."""
-    parts = [f"{diffusion['steps']} steps" if diffusion.get("threshold") is None else f"threshold {diffusion['threshold']}",
-             f"blocks of {diffusion['block_length']}", diffusion.get("algorithm", "low_confidence")]
+    if diffusion.get("algorithm") == SPECULATIVE:
+        parts = [f"drafts of {diffusion['block_length']}", SPECULATIVE]
+    else:
+        parts = [f"{diffusion['steps']} steps" if diffusion.get("threshold") is None else f"threshold {diffusion['threshold']}",
+                 f"blocks of {diffusion['block_length']}", diffusion.get("algorithm", "low_confidence")]
     if diffusion.get("cache", "none") != "none":
         parts.append(f"{diffusion['cache']} cache")
     return ", ".join(parts)

@@ -1,0 +1,43 @@
+"""What the samplers share (generation/sampler.py, generation/speculative.py): Dream's order of temperature,
+top-p and top-k (`tempered`), and cutting a KV cache back to the positions still exact (`crop_cache`)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+
+from .config import DiffusionConfig
+
+
+def tempered(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
+    """Dream's order: temperature (none at 0), then top-p, then top-k filtering."""
+    if config.temperature > 0:
+        logits = logits / config.temperature
+    if config.top_p < 1:
+        logits = _top_p_filter(logits, config.top_p)
+    if config.top_k is not None:
+        logits = _top_k_filter(logits, config.top_k)
+    return logits
+
+
+def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability reaches top_p (always the likeliest one)."""
+    sorted_logits, sorted_ids = torch.sort(logits, descending=True)
+    cumulative = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
+    remove = cumulative > top_p
+    remove[..., 1:] = remove[..., :-1].clone()
+    remove[..., 0] = False
+    mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, sorted_ids, remove)
+    return logits.masked_fill(mask, torch.finfo(logits.dtype).min)
+
+
+def _top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    kth = torch.topk(logits, min(top_k, logits.size(-1)))[0][..., -1, None]
+    return logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
+
+
+def crop_cache(kv: DynamicCache | None, keep: int) -> None:
+    """Cut the cache back to its first `keep` positions (transformers 5 crops by a negative count)."""
+    if kv is not None and kv.get_seq_length() > keep:
+        kv.crop(keep - kv.get_seq_length())

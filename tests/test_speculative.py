@@ -1,0 +1,132 @@
+"""generation/speculative.py: self-speculative decoding of block-causal models, on tiny random models:
+the greedy decode of the causal path token for token, the verifier's draws distributed as that path
+(lossless), the one-forward layout and its mask, and what the History records."""
+
+import threading
+from collections import Counter
+
+import pytest
+import torch
+
+from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm, tiny_llama
+from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
+from generation.infill import Infill
+from generation.models import block_causal_diffusion_lm
+from generation.speculative import Layout, _verify
+
+PROMPT = [5, 17, 33, 2, 41, 8]
+
+
+def block_causal_lm(seed: int, stop_ids=()):
+    return block_causal_diffusion_lm(tiny_llama(seed), 4, TINY_MASK_ID, shift_logits=True,
+                                     never_propose=(TINY_MASK_ID,), stop_ids=tuple(stop_ids), context_length=512,
+                                     name=f"tiny-block-causal-{seed}")
+
+
+def speculative(**overrides) -> DiffusionConfig:
+    return DiffusionConfig(**{"gen_length": 16, "block_length": 4, "algorithm": "speculative", "cache": "prefix",
+                              **overrides})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("draft", [2, 4, 8])
+def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
+    lm = block_causal_lm(seed)
+    ours = diffuse(lm, PROMPT, speculative(block_length=draft))
+    left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix"))
+    assert ours.canvas == left_to_right.canvas
+
+
+def test_a_draw_is_distributed_as_the_causal_path_whatever_the_draft():
+    """Speculative sampling is lossless: accept d with p(d), else draw from p without d -> p."""
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
+    p = torch.softmax(logits[0].double(), dim=-1)
+    generator = torch.Generator().manual_seed(0)
+    config = DiffusionConfig(temperature=1.0)
+    for draft in (0, 3):
+        counts = Counter(_verify(logits, [draft], 1, config, generator)[0][0] for _ in range(20000))
+        for token in range(5):
+            share, expected = counts[token] / 20000, float(p[token])
+            assert abs(share - expected) < 4 * (expected * (1 - expected) / 20000) ** 0.5 + 1e-9
+
+
+def test_verify_accepts_a_prefix_then_draws_one():
+    certain = torch.full((3, 6), -30.0)
+    certain[0, 4] = certain[1, 1] = certain[2, 5] = 30.0  # rows predict 4, then 1, then 5
+    config = DiffusionConfig(temperature=1.0)
+    generator = torch.Generator().manual_seed(0)
+    assert _verify(certain, [4, 1], 5, config, generator)[::2] == ([4, 1, 5], 2)
+    assert _verify(certain, [4, 2], 5, config, generator)[::2] == ([4, 1], 1)  # 2 rejected, 1 drawn instead
+    assert _verify(certain, [4, 1], 2, config, generator)[::2] == ([4, 1], 2)  # no room left for a draw
+
+
+def test_layout_worked_example():
+    layout = Layout(cached=0, fed=3, k=2, block=2, end=9)
+    assert layout.positions.tolist() == [0, 1, 2, 2, 3, 3, 4]
+    allowed = layout.mask.int().tolist()
+    assert allowed == [
+        [1, 0, 0, 0, 0, 0, 0],  # clean: causal
+        [1, 1, 0, 0, 0, 0, 0],  # t0
+        [1, 1, 1, 0, 0, 0, 0],  # the draft
+        [1, 1, 0, 1, 1, 0, 0],  # block anchored at t0: the clean tokens through t0, and itself
+        [1, 1, 0, 1, 1, 0, 0],
+        [1, 1, 1, 0, 0, 1, 1],  # block anchored at the draft
+        [1, 1, 1, 0, 0, 1, 1],
+    ]
+    assert layout.causal_rows == [1, 2] and layout.block_rows == [[3], [5]]
+
+
+def test_layout_cuts_blocks_at_the_canvas_end_and_sees_the_cache():
+    layout = Layout(cached=10, fed=3, k=3, block=4, end=14)  # t0 at 10, drafts at 11, 12; last position 13
+    assert layout.positions.tolist() == [10, 11, 12, 11, 12, 13, 12, 13, 13]
+    assert layout.mask[:, :10].all() and layout.causal_rows == [0, 1, 2] and layout.block_rows == [[3, 4], [6], []]
+
+
+def test_history_commits_left_to_right_one_forward_per_step():
+    history = diffuse(block_causal_lm(3), PROMPT, speculative(temperature=1.0, seed=4))
+    positions = [p for step in history.steps for p in step.positions]
+    assert positions == list(range(16)) and TINY_MASK_ID not in history.canvas
+    assert [step.forward_passes for step in history.steps] == list(range(1, len(history.steps) + 1))
+    assert all(0 < score <= 1 for step in history.steps for score in step.scores)
+    assert history.planned_steps is None and history.settings["algorithm"] == "speculative"
+
+
+def test_the_answer_ends_at_the_first_stop():
+    free = diffuse(block_causal_lm(4), PROMPT, speculative())
+    stop = free.canvas[5]
+    history = diffuse(block_causal_lm(4, stop_ids=(stop,)), PROMPT, speculative())
+    end = free.canvas.index(stop)
+    assert history.canvas[:end + 1] == free.canvas[:end + 1]
+    assert set(history.canvas[end + 1:]) == {TINY_MASK_ID}
+
+
+def test_same_seed_same_output_and_streaming_equals_collected():
+    lm = block_causal_lm(5)
+    config = speculative(temperature=1.0, top_p=0.9, seed=3)
+    streamed = [h.canvas for h in stream_diffusion(lm, PROMPT, config)]
+    collected = diffuse(lm, PROMPT, config)
+    assert streamed == [collected.canvas_at(k) for k in range(1, len(collected.steps) + 1)]
+    assert diffuse(lm, PROMPT, config).canvas == collected.canvas
+
+
+def test_a_stop_signal_ends_the_run():
+    stop = threading.Event()
+    stop.set()
+    history = diffuse(block_causal_lm(6), PROMPT, speculative(), stop=stop)
+    assert history.stopped and not history.steps
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(threshold=0.9), "takes no threshold"),
+    (dict(cache="none"), "cache='prefix'"),
+])
+def test_settings_it_cannot_take_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        speculative(**settings)
+
+
+def test_models_and_tasks_it_cannot_take_are_refused():
+    with pytest.raises(ConfigError, match="block-causal"):
+        diffuse(tiny_diffusion_lm(1, shift_logits=True), PROMPT, speculative())
+    with pytest.raises(ConfigError, match="cannot keep given tokens"):
+        diffuse(block_causal_lm(1), PROMPT, speculative(), infill=Infill([TINY_MASK_ID] * 15 + [TINY_EOS_ID], [15]))
