@@ -57,7 +57,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             ar_model: the autoregressive model, one of the page's model names.
             gen_length: answer length in tokens (the diffusion canvas).
             steps: diffusion denoising steps (at most gen_length; a multiple of the number of blocks).
-            block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
+            block_length: semi-autoregressive block length (divides gen_length; 0 = one block); for speculative
+                decoding the draft length.
             algorithm: which positions to reveal: low_confidence, random, maskgit_plus, topk_margin, entropy, origin;
                 or speculative (block-diffusion models: drafts a block, keeps what the causal path accepts).
             temperature: 0 = deterministic; higher = more varied tokens (both models).
@@ -103,7 +104,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             diffusion_model: the diffusion model, one of the page's model names.
             ar_model: the autoregressive model: the judge, and the reference row's author.
             gen_length: answer length in tokens.
-            block_length: semi-autoregressive block length (divides gen_length; 0 = one block).
+            block_length: semi-autoregressive block length (divides gen_length; 0 = one block); for speculative
+                decoding the draft length.
             algorithm: the diffusion algorithm (low_confidence, random, maskgit_plus, topk_margin, entropy, origin,
                 speculative: its rows run low_confidence, then one speculative row).
             temperature: 0 = deterministic; the same for every row and the AR reference.
