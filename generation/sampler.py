@@ -69,7 +69,7 @@ from .history import DIFFUSION, History, collect
 from .infill import Infill
 from .models import DiffusionLM
 from .protocols import runs_own_loop
-from .sampling import crop_cache, tempered
+from .sampling import crop_cache, new_cache, tempered
 from .speculative import stream_speculative
 
 ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
@@ -106,7 +106,7 @@ def stream_diffusion(model: DiffusionLM, prompt_ids: list[int], config: Diffusio
     open_until = prompt_len + max(infill.fixed) if infill and infill.fixed else 0  # no stop ids left of this
     plan = STEP_INPUTS[config.cache, model.block_size is not None]
     layout = Layout(x.shape[1], int(model.shift_logits), device)
-    kv = _new_cache(model) if config.cache != "none" else None
+    kv = new_cache(model) if config.cache != "none" else None
     forward_passes = 0
     for block in range(config.num_blocks):
         start = prompt_len + block * config.block
@@ -324,10 +324,6 @@ def block_causal_mask(queries: torch.Tensor, start: int, end: int) -> torch.Tens
 
 def _range(low: int, high: int, layout: Layout) -> torch.Tensor:
     return torch.arange(low, high, device=layout.device)
-
-
-def _new_cache(model: DiffusionLM) -> DynamicCache:
-    return DynamicCache(config=model.module.config)
 
 
 STEP_INPUTS = {  # (cache mode, block-causal?) -> plan

@@ -1,5 +1,6 @@
 """What the samplers share (generation/sampler.py, generation/speculative.py): Dream's order of temperature,
-top-p and top-k (`tempered`), and cutting a KV cache back to the positions still exact (`crop_cache`)."""
+top-p and top-k (`tempered`), a model's empty KV cache (`new_cache`), and cutting it back to the positions
+still exact (`crop_cache`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from .config import DiffusionConfig
+from .models import DiffusionLM
 
 
 def tempered(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
@@ -35,6 +37,10 @@ def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 def _top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     kth = torch.topk(logits, min(top_k, logits.size(-1)))[0][..., -1, None]
     return logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
+
+
+def new_cache(model: DiffusionLM) -> DynamicCache:
+    return DynamicCache(config=model.module.config)
 
 
 def crop_cache(kv: DynamicCache | None, keep: int) -> None:

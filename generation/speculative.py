@@ -33,12 +33,10 @@ import time
 from collections.abc import Iterator
 
 import torch
-from transformers import DynamicCache
-
 from .config import DiffusionConfig
 from .history import DIFFUSION, History
 from .models import DiffusionLM
-from .sampling import crop_cache, tempered
+from .sampling import crop_cache, new_cache, tempered
 
 
 @torch.no_grad()
@@ -53,7 +51,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     history = History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
                       mask_id=model.mask_id, stop_ids=list(model.stop_ids), planned_steps=None,
                       settings=config.to_dict(), model=model.name)
-    kv = DynamicCache(config=model.module.config)
+    kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet: ..., t0 (committed), then the drafts
     drafts: list[int] = []
     forward_passes = 0
