@@ -60,6 +60,13 @@ def tiny_diffusion_lm(seed: int = 0, shift_logits: bool = False, never_propose=(
                        name=f"tiny-{seed}")
 
 
+def tiny_block_causal_lm(seed: int, block_size: int = 4, shift: bool = True, stop_ids=(TINY_EOS_ID,)) -> DiffusionLM:
+    """A tiny random block-causal diffusion model (trained block size `block_size`)."""
+    return block_causal_diffusion_lm(tiny_llama(seed), block_size, TINY_MASK_ID, shift_logits=shift,
+                                     never_propose=(TINY_MASK_ID,), stop_ids=tuple(stop_ids), context_length=512,
+                                     name=f"tiny-block-causal-{seed}")
+
+
 @lru_cache(maxsize=1)
 def smollm2_tokenizer():
     """The real SmolLM2 tokenizer from the offline GGUF (about 15 s, once per test session)."""

@@ -8,19 +8,13 @@ are in test_config.py; the History fields in test_history.py."""
 import pytest
 import torch
 
-from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm, tiny_llama
+from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm, tiny_llama
 from generation import ConfigError, DiffusionConfig, DiffusionLM, diffuse, stream_diffusion
-from generation.models import block_causal_diffusion_lm, make_bidirectional
+from generation.models import make_bidirectional
 from generation.sampler import block_causal_mask
 from reference import forbid, llada_reference
 
 PROMPT = [5, 17, 33, 2, 41, 8]
-
-
-def block_causal_lm(seed: int, block_size: int = 4, shift: bool = True, stop_ids=(TINY_EOS_ID,)) -> DiffusionLM:
-    return block_causal_diffusion_lm(tiny_llama(seed), block_size, TINY_MASK_ID, shift_logits=shift,
-                                     never_propose=(TINY_MASK_ID,), stop_ids=tuple(stop_ids), context_length=512,
-                                     name=f"tiny-block-causal-{seed}")
 
 
 def steps_of(history):
@@ -41,7 +35,7 @@ def scores_of(history):
 @pytest.mark.parametrize("shift", [True, False])
 @pytest.mark.parametrize("block,temperature", [(4, 0.0), (8, 0.0), (2, 1.0), (8, 1.0)])
 def test_block_cache_equals_uncached_block_causal_loop(algorithm, threshold, shift, block, temperature):
-    lm = block_causal_lm(3, block_size=block, shift=shift)
+    lm = tiny_block_causal_lm(3, block_size=block, shift=shift)
     settings = dict(gen_length=16, steps=16, block_length=block, algorithm=algorithm, threshold=threshold,
                     temperature=temperature, seed=7)
     uncached = diffuse(lm, PROMPT, DiffusionConfig(**settings))
@@ -56,7 +50,7 @@ def test_block_cache_equals_uncached_block_causal_loop(algorithm, threshold, shi
 @pytest.mark.parametrize("block,steps", [(4, 16), (8, 8)])
 def test_uncached_block_causal_loop_is_the_published_loop_under_a_block_causal_mask(seed, shift, block, steps):
     """LLaDA's loop over the whole canvas, the module under an element-by-element block-causal mask."""
-    lm = block_causal_lm(seed, block_size=block, shift=shift, stop_ids=())
+    lm = tiny_block_causal_lm(seed, block_size=block, shift=shift, stop_ids=())
     ours = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=steps, block_length=block, seed=seed))
     reference = llada_reference(BlockCausalReference(lm.module, len(PROMPT), block), PROMPT, steps, 16, block,
                                 mask_id=TINY_MASK_ID, logits_hook=forbid([TINY_MASK_ID]), shift=shift)
@@ -90,24 +84,24 @@ class BlockCausalReference(torch.nn.Module):
 
 
 def test_block_causal_run_stops_after_the_block_that_commits_a_stop():
-    free = diffuse(block_causal_lm(4, stop_ids=()), PROMPT, DiffusionConfig(gen_length=16, steps=16))
+    free = diffuse(tiny_block_causal_lm(4, stop_ids=()), PROMPT, DiffusionConfig(gen_length=16, steps=16))
     stop_token = free.canvas[1]  # committed in block 0 (positions 0-3)
     for cache in ("none", "prefix"):
-        history = diffuse(block_causal_lm(4, stop_ids=(stop_token,)), PROMPT,
+        history = diffuse(tiny_block_causal_lm(4, stop_ids=(stop_token,)), PROMPT,
                           DiffusionConfig(gen_length=16, steps=16, cache=cache))
         assert len(history.steps) == 4 and history.canvas[4:] == [TINY_MASK_ID] * 12
         assert history.answer_length() == history.canvas.index(stop_token) <= 1
 
 
 def test_block_causal_model_defaults_to_its_trained_block_size():
-    history = diffuse(block_causal_lm(5, block_size=8), PROMPT, DiffusionConfig(gen_length=16, steps=16))
+    history = diffuse(tiny_block_causal_lm(5, block_size=8), PROMPT, DiffusionConfig(gen_length=16, steps=16))
     assert history.settings["block_length"] == 8
 
 
 def test_block_causal_cache_computes_the_block_plus_the_finished_block_once():
     """Shift: each step feeds the position left of the block too; a block's first step also fills the
     previous block's KV (the very first one the prompt's)."""
-    history = diffuse(block_causal_lm(6, block_size=4, stop_ids=()), PROMPT,
+    history = diffuse(tiny_block_causal_lm(6, block_size=4, stop_ids=()), PROMPT,
                       DiffusionConfig(gen_length=12, steps=12, cache="prefix"))
     assert [s.computed_positions for s in history.steps] == [10, 5, 5, 5] + [4 + 5, 5, 5, 5] * 2
 
@@ -116,7 +110,7 @@ def test_block_causal_cache_computes_the_block_plus_the_finished_block_once():
 def test_each_step_records_what_the_uncached_loop_computes(block_causal):
     """work_saved's baseline is the uncached loop of the same model: the whole sequence for a bidirectional
     model, everything up to the block's end for a block-causal one (never the whole canvas)."""
-    lm = block_causal_lm(6, block_size=4, stop_ids=()) if block_causal else tiny_diffusion_lm(9, shift_logits=True)
+    lm = tiny_block_causal_lm(6, block_size=4, stop_ids=()) if block_causal else tiny_diffusion_lm(9, shift_logits=True)
     settings = dict(gen_length=12, steps=12, block_length=4)
     cached = diffuse(lm, PROMPT, DiffusionConfig(**settings, cache="prefix"))
     plain = diffuse(lm, PROMPT, DiffusionConfig(**settings))
@@ -193,9 +187,9 @@ def test_streaming_equals_collected_with_each_cache(cache):
 
 def test_cache_modes_the_model_cannot_take_are_refused():
     with pytest.raises(ConfigError, match="use cache='prefix'"):
-        diffuse(block_causal_lm(0), PROMPT, DiffusionConfig(gen_length=16, steps=16, cache="dual"))
+        diffuse(tiny_block_causal_lm(0), PROMPT, DiffusionConfig(gen_length=16, steps=16, cache="dual"))
     with pytest.raises(ConfigError, match="decodes in blocks of 32"):
-        diffuse(block_causal_lm(0, block_size=32), PROMPT, DiffusionConfig(gen_length=16, steps=16))
+        diffuse(tiny_block_causal_lm(0, block_size=32), PROMPT, DiffusionConfig(gen_length=16, steps=16))
 
     class Plain(torch.nn.Module):  # a module with no KV cache arguments
         def __init__(self):

@@ -8,19 +8,12 @@ from collections import Counter
 import pytest
 import torch
 
-from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_diffusion_lm, tiny_llama
+from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.models import block_causal_diffusion_lm
 from generation.speculative import Layout, _verify
 
 PROMPT = [5, 17, 33, 2, 41, 8]
-
-
-def block_causal_lm(seed: int, stop_ids=()):
-    return block_causal_diffusion_lm(tiny_llama(seed), 4, TINY_MASK_ID, shift_logits=True,
-                                     never_propose=(TINY_MASK_ID,), stop_ids=tuple(stop_ids), context_length=512,
-                                     name=f"tiny-block-causal-{seed}")
 
 
 def speculative(**overrides) -> DiffusionConfig:
@@ -31,7 +24,7 @@ def speculative(**overrides) -> DiffusionConfig:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("draft", [2, 4, 8])
 def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
-    lm = block_causal_lm(seed)
+    lm = tiny_block_causal_lm(seed, stop_ids=())
     ours = diffuse(lm, PROMPT, speculative(block_length=draft))
     left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix"))
     assert ours.canvas == left_to_right.canvas
@@ -83,7 +76,7 @@ def test_layout_cuts_blocks_at_the_canvas_end_and_sees_the_cache():
 
 
 def test_history_commits_left_to_right_one_forward_per_step():
-    history = diffuse(block_causal_lm(3), PROMPT, speculative(temperature=1.0, seed=4))
+    history = diffuse(tiny_block_causal_lm(3, stop_ids=()), PROMPT, speculative(temperature=1.0, seed=4))
     positions = [p for step in history.steps for p in step.positions]
     assert positions == list(range(16)) and TINY_MASK_ID not in history.canvas
     assert [step.forward_passes for step in history.steps] == list(range(1, len(history.steps) + 1))
@@ -92,16 +85,16 @@ def test_history_commits_left_to_right_one_forward_per_step():
 
 
 def test_the_answer_ends_at_the_first_stop():
-    free = diffuse(block_causal_lm(4), PROMPT, speculative())
+    free = diffuse(tiny_block_causal_lm(4, stop_ids=()), PROMPT, speculative())
     stop = free.canvas[5]
-    history = diffuse(block_causal_lm(4, stop_ids=(stop,)), PROMPT, speculative())
+    history = diffuse(tiny_block_causal_lm(4, stop_ids=(stop,)), PROMPT, speculative())
     end = free.canvas.index(stop)
     assert history.canvas[:end + 1] == free.canvas[:end + 1]
     assert set(history.canvas[end + 1:]) == {TINY_MASK_ID}
 
 
 def test_same_seed_same_output_and_streaming_equals_collected():
-    lm = block_causal_lm(5)
+    lm = tiny_block_causal_lm(5, stop_ids=())
     config = speculative(temperature=1.0, top_p=0.9, seed=3)
     streamed = [h.canvas for h in stream_diffusion(lm, PROMPT, config)]
     collected = diffuse(lm, PROMPT, config)
@@ -112,7 +105,7 @@ def test_same_seed_same_output_and_streaming_equals_collected():
 def test_a_stop_signal_ends_the_run():
     stop = threading.Event()
     stop.set()
-    history = diffuse(block_causal_lm(6), PROMPT, speculative(), stop=stop)
+    history = diffuse(tiny_block_causal_lm(6, stop_ids=()), PROMPT, speculative(), stop=stop)
     assert history.stopped and not history.steps
 
 
@@ -129,4 +122,5 @@ def test_models_and_tasks_it_cannot_take_are_refused():
     with pytest.raises(ConfigError, match="block-causal"):
         diffuse(tiny_diffusion_lm(1, shift_logits=True), PROMPT, speculative())
     with pytest.raises(ConfigError, match="cannot keep given tokens"):
-        diffuse(block_causal_lm(1), PROMPT, speculative(), infill=Infill([TINY_MASK_ID] * 15 + [TINY_EOS_ID], [15]))
+        diffuse(tiny_block_causal_lm(1, stop_ids=()), PROMPT, speculative(),
+                infill=Infill([TINY_MASK_ID] * 15 + [TINY_EOS_ID], [15]))
