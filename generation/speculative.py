@@ -28,6 +28,7 @@ infilling (a given token would need the verifier to skip it), classifier-free gu
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -68,7 +69,8 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
             ids, position_ids=layout.positions[None].to(device), past_key_values=kv,
             attention_mask=layout.mask[None, None].to(device), use_cache=True).last_hidden_state[0]
         forward_passes += 1
-        causal = _logits(model, hidden, layout.causal_rows)
+        logits = _logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
+        causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
         tokens, scores, accepted = _verify(causal, drafts, end - 1 - anchor, config, generator)
         crop_cache(kv, anchor + accepted + 1)  # the causal KV through the last accepted draft
         tokens, scores = _until_stop(tokens, scores, model.stop_ids)
@@ -80,13 +82,13 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         last = anchor + len(tokens)  # absolute position of the last committed token
         if last == end - 1 or tokens[-1] in model.stop_ids:
             return
-        drafts = _logits(model, hidden, layout.block_rows[accepted]).argmax(dim=-1).tolist()  # after the last accepted
+        drafts = drafting[layout.drafts_of[accepted]].argmax(dim=-1).tolist()  # the block after the last accepted
         feed = [tokens[-1]] + drafts
 
 
 def _logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
     """Float32 logits (R, V) of the given input rows, never-propose ids suppressed: the vocabulary
-    projection runs only where a prediction is used (the causal rows, then one block's rows)."""
+    projection runs only where a prediction may be used (the causal rows and the blocks' drafting rows)."""
     return model.suppress(model.module.get_output_embeddings()(hidden[rows]).float())
 
 
@@ -96,7 +98,8 @@ class Layout:
 
     positions: (Q,) absolute positions in input order; mask: (Q, cached + Q) bool, True = may attend;
     causal_rows: the input rows of t0 and the drafts; block_rows[j]: the input rows of the block anchored
-    at the j-th of them, but its last (whose prediction falls past the block).
+    at the j-th of them, but its last (whose prediction falls past the block); draft_rows: all of those,
+    in order, and drafts_of[j] the slice of draft_rows that is block_rows[j].
 
     Layout(0, 3, 2, 2, 9).positions -> [0, 1, 2, 2, 3, 3, 4]: fed 0 1 2 (t0 = 1, draft 2), blocks at 2-3 and 3-4."""
 
@@ -119,6 +122,9 @@ class Layout:
         self.positions, self.mask = torch.tensor(positions), mask
         self.causal_rows = list(range(fed - k, fed))
         self.block_rows = [list(range(row, row + length - 1)) for row, length in blocks]
+        self.draft_rows = [row for rows in self.block_rows for row in rows]
+        starts = [0] + list(itertools.accumulate(len(rows) for rows in self.block_rows))
+        self.drafts_of = [slice(a, b) for a, b in zip(starts, starts[1:])]
 
 
 def _verify(causal: torch.Tensor, drafts: list[int], room: int, config: DiffusionConfig,

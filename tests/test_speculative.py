@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm
+from fakes import TINY_EOS_ID, TINY_MASK_ID, TINY_VOCAB, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
 from generation.speculative import Layout, _verify
@@ -73,6 +73,7 @@ def test_layout_cuts_blocks_at_the_canvas_end_and_sees_the_cache():
     layout = Layout(cached=10, fed=3, k=3, block=4, end=14)  # t0 at 10, drafts at 11, 12; last position 13
     assert layout.positions.tolist() == [10, 11, 12, 11, 12, 13, 12, 13, 13]
     assert layout.mask[:, :10].all() and layout.causal_rows == [0, 1, 2] and layout.block_rows == [[3, 4], [6], []]
+    assert layout.draft_rows == [3, 4, 6] and [layout.draft_rows[s] for s in layout.drafts_of] == layout.block_rows
 
 
 def test_history_commits_left_to_right_one_forward_per_step():
@@ -124,3 +125,30 @@ def test_models_and_tasks_it_cannot_take_are_refused():
     with pytest.raises(ConfigError, match="cannot keep given tokens"):
         diffuse(tiny_block_causal_lm(1, stop_ids=()), PROMPT, speculative(),
                 infill=Infill([TINY_MASK_ID] * 15 + [TINY_EOS_ID], [15]))
+
+
+@torch.no_grad()
+def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabulary():
+    """bench/drafts.py: with every r summed, its ceiling is the exact blind marginal's max (by uncached forwards),
+    no drafter beats it, and its drafter is the block that speculative decoding lays out."""
+    from bench.drafts import _first_draft_distribution, draft_quality
+    from generation.sampling import new_cache
+
+    model, prompt, answer, t = tiny_block_causal_lm(seed=1), [5, 6, 7, 8], [9, 10, 11, 12, 13, 14], 0.7
+    rows = draft_quality(model, prompt, answer, t, draft=4, stride=2, top=TINY_VOCAB)
+    seq, module = prompt + answer, model.module
+    for k, anchor in enumerate(range(len(prompt) - 1, len(seq) - 2, 2)):
+        p_r = torch.softmax(model.suppress(module(torch.tensor([seq[:anchor + 1]])).logits[0, -1]) / t, -1)
+        after = module(torch.tensor([seq[:anchor + 1] + [r] for r in range(TINY_VOCAB)])).logits[:, -1]
+        after = torch.softmax(model.suppress(after) / t, -1)
+        marginal = (p_r[:, None] * after).sum(0)
+        assert rows[k]["ceiling"] == pytest.approx(float(marginal.max()), abs=1e-5)
+        assert rows[k]["drafter"] <= rows[k]["ceiling"] + 1e-6 and rows[k]["kl"] >= -1e-6
+        layout = Layout(0, anchor + 1, 1, 4, 100)  # the same block, uncached
+        ids = torch.tensor([seq[:anchor + 1] + [TINY_MASK_ID] * (len(layout.positions) - anchor - 1)])
+        hidden = module.get_decoder()(ids, position_ids=layout.positions[None],
+                                      attention_mask=layout.mask[None, None]).last_hidden_state[0]
+        expected = torch.softmax(model.suppress(module.lm_head(hidden[layout.block_rows[0][0]])), -1)
+        full = new_cache(model)
+        module(torch.tensor([seq]), past_key_values=full, use_cache=True)
+        assert torch.allclose(_first_draft_distribution(model, full, seq, anchor, 4), expected, atol=1e-5)
