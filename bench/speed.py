@@ -42,6 +42,7 @@ from generation.metrics import perplexity, teacher_nll  # noqa: E402
 from generation.models import make_bidirectional  # noqa: E402
 from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2  # noqa: E402
 from generation.registry import load_model  # noqa: E402
+from training.evaluate import fastest_ar  # noqa: E402
 from training.prompts import messages, split_prompts  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
@@ -117,38 +118,21 @@ def table(rows: list[Row], plain: Row, ar: Row) -> str:
     return "\n".join(lines)
 
 
-@torch.no_grad()
-def one_token_step_ms(module: torch.nn.Module, context: int = 200, repeats: int = 8) -> float:
-    """Median ms of one AR decoding step: one new token over a `context`-token KV cache."""
-    from transformers import DynamicCache
-
-    x = torch.randint(100, 1000, (1, context + 1), generator=torch.Generator().manual_seed(0))
-    times = []
-    for _ in range(repeats + 1):
-        cache = DynamicCache(config=module.config)
-        module(x[:, :context], past_key_values=cache, use_cache=True)
-        began = time.perf_counter()
-        module(x[:, context:], past_key_values=cache, use_cache=True)
-        times.append(time.perf_counter() - began)
-    return 1e3 * statistics.median(times[1:])
-
-
 def real_models(prompt_count: int, diffusion: str = DIFFUSION_SMOLLM2, split: str = "held_out"):
     """(AR partner in its fastest dtype, the dtype line, diffusion model, float32 judge, prompt ids).
 
     `split`: "held_out" to report, "train" to choose settings without looking at the held-out prompts."""
-    candidates = {dtype: load_model(AR_SMOLLM2, "cpu", dtype) for dtype in (torch.bfloat16, torch.float32)}
-    step_ms = {dtype: one_token_step_ms(ar.module) for dtype, ar in candidates.items()}
-    fastest = min(step_ms, key=step_ms.get)
+    ar, step_ms = fastest_ar("cpu")
+    fastest = next(ar.module.parameters()).dtype
     dtype_line = ("AR one-token step over a 200-token cache (median of 8): " +
                   ", ".join(f"{str(d).replace('torch.', '')} {ms:.1f} ms" for d, ms in step_ms.items()) +
                   f" -> AR runs in {str(fastest).replace('torch.', '')}")
-    judge = candidates[torch.float32]
+    judge = load_model(AR_SMOLLM2, "cpu", torch.float32)  # fastest_ar loaded it: the registry's cached copy
     lm = load_model(diffusion, "cpu")
     pool = split_prompts()[split]
     chosen = random.Random(0).sample(pool, min(prompt_count, len(pool)))
     prompts = [judge.prompt_ids(messages(p)) for p in chosen]
-    return candidates[fastest], fastest, dtype_line, lm, judge, prompts
+    return ar, fastest, dtype_line, lm, judge, prompts
 
 
 def tiny_models():

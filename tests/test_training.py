@@ -158,6 +158,8 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert set(record["compare"]) == {"lora", "lora+"}
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert [r["setting"] for r in evaluation["rows"]][0].startswith("AR model")
+    step_ms = evaluation["ar_step_ms"]  # the baseline answers in whichever dtype steps faster here
+    assert set(step_ms) == {"bfloat16", "float32"} and evaluation["dtypes"]["smollm2-135m-instruct"] == min(step_ms, key=step_ms.get)
     assert len(evaluation["rows"]) == 1 + 2 * 2
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     assert "| setting |" in (run.adapter_out / "README.md").read_text()

@@ -75,6 +75,14 @@ def targets(evaluation: dict) -> str:
             f"the samples below. Seconds per answer are wall-clock, not a speed benchmark.")
 
 
+def ar_step_line(evaluation: dict) -> str:
+    """" (one-token step: bfloat16 22.6 ms, float32 42.1 ms)", or "" for evaluations that did not time it."""
+    step_ms = evaluation.get("ar_step_ms")
+    if not step_ms:
+        return ""
+    return " (one-token step: " + ", ".join(f"{dtype} {ms:.1f} ms" for dtype, ms in step_ms.items()) + ")"
+
+
 def training_runs(history: list[dict]) -> str:
     """The training runs behind the adapter, each continuing from the adapter the one before left, and the total."""
     head = ("| run | steps | tokens processed | masked (supervised) tokens | minutes | tokens / s | held-out loss |\n"
@@ -198,8 +206,9 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 {('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
 
 ## Evaluation (held-out prompts, {evaluation['config']['gen_length']}-token answers)
-{len(evaluation['prompts'])} held-out prompts, {evaluation['config'].get('seeds', 1)} seed(s) per prompt (seeds differ across prompts), models in the
-dtypes the page loads them in ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge float32), temperature
+{len(evaluation['prompts'])} held-out prompts, {evaluation['config'].get('seeds', 1)} seed(s) per prompt (seeds differ across prompts), models in
+these dtypes ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge float32): the diffusion models
+as the page loads them, the AR model in its fastest dtype on this machine{ar_step_line(evaluation)}, temperature
 {evaluation['config']['temperature']} for every row (the sampler draws in float64). Judge: {evaluation['judge']},
 conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the
 mean length). Leaks: answers holding a mask or special token. Tokens / forward: answer positions committed per
