@@ -64,6 +64,18 @@ against 3.9, 3.14 against 3.07, 18% against 30%, 1.08 tokens per forward against
 the entropy hardly rose and the perplexity missed its targets, so the low entropy is not the sharpening
 alone: it did not ship.
 
+Also tried: teaching the drafts directly. Self-speculative decoding (generation/speculative.py) accepts
+about half as many first drafts as it could: bench/drafts.py finds the drafter's first draft accepted with
+probability 0.33 where the best draft blind to the token before it would be accepted with 0.62 (and one
+that sees it, 0.72-0.79), the drafter's distribution about 2 nats (KL) from that blind marginal. A tenth
+run (350 steps, 50 minutes from the fifth run's adapter, all 4,634 answers) trained the masked tokens on
+soft targets, the starting model's own causal next-token distribution at each of them (self-distillation:
+the distribution the verifier samples), the AR loss unchanged: on 12 training prompts (drafts of 4, T=0.7)
+the first draft's acceptance went from 0.368 to 0.378 and tokens per forward from 1.55 to 1.55; held-out
+loss 3.185 against 3.141. An eleventh run added suffix masks for half the (row, block) pairs (the drafting
+layout: known tokens, then masks to the block's end); stopped at step 100 (14 minutes) at 0.358 and 1.49.
+At this budget the drafter does not move; whether a GPU budget's tokens do is the open question.
+
 Left out: BD3-LM's clipped noise schedules, sub-blocks.
 """
 
