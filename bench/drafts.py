@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation import DiffusionConfig, DiffusionLM, diffuse  # noqa: E402
 from generation.config import SPECULATIVE  # noqa: E402
-from generation.sampling import new_cache  # noqa: E402
-from generation.speculative import Layout  # noqa: E402
+from generation.sampling import crop_cache, new_cache  # noqa: E402
+from generation.speculative import Layout, row_logits  # noqa: E402
 
 
 @torch.no_grad()
@@ -64,7 +64,7 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
 def _cache_through(full, length: int, repeat: int = 1):
     """A copy of the cache cut to its first `length` positions, repeated `repeat` times along the batch."""
     cache = copy.deepcopy(full)
-    cache.crop(length - cache.get_seq_length())
+    crop_cache(cache, length)
     if repeat > 1:
         cache.batch_repeat_interleave(repeat)
     return cache
@@ -78,8 +78,7 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
     hidden = model.module.get_decoder()(
         ids, position_ids=layout.positions[None].to(model.device), past_key_values=_cache_through(full, anchor),
         attention_mask=layout.mask[None, None].to(model.device), use_cache=True).last_hidden_state[0]
-    logits = model.module.get_output_embeddings()(hidden[layout.block_rows[0][0]]).float()
-    return torch.softmax(model.suppress(logits), dim=-1)
+    return torch.softmax(row_logits(model, hidden, layout.block_rows[0][:1])[0], dim=-1)
 
 
 def summary(rows: list[dict]) -> dict:

@@ -69,7 +69,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
             ids, position_ids=layout.positions[None].to(device), past_key_values=kv,
             attention_mask=layout.mask[None, None].to(device), use_cache=True).last_hidden_state[0]
         forward_passes += 1
-        logits = _logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
+        logits = row_logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
         tokens, scores, accepted = _verify(causal, drafts, end - 1 - anchor, config, generator)
         crop_cache(kv, anchor + accepted + 1)  # the causal KV through the last accepted draft
@@ -86,7 +86,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         feed = [tokens[-1]] + drafts
 
 
-def _logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
+def row_logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
     """Float32 logits (R, V) of the given input rows, never-propose ids suppressed: the vocabulary
     projection runs only where a prediction may be used (the causal rows and the blocks' drafting rows)."""
     return model.suppress(model.module.get_output_embeddings()(hidden[rows]).float())
