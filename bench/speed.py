@@ -5,8 +5,8 @@
     python -m bench.speed --smoke     # tiny random models, seconds: checks the script, times nothing real
 
 One run, one table, the same held-out prompts (training/prompts.py's held-out split, never trained
-on) for every row, greedy. Rows: the AR partner (SmolLM2-135M-Instruct through transformers
-`generate`, in whichever of bf16 / float32 makes its one-token step faster here: measured first
+on) for every row, greedy. Rows: the AR partner (SmolLM2-135M-Instruct through its KV-cached
+decoding loop, in whichever of bf16 / float32 makes its one-token step faster here: measured first
 and printed), then the embedded diffusion model with cache none / prefix / dual, one token per
 step, and with Fast-dLLM's threshold (0.5 ... 0.95); a block-causal model also by self-speculative
 decoding (drafts of 2, 4, 8; greedy, so its answers are its causal path's greedy decode). Prompts are

@@ -1,8 +1,9 @@
 """Run a blocking `generate` call in a thread and iterate what its streamer receives.
 
 transformers' `generate` pushes to a streamer (`put` / `end`) and only returns at the end; the UI
-wants a generator it can pull after every step, and a stop that really ends the thread. Both the
-AR side and DiffusionGemma use this one piece for that.
+wants a generator it can pull after every step, and a stop that really ends the thread. DiffusionGemma,
+which runs its own generate loop, uses it for that (the AR side runs a loop of its own in the caller's
+thread: autoregressive.py says why).
 """
 
 from __future__ import annotations

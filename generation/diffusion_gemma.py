@@ -109,7 +109,7 @@ class BlockDiffusionLM(DiffusionLM):
 
     def _generate(self, prompt_ids: list[int], kwargs: dict, seed: int, streamer: DraftStreamer) -> None:
         try:
-            # DiffusionGemma draws its noise from torch's global RNG (like the AR side): seed it here.
+            # DiffusionGemma draws its noise from torch's global RNG: seed it here.
             torch.manual_seed(seed)
             input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
             with torch.no_grad():

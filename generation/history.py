@@ -219,7 +219,7 @@ class History:
     @property
     def cache(self) -> str:
         """The diffusion sampler's KV cache mode; "none" where the settings name none (runs saved before
-        caching existed, AR runs: transformers' generate keeps its own, exact cache)."""
+        caching existed, AR runs: their decoding loop keeps its own, exact cache)."""
         return self.settings.get("cache", "none")
 
     @property

@@ -1,6 +1,6 @@
-"""What the samplers share (generation/sampler.py, generation/speculative.py): Dream's order of temperature,
-top-p and top-k (`tempered`), a model's empty KV cache (`new_cache`), and cutting it back to the positions
-still exact (`crop_cache`)."""
+"""What the samplers share (generation/sampler.py, generation/speculative.py; `tempered` also with
+generation/autoregressive.py): Dream's order of temperature, top-p and top-k (`tempered`), a model's
+empty KV cache (`new_cache`), and cutting it back to the positions still exact (`crop_cache`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from .config import DiffusionConfig
+from .config import ARConfig, DiffusionConfig
 from .models import DiffusionLM
 
 
-def tempered(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
-    """Dream's order: temperature (none at 0), then top-p, then top-k filtering."""
+def tempered(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
+    """Dream's order: temperature (none at 0), then top-p, then top-k filtering (transformers' `generate`
+    filters top-k first; the two differ only when both are set)."""
     if config.temperature > 0:
         logits = logits / config.temperature
     if config.top_p < 1:

@@ -1,8 +1,11 @@
-"""The AR streamer: same History type, streaming equals collected, stop really ends the thread."""
+"""The AR decoding loop: same History type, streaming equals collected, greedy = transformers' greedy
+`generate`, draws from the tempered distribution with the run's own generator, in the caller's thread."""
 
+import itertools
 import threading
 
 import pytest
+import torch
 
 from generation import ARConfig, ConfigError, History, generate_autoregressive, stream_autoregressive
 from generation.models import CausalLM
@@ -16,11 +19,6 @@ def tiny_ar():
     return CausalLM(tiny_llama(21), tokenizer=None, stop_ids=(TINY_EOS_ID,), context_length=512, name="tiny-ar")
 
 
-def ar_threads():
-    """The AR generate threads alive now (a set: a test asserts that its own are gone, whatever other tests left)."""
-    return {t for t in threading.enumerate() if t.name == "unmask-ar-generate"}
-
-
 def test_streaming_equals_collected(tiny_ar):
     config = ARConfig(max_new_tokens=12)
     streamed = [h.canvas for h in stream_autoregressive(tiny_ar, PROMPT, config)]
@@ -30,8 +28,6 @@ def test_streaming_equals_collected(tiny_ar):
 
 
 def test_matches_plain_greedy_generate(tiny_ar):
-    import torch
-
     expected = tiny_ar.module.generate(torch.tensor([PROMPT]), max_new_tokens=12, do_sample=False,
                                        eos_token_id=[TINY_EOS_ID], pad_token_id=TINY_EOS_ID)[0, len(PROMPT):]
     assert generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=12)).canvas == expected.tolist()
@@ -51,8 +47,7 @@ def test_same_seed_same_sample(tiny_ar):
     assert generate_autoregressive(tiny_ar, PROMPT, config).canvas == generate_autoregressive(tiny_ar, PROMPT, config).canvas
 
 
-def test_stop_ends_the_thread_and_keeps_a_valid_history(tiny_ar):
-    earlier = ar_threads()
+def test_stop_ends_the_run_and_keeps_a_valid_history(tiny_ar):
     stop = threading.Event()
     for history in stream_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=200), stop=stop):
         if len(history.steps) == 3:
@@ -60,31 +55,62 @@ def test_stop_ends_the_thread_and_keeps_a_valid_history(tiny_ar):
     assert history.stopped and len(history.steps) == 3  # nothing made after the stop is recorded
     assert history.canvas == [s.tokens[0] for s in history.steps]  # valid: one token per step, in order
     assert History.from_json(history.to_json()) == history
-    assert ar_threads() <= earlier
 
 
-def test_abandoned_stream_ends_the_thread(tiny_ar):
-    earlier = ar_threads()
-    stream = stream_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=200))
-    next(stream)
-    stream.close()
-    assert ar_threads() <= earlier
+def test_stopped_before_the_first_token(tiny_ar):
+    stop = threading.Event()
+    stop.set()
+    history = generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=8), stop=stop)
+    assert history.stopped and history.steps == [] and history.canvas == []
 
 
-def test_repeated_runs_leak_no_threads(tiny_ar):
+def test_runs_in_the_callers_thread(tiny_ar, monkeypatch):
+    """No thread of its own: CPU torch runs slower in a thread started after the main thread has used it."""
+    threads = set()
+    forward = type(tiny_ar.module).forward
+    monkeypatch.setattr(type(tiny_ar.module), "forward",
+                        lambda self, *a, **k: threads.add(threading.current_thread()) or forward(self, *a, **k))
     before = len(threading.enumerate())
-    for _ in range(5):
-        stop = threading.Event()
-        for history in stream_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=50), stop=stop):
-            stop.set()
-    assert len(threading.enumerate()) == before
+    generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=5, temperature=1.0))
+    assert threads == {threading.current_thread()} and len(threading.enumerate()) == before
 
 
-def test_errors_in_the_generate_thread_reach_the_caller(tiny_ar):
-    earlier = ar_threads()
+def test_errors_reach_the_caller(tiny_ar):
     with pytest.raises(IndexError, match="index out of range"):
         generate_autoregressive(tiny_ar, [10_000], ARConfig(max_new_tokens=4))  # id outside the vocabulary
-    assert ar_threads() <= earlier
+
+
+def test_draws_follow_the_tempered_distribution(tiny_ar):
+    """The first token of many seeded runs is distributed as softmax(logits / T), and its score is that probability."""
+    temperature, runs = 0.6, 3000
+    logits = tiny_ar.module(torch.tensor([PROMPT])).logits[0, -1].detach().float()
+    expected = torch.softmax(logits / temperature, dim=-1)
+    counts = torch.zeros_like(expected)
+    for seed in range(runs):
+        step = generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=1, temperature=temperature, seed=seed)).steps[0]
+        counts[step.tokens[0]] += 1
+        assert step.scores[0] == pytest.approx(float(expected[step.tokens[0]]), rel=1e-4)
+    likeliest = expected.topk(5).indices
+    spread = (expected * (1 - expected) / runs).sqrt()  # the sampling error of each frequency
+    assert ((counts / runs - expected)[likeliest].abs() < 4 * spread[likeliest]).all()
+
+
+def test_top_k_and_top_p_filter_the_draws(tiny_ar):
+    greedy = generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=8)).canvas
+    for filtered in (ARConfig(max_new_tokens=8, temperature=1.0, top_k=1, seed=3),
+                     ARConfig(max_new_tokens=8, temperature=1.0, top_p=1e-6, seed=3)):
+        history = generate_autoregressive(tiny_ar, PROMPT, filtered)
+        assert history.canvas == greedy and all(s.scores[0] == 1.0 for s in history.steps)
+
+
+def test_concurrent_runs_do_not_perturb_each_others_draws(tiny_ar):
+    configs = [ARConfig(max_new_tokens=10, temperature=1.0, seed=seed) for seed in (1, 2)]
+    alone = [generate_autoregressive(tiny_ar, PROMPT, c).canvas for c in configs]
+    streams = [stream_autoregressive(tiny_ar, PROMPT, c) for c in configs]
+    histories = {}
+    for pair in itertools.zip_longest(*streams):  # interleaved: one step of each in turn
+        histories.update({i: h for i, h in enumerate(pair) if h is not None})
+    assert [histories[0].canvas, histories[1].canvas] == alone
 
 
 def test_context_overflow(tiny_ar):
