@@ -30,7 +30,7 @@ import torch
 from .config import ARConfig, check_fits
 from .history import AUTOREGRESSIVE, History, collect
 from .models import CausalLM
-from .sampling import tempered
+from .sampling import draw, tempered
 
 
 @torch.no_grad()
@@ -82,5 +82,5 @@ def _next_token(logits: torch.Tensor, config: ARConfig, generator: torch.Generat
         token = int(p.argmax())
     else:
         p = torch.softmax(tempered(logits, config), dim=-1)
-        token = int(torch.multinomial(p, 1, generator=generator))
+        token = draw(p, generator)
     return token, float(p[token])

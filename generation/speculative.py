@@ -37,7 +37,7 @@ import torch
 from .config import DiffusionConfig
 from .history import DIFFUSION, History
 from .models import DiffusionLM
-from .sampling import crop_cache, new_cache, tempered
+from .sampling import crop_cache, draw, new_cache, tempered
 
 
 @torch.no_grad()
@@ -167,7 +167,7 @@ def _draw(p: torch.Tensor, config: DiffusionConfig, generator: torch.Generator) 
     """A token from the (unnormalised) distribution p; its argmax at temperature 0."""
     if config.temperature == 0:
         return int(p.argmax())
-    return int(torch.multinomial(p, 1, generator=generator))
+    return draw(p, generator)
 
 
 def _until_stop(tokens: list[int], scores: list[float], stop_ids) -> tuple[list[int], list[float]]:

@@ -134,3 +134,17 @@ def test_a_model_that_runs_its_own_loop_is_handed_the_run():
     assert list(stream_diffusion(model, PROMPT, config(), stop)) == [expected]
     assert model.calls == [(PROMPT, config(), stop)]
 
+
+
+def test_draw_follows_the_weights_and_never_picks_a_zero_weight():
+    """sampling.draw, the speculative and AR loops' one draw: unnormalised weights, zeros at the edges and inside."""
+    from generation.sampling import draw
+
+    weights = torch.tensor([0.0, 3.0, 0.0, 1.0, 0.0, 6.0, 0.0])
+    generator = torch.Generator().manual_seed(0)
+    runs = 20_000
+    counts = torch.bincount(torch.tensor([draw(weights, generator) for _ in range(runs)]), minlength=len(weights))
+    expected = weights / weights.sum()
+    assert counts[expected == 0].sum() == 0
+    spread = (expected * (1 - expected) / runs).sqrt()
+    assert ((counts / runs - expected).abs() <= 4 * spread + 1e-9).all()
