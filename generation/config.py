@@ -200,18 +200,22 @@ RECOMMENDED = {
     # The threshold buys little here: at 0.9 and 0.95 it still commits one token per forward; 0.8
     # commits 1.06 (perplexity 2.53), 0.7 1.17 (2.58, 11% faster), 0.5 1.34 (5.42).
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
-    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 4 (a trained
-    # block size), its exact block cache. Its answers are distributed as the model's own causal path, which loops far
-    # less than its unmasking samplers. Draft length from training prompts (T=0.7, 128 tokens, one seed; held-out
-    # prompts stay unseen): on 8, drafts of 2 / 3 / 4 took 52 / 51 / 54 ms per answer token against the AR model's 61
-    # at 1.37 / 1.43 / 1.52 tokens per forward (on 10 others 3 / 4: 59 / 60 ms against 64; drafts of 6 were slower, a
-    # 42-position forward); the samples follow one distribution, so their quality differs only by sampling noise.
-    # On 40 held-out prompts (the model card): perplexity 2.7 (AR 3.4), 93% of the AR samples' entropy, 13% repeated
-    # 4-grams (AR 6%), 1.57 tokens per forward, 1.05x the AR model's time. Fast-dLLM's threshold 0.9 in blocks of 8,
-    # the page's setting before, in the same evaluation: perplexity 3.9 but 83% of the entropy and 30% repeated
-    # 4-grams, at 1.21 tokens per forward and 0.95x the AR model's time; blocks of 2 / 4 (24 training prompts)
-    # looped less (14% / 20% against 25%) and were no faster.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=4),
+    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 (a forward
+    # holds t0, one draft and two mask blocks of 2: 6 positions), its exact block cache. Its answers are distributed
+    # as the model's own causal path, which loops far less than its unmasking samplers. The samples of every draft
+    # length follow that one distribution, so the length is a speed choice, made on training prompts (T=0.7, 128
+    # tokens; held-out prompts stay unseen), interleaved with the AR model in bf16 in the same thread:
+    # - AMD EPYC, 2 cores: on 10, drafts of 2 / 3 / 4 took 22.8 / 24.1 / 27.6 ms per answer token against the AR
+    #   model's 28.6, at 1.42 / 1.51 / 1.48 tokens per forward; on 10 others 2 / 4: 20.3 / 22.2 against 24.7. A
+    #   forward costs about 23.7 ms + 0.45 ms per position here, so the one draft the drafter gets right most often
+    #   (the later ones add little: 1.42 -> 1.48) is the best buy.
+    # - Intel Xeon, 2 cores (an earlier session; its AR figure was slowed by the thread autoregressive.py no longer
+    #   uses): drafts of 2 / 3 / 4 took 52 / 51 / 54 ms per token; drafts of 6 were slower.
+    # On 40 held-out prompts (the model card, AMD EPYC): perplexity 2.7 (AR 3.6), 95% of the AR samples' entropy,
+    # 13% repeated 4-grams (AR 5%), 1.37 tokens per forward, 0.90x the AR model's seconds per answer (bf16).
+    # Fast-dLLM's threshold 0.9 in blocks of 8, the page's setting before: 28% repeated 4-grams, 1.20 tokens per
+    # forward, 1.31x the AR model's time.
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=2),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),
