@@ -40,9 +40,9 @@ from generation import ARConfig, CausalLM, DiffusionConfig, DiffusionLM, diffuse
 from generation.config import SPECULATIVE  # noqa: E402
 from generation.metrics import perplexity, teacher_nll  # noqa: E402
 from generation.models import make_bidirectional  # noqa: E402
+from generation.dtypes import cpu_step_ms  # noqa: E402
 from generation.presets import AR_SMOLLM2, DIFFUSION_SMOLLM2  # noqa: E402
 from generation.registry import load_model  # noqa: E402
-from training.evaluate import fastest_ar  # noqa: E402
 from training.prompts import messages, split_prompts  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
@@ -122,12 +122,12 @@ def real_models(prompt_count: int, diffusion: str = DIFFUSION_SMOLLM2, split: st
     """(AR partner in its fastest dtype, the dtype line, diffusion model, float32 judge, prompt ids).
 
     `split`: "held_out" to report, "train" to choose settings without looking at the held-out prompts."""
-    ar, step_ms = fastest_ar("cpu")
+    ar = load_model(AR_SMOLLM2, "cpu")  # in the dtype that steps faster here (generation/dtypes.py)
     fastest = next(ar.module.parameters()).dtype
     dtype_line = ("AR one-token step over a 200-token cache (median of 8): " +
-                  ", ".join(f"{str(d).replace('torch.', '')} {ms:.1f} ms" for d, ms in step_ms.items()) +
+                  ", ".join(f"{str(d).replace('torch.', '')} {ms:.1f} ms" for d, ms in cpu_step_ms(AR_SMOLLM2).items()) +
                   f" -> AR runs in {str(fastest).replace('torch.', '')}")
-    judge = load_model(AR_SMOLLM2, "cpu", torch.float32)  # fastest_ar loaded it: the registry's cached copy
+    judge = load_model(AR_SMOLLM2, "cpu", torch.float32)
     lm = load_model(diffusion, "cpu")
     pool = split_prompts()[split]
     chosen = random.Random(0).sample(pool, min(prompt_count, len(pool)))

@@ -1,10 +1,14 @@
 """Where and in which dtype a model loads: one decision, asked by the loader (`registry.load_model`) and
 by the memory estimate (`memory.can_run`), so a verdict and the load that follows it agree.
 
-CUDA when present, in bf16. On CPU, bf16 for diffusion models and float32 for AR ones. Measured here
-(bench/cpu_dtype.py, SmolLM2-135M, 2 cores): a whole-sequence forward (a diffusion step, 128-297
-tokens) takes about half as long in bf16; a one-token forward (an AR decoding step) is no faster in
-bf16, and float32 keeps the AR teacher exact.
+CUDA when present, in bf16. On CPU, bf16 for diffusion models: a whole-sequence forward (a diffusion
+step, 128-297 tokens) takes about half as long in bf16 (bench/cpu_dtype.py, SmolLM2-135M, 2 cores).
+For the embedded AR model (TIMED_ON_CPU), whichever of bf16 and float32 takes the shorter one-token
+step on this CPU, timed at its first load (`one_token_step_ms`; registry.py loads it in float32, casts
+a copy to bf16 and keeps the faster). The answer differs by CPU (an Intel Xeon: float32 42 ms against
+bf16 50 ms; an AMD EPYC: bf16 25-29 ms against float32 44-47 ms), and the page's AR panel, the race's
+baseline, should run at its best. Until it is timed, and for other AR models on CPU (a bf16 copy of a
+large model would double its memory for a while), float32.
 
 A model's kind comes from the catalogue (presets.DIFFUSION_CHOICES, which holds every registered
 diffusion model), else from its config.json's model_type (a diffusion family); anything else is AR.
@@ -13,11 +17,17 @@ Left out: loading (registry.py), the estimate (memory.py).
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import torch
 
 from .checkpoints import read_json
 from .models import ModelUnavailable
-from .presets import AR_CHOICES, DIFFUSION_CHOICES
+from .presets import AR_CHOICES, AR_SMOLLM2, DIFFUSION_CHOICES
+
+TIMED_ON_CPU = (AR_SMOLLM2,)  # AR models loaded on CPU in the dtype that steps faster here
+_cpu_step_ms: dict[str, dict[torch.dtype, float]] = {}  # their timings, once measured (registry.py)
 
 DIFFUSION_MODEL_TYPES = ("Dream", "llada", "diffusion_gemma")  # config.json model_types registry.FAMILY_LOADERS loads
 
@@ -27,13 +37,48 @@ def device_dtype(name_or_path: str, device: str | None = None, dtype: torch.dtyp
     """(device, dtype) that load_model uses for this model; an explicit device or dtype is kept as given.
 
     device_dtype("smollm2-135m-diffusion", "cpu") == ("cpu", torch.bfloat16); for "smollm2-135m-instruct",
-    ("cpu", torch.float32). cache_only: read no config from the network (the estimate's way).
+    ("cpu", the faster dtype once timed, else torch.float32). cache_only: read no config from the network (the
+    estimate's way).
     """
     device = default_device(device)
     if dtype is None:
         on_gpu = str(device).startswith("cuda")
-        dtype = torch.bfloat16 if on_gpu or is_diffusion(name_or_path, cache_only=cache_only) else torch.float32
+        if on_gpu or is_diffusion(name_or_path, cache_only=cache_only):
+            dtype = torch.bfloat16
+        else:
+            dtype = fastest_on_cpu(name_or_path) or torch.float32
     return device, dtype
+
+
+def fastest_on_cpu(name: str) -> torch.dtype | None:
+    """The dtype whose one-token step was the shorter on this CPU, once `record_cpu_steps` has the timing."""
+    step_ms = _cpu_step_ms.get(name)
+    return min(step_ms, key=step_ms.get) if step_ms else None
+
+
+def cpu_step_ms(name: str) -> dict[torch.dtype, float] | None:
+    """Each dtype's one-token step in ms, as timed at the model's first CPU load; None before."""
+    return _cpu_step_ms.get(name)
+
+
+def record_cpu_steps(name: str, step_ms: dict[torch.dtype, float]) -> None:
+    _cpu_step_ms[name] = dict(step_ms)
+
+
+@torch.no_grad()
+def one_token_step_ms(modules: dict, context: int = 200, repeats: int = 8) -> dict:
+    """{key: median ms of one AR decoding step, one new token over a `context`-token KV cache} for each
+    causal LM module on CPU; the modules take turns, so load from elsewhere on the machine falls on each alike."""
+    vocab = min(module.config.vocab_size for module in modules.values())
+    x = torch.randint(0, min(vocab, 1000), (1, context + repeats + 1), generator=torch.Generator().manual_seed(0))
+    caches = {key: module(x[:, :context], use_cache=True).past_key_values for key, module in modules.items()}
+    times: dict = {key: [] for key in modules}
+    for i in range(context, context + repeats + 1):  # the first step of each warms it up
+        for key, module in modules.items():
+            began = time.perf_counter()
+            module(x[:, i:i + 1], past_key_values=caches[key], use_cache=True, logits_to_keep=1)
+            times[key].append(time.perf_counter() - began)
+    return {key: 1e3 * statistics.median(seconds[1:]) for key, seconds in times.items()}
 
 
 def default_device(device: str | None = None) -> str:

@@ -15,10 +15,11 @@ Loads are lazy and cached: importing this module loads nothing.
 
 from __future__ import annotations
 
+import copy
 import gc
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -26,6 +27,7 @@ import torch
 from .checkpoints import as_list, read_json, short_name
 from .diffusion_gemma import load_diffusion_gemma
 from .dream_llada import load_dream, load_llada
+from . import dtypes
 from .dtypes import device_dtype
 from .models import CausalLM, DiffusionLM, ModelUnavailable, placement
 from .presets import (
@@ -56,17 +58,41 @@ FAMILY_LOADERS = {"Dream": load_dream, "llada": load_llada, "diffusion_gemma": l
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
+_timing_lock = threading.Lock()
 
 
 def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
     """A DiffusionLM or CausalLM by registered name, hub id or local path; loaded once, then cached."""
     entry = REGISTRY.get(name_or_path) or checkpoint_entry(name_or_path)
+    if dtype is None and name_or_path in dtypes.TIMED_ON_CPU and dtypes.default_device(device) == "cpu":
+        time_cpu_dtypes(name_or_path)
     device, dtype = device_dtype(name_or_path, device, dtype)  # the memory estimate asks the same
     key = (name_or_path, str(device), dtype)
     with _cache_lock:
         if key not in _cache:
             _cache[key] = entry.load(device, dtype) if entry else load_causal_lm(name_or_path, device, dtype)
         return _cache[key]
+
+
+def time_cpu_dtypes(name: str) -> None:
+    """Once per process: load the model on CPU in float32, cast a copy to bf16 (the same weights a bf16
+    load gives, in a second instead of a second load), time their one-token steps (dtypes.one_token_step_ms),
+    record them for dtypes.device_dtype and cache the faster copy; the slower one stays only if it was
+    loaded before."""
+    with _timing_lock:
+        if dtypes.cpu_step_ms(name) is not None:
+            return
+        loaded_before = (name, "cpu", torch.float32) in _cache
+        exact = load_model(name, "cpu", torch.float32)
+        models = {torch.bfloat16: replace(exact, module=copy.deepcopy(exact.module).to(torch.bfloat16)),
+                  torch.float32: exact}
+        step_ms = dtypes.one_token_step_ms({dtype: model.module for dtype, model in models.items()})
+        dtypes.record_cpu_steps(name, step_ms)
+        with _cache_lock:
+            if min(step_ms, key=step_ms.get) == torch.bfloat16:
+                _cache[(name, "cpu", torch.bfloat16)] = models[torch.bfloat16]
+                if not loaded_before:
+                    del _cache[(name, "cpu", torch.float32)]
 
 
 def unload_models(keep: tuple[str, ...] = ()) -> list[str]:

@@ -14,10 +14,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # no test touches the network, even by accid
 
 @pytest.fixture(scope="session")
 def smollm2_ar():
+    """The embedded AR model in float32, the exact reference (by default it loads in whichever dtype steps faster here)."""
+    import torch
     from generation import load_model
     from generation.presets import AR_SMOLLM2
 
-    return load_model(AR_SMOLLM2, device="cpu")
+    return load_model(AR_SMOLLM2, device="cpu", dtype=torch.float32)
 
 
 @pytest.fixture(scope="session")

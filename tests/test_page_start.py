@@ -8,12 +8,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from generation import memory, presets
+from generation import dtypes, memory, presets
 from page import pickers
 from page.start import hardware_table, start_preset
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 GiB = 2**30
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    """The page starts before any model loads: the AR model's CPU dtype is not timed yet (generation/dtypes.py),
+    whatever earlier tests in this process loaded."""
+    monkeypatch.setattr(dtypes, "_cpu_step_ms", {})
+    pickers.verdict.cache_clear()
+    pickers.preset_verdict.cache_clear()
 
 
 @pytest.fixture

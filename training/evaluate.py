@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -40,7 +39,7 @@ from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressi
 from generation.config import SPECULATIVE
 from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 from generation.models import CausalLM
-from generation.dtypes import device_dtype
+from generation.dtypes import cpu_step_ms, device_dtype
 from generation.registry import load_model
 from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
 from generation.sweep import THRESHOLD
@@ -134,14 +133,14 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows).
 
     The diffusion models answer in the dtype the page loads them in (`generation.dtypes.device_dtype`), so
-    the seconds are what a visitor waits; the AR model, the baseline, in its fastest dtype here
-    (`fastest_ar`); the judge is the AR teacher in float32."""
+    the seconds are what a visitor waits; the AR model, the baseline, too: in its faster dtype here
+    (`generation.dtypes`, timed at its first load); the judge is the AR teacher in float32."""
     tokenizer, base = teacher_base if teacher_base is not None else load_smollm2(device, torch.float32)
     teacher = CausalLM(base, tokenizer, stop_ids=SMOLLM2_STOP_IDS, context_length=base.config.max_position_embeddings,
                        name="teacher")
     load_student = load_block_diffusion if config.objective == "block" else load_embedded_diffusion
     student_name = BLOCK_DIFFUSION_SMOLLM2 if config.objective == "block" else DIFFUSION_SMOLLM2
-    ar, ar_step_ms = fastest_ar(device)
+    ar = load_model(AR_SMOLLM2, device)
     dtypes = {name: device_dtype(name, device)[1] for name in (student_name, DIFFUSION_SMOLLM2)}
     dtypes[AR_SMOLLM2] = next(ar.module.parameters()).dtype
     models = {"ar": lambda: ar,
@@ -151,7 +150,7 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     prompts = random.Random(0).sample(held_out, min(config.prompts, len(held_out)))
     rows = []
     result = {"config": asdict(config), "device": device, "dtypes": {k: str(v).removeprefix("torch.") for k, v in dtypes.items()},
-              "ar_step_ms": {str(k).removeprefix("torch."): v for k, v in ar_step_ms.items()},
+              "ar_step_ms": {str(k).removeprefix("torch."): v for k, v in (cpu_step_ms(AR_SMOLLM2) or {}).items()},
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
     for setting in settings(config):
         nll = tokens = 0.0
@@ -187,31 +186,6 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=1))
     return result
-
-
-def fastest_ar(device: str = "cpu") -> tuple[CausalLM, dict[torch.dtype, float]]:
-    """The AR model in whichever of bf16 / float32 takes the shorter one-token step on this machine (the
-    baseline at its best: which one wins depends on the CPU), and each dtype's step in ms."""
-    candidates = {dtype: load_model(AR_SMOLLM2, device, dtype) for dtype in (torch.bfloat16, torch.float32)}
-    step_ms = {dtype: one_token_step_ms(ar.module) for dtype, ar in candidates.items()}
-    return candidates[min(step_ms, key=step_ms.get)], step_ms
-
-
-@torch.no_grad()
-def one_token_step_ms(module: torch.nn.Module, context: int = 200, repeats: int = 8) -> float:
-    """Median ms of one AR decoding step: one new token over a `context`-token KV cache."""
-    from transformers import DynamicCache
-
-    device = next(module.parameters()).device
-    x = torch.randint(100, 1000, (1, context + 1), generator=torch.Generator().manual_seed(0)).to(device)
-    times = []
-    for _ in range(repeats + 1):
-        cache = DynamicCache(config=module.config)
-        module(x[:, :context], past_key_values=cache, use_cache=True)
-        began = time.perf_counter()
-        module(x[:, context:], past_key_values=cache, use_cache=True)
-        times.append(time.perf_counter() - began)
-    return 1e3 * statistics.median(times[1:])
 
 
 def format_row(row: dict) -> str:
