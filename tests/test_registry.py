@@ -69,7 +69,8 @@ def test_the_embedded_ar_model_loads_on_cpu_in_the_dtype_that_steps_faster(monke
         assert next(model.module.parameters()).dtype == faster == dtypes.device_dtype("my-ar", "cpu")[1]
         assert list(registry._cache) == [("my-ar", "cpu", faster)]  # the slower copy is not kept
         assert dtypes.cpu_step_ms("my-ar")[faster] == 1.0
-        assert load_model("my-ar", device="cpu", dtype=torch.float32).module is not None  # asked for: as given
+        exact = load_model("my-ar", device="cpu", dtype=torch.float32)  # a dtype asked for: as given
+        assert next(exact.module.parameters()).dtype == torch.float32
 
 
 def test_one_token_step_ms_times_each_module():
