@@ -78,17 +78,18 @@ def time_cpu_dtypes(name: str) -> None:
     """Once per process: load the model on CPU in float32, cast a copy to bf16 (the same weights a bf16
     load gives, in a second instead of a second load), time their one-token steps (dtypes.one_token_step_ms),
     record them for dtypes.device_dtype and cache the faster copy; the slower one stays only if it was
-    loaded before."""
+    loaded before. No other load runs while it times (the page loads both panels' models at once, and a
+    load beside the timing made it pick float32 once in a check)."""
     with _timing_lock:
         if dtypes.cpu_step_ms(name) is not None:
             return
         loaded_before = (name, "cpu", torch.float32) in _cache
         exact = load_model(name, "cpu", torch.float32)
-        models = {torch.bfloat16: replace(exact, module=copy.deepcopy(exact.module).to(torch.bfloat16)),
-                  torch.float32: exact}
-        step_ms = dtypes.one_token_step_ms({dtype: model.module for dtype, model in models.items()})
-        dtypes.record_cpu_steps(name, step_ms)
         with _cache_lock:
+            models = {torch.bfloat16: replace(exact, module=copy.deepcopy(exact.module).to(torch.bfloat16)),
+                      torch.float32: exact}
+            step_ms = dtypes.one_token_step_ms({dtype: model.module for dtype, model in models.items()})
+            dtypes.record_cpu_steps(name, step_ms)
             if min(step_ms, key=step_ms.get) == torch.bfloat16:
                 _cache[(name, "cpu", torch.bfloat16)] = models[torch.bfloat16]
                 if not loaded_before:
