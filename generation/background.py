@@ -1,15 +1,25 @@
-"""Run a blocking `generate` call in a thread and iterate what its streamer receives.
+"""Model work in threads of its own: a blocking `generate` iterated through its streamer, and any call or
+iteration in a thread that ends with it.
 
 transformers' `generate` pushes to a streamer (`put` / `end`) and only returns at the end; the UI
 wants a generator it can pull after every step, and a stop that really ends the thread. DiffusionGemma,
-which runs its own generate loop, uses it for that (the AR side runs a loop of its own in the caller's
-thread: autoregressive.py says why).
+which runs its own generate loop, uses `iterate_in_thread` for that (the AR side runs a loop of its own
+in the caller's thread: autoregressive.py says why).
+
+`call_in_own_thread` / `iterate_in_own_thread` are for the page, on CPU: libgomp, torch's OpenMP,
+throttles the spin-waiting of every thread team once more threads hold a team than there are CPUs, and
+a thread holds its team while it lives. So a long-lived thread that has run torch (a web server's worker
+after a steps sweep, a panel that loaded its model and waits for its turn) slows every later run in
+other threads: an AR step took 28-31 ms alone, 47-48 ms beside such an idle thread, 28 ms after it had
+ended (2-core AMD EPYC, bf16). A thread that ends takes its team with it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
+from queue import Queue
 
 
 class Halt:
@@ -57,3 +67,27 @@ def iterate_in_thread(generate: Callable[[], None], streamer: Iterable, end: Cal
         thread.join()
     if errors:
         raise errors[0]
+
+
+def call_in_own_thread(call: Callable[[], object], name: str) -> object:
+    """call() in a thread that ends with it; its result, or its exception raised here."""
+    def result() -> Generator:
+        yield call()
+
+    [value] = iterate_in_own_thread(result, name)
+    return value
+
+
+def iterate_in_own_thread(items: Callable[[], Generator], name: str) -> Iterator:
+    """Iterate the generator `items()` in a thread that ends with it, yielding each item here. Leaving
+    early closes it after the item in progress; an exception it raises is raised here."""
+    queue, end, halt = Queue(), object(), Halt(None)
+
+    def produce() -> None:
+        with closing(items()) as iterator:
+            for item in iterator:
+                queue.put(item)
+                if halt():
+                    return
+
+    yield from iterate_in_thread(produce, iter(queue.get, end), lambda: queue.put(end), halt, name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import generation
 from generation import ConfigError, History, ModelUnavailable
+from generation.background import call_in_own_thread
 from generation.config import SPECULATIVE
 from generation.infill import Spec, encoder
 from generation.protocols import runs_own_loop
@@ -67,7 +68,9 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
         panel.status = "loading"
         wake.set()
         try:
-            panel.model = load_checked(load, panel.model_name, panel.kind, alongside)
+            # in a thread that ends: this one does no model work while it waits (generation/background.py)
+            panel.model = call_in_own_thread(lambda: load_checked(load, panel.model_name, panel.kind, alongside),
+                                             name=f"unmask-load-{panel.kind}")
             if runs_own_loop(panel.model):
                 config, panel.note = own_loop_config(panel.model, config)
         except ModelUnavailable as error:

@@ -13,11 +13,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
+from functools import partial
 
 import gradio as gr
 
 import generation
 from generation import ConfigError, DiffusionConfig
+from generation.background import iterate_in_own_thread
 from generation.protocols import runs_own_loop
 from generation.sweep import SweepRow, default_settings, stream_sweep, unmasking_overrides
 from page.fragments import esc, message_html
@@ -111,8 +113,11 @@ def run_sweep_page(session: Session, load, views: dict, prompt: str, diffusion_n
     plan = SweepPlan([], {})
     try:
         yield {views["sweep_status"]: progress_html(0, 0, "loading the models")}
-        work = sweep_work(load, (diffusion_name, ar_name), prompt, config, steps, threshold,
-                          None if ON_ZERO_GPU else stop)
+        make_work = partial(sweep_work, load, (diffusion_name, ar_name), prompt, config, steps, threshold,
+                            None if ON_ZERO_GPU else stop)
+        # Here the models run in a thread that ends, not in this long-lived server worker (generation/background.py
+        # says why); on ZeroGPU they run in a forked process already, and spaces.GPU wants the request's context.
+        work = make_work() if ON_ZERO_GPU else iterate_in_own_thread(make_work, name="unmask-sweep")
         with closing(work):
             for item in work:
                 if isinstance(item, SweepPlan):

@@ -77,3 +77,31 @@ def test_the_callers_stop_is_what_requested_means():
     stop.set()
     items, halt = run(lambda halt: iter(()), stop)
     assert list(items) == [] and halt.requested
+
+
+def test_call_in_own_thread_returns_or_raises_here_and_the_thread_ends():
+    from generation.background import call_in_own_thread
+
+    assert call_in_own_thread(lambda: threading.current_thread().name, name="unmask-test-call") == "unmask-test-call"
+    with pytest.raises(ZeroDivisionError):
+        call_in_own_thread(lambda: 1 / 0, name="unmask-test-call")
+    assert alive("unmask-test-call") == []
+
+
+def test_iterate_in_own_thread_yields_here_and_closes_the_generator_when_left_early():
+    from generation.background import iterate_in_own_thread
+
+    closed = threading.Event()
+
+    def items():
+        try:
+            for i in range(100):
+                yield i, threading.current_thread().name
+        finally:
+            closed.set()
+
+    stream = iterate_in_own_thread(items, name="unmask-test-items")
+    assert next(stream) == (0, "unmask-test-items")
+    stream.close()
+    assert closed.is_set() and alive("unmask-test-items") == []
+    assert [i for i, _ in iterate_in_own_thread(lambda: items(), name="unmask-test-items")] == list(range(100))

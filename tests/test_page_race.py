@@ -42,6 +42,22 @@ def test_a_load_failure_is_reported_in_its_own_panel(error, title):
     assert panel.snapshot is None
 
 
+def test_each_panel_loads_in_a_thread_that_ends_and_runs_in_its_own():
+    """A panel waiting for its turn holds no torch threads: it loaded in a thread that has ended
+    (generation/background.py: an idle thread that ran torch slows the other panel's run on CPU)."""
+    threads = {}
+
+    def load(name):
+        threads.setdefault(name, threading.current_thread())
+        return tiny_load(name)
+
+    *_, (diffusion, ar) = race(load, (TINY_DIFFUSION, TINY_AR), ([user("Hi.")], [user("Hi.")]),
+                              (DiffusionConfig(gen_length=16, steps=8), ARConfig(max_new_tokens=8)), TOGETHER, None)
+    assert (diffusion.status, ar.status) == ("done", "done")
+    assert {t.name for t in threads.values()} == {"unmask-load-diffusion", "unmask-load-autoregressive"}
+    assert not any(t.is_alive() for t in threads.values())
+
+
 def test_race_takes_and_yields_only_what_zero_gpu_can_pickle():
     """On ZeroGPU `race` runs in a forked process: its arguments go there and its frames come back pickled."""
     import pickle

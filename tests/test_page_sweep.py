@@ -4,6 +4,7 @@ tiny models: a progress frame per finished row, the figure and coloured answers,
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -54,6 +55,20 @@ def test_a_frame_per_finished_row_then_the_export_holds_the_rows():
     rows = load_sweep((session.files_dir() / "unmask-run.json").read_text(encoding="utf-8"))
     assert [SweepRow.from_dict(r).label for r in rows] == ["AR reference", "2 steps", "16 steps"]
     assert not session.running
+
+
+def test_the_models_run_in_a_thread_that_ends_not_in_the_servers_worker():
+    """generation/background.py: a long-lived thread that ran torch slows every later run on CPU."""
+    threads = set()
+
+    def load(name):
+        threads.add(threading.current_thread())
+        return tiny_load(name)
+
+    frames = list(run_sweep_page(Session(), load, VIEWS, "Hi", TINY_DIFFUSION, TINY_AR,
+                                 Settings(gen_length=16, steps=16, block_length=8), "2", False))
+    assert 'data-state="finished"' in frames[-1]["sweep_status"]
+    assert [t.name for t in threads] == ["unmask-sweep"] and not any(t.is_alive() for t in threads)
 
 
 def test_stop_ends_the_sweep_early_and_says_so():
