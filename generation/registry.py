@@ -28,7 +28,6 @@ from .checkpoints import as_list, read_json, short_name
 from .diffusion_gemma import load_diffusion_gemma
 from .dream_llada import load_dream, load_llada
 from . import dtypes
-from .dtypes import device_dtype
 from .models import CausalLM, DiffusionLM, ModelUnavailable, placement
 from .presets import (
     AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE,
@@ -66,7 +65,7 @@ def load_model(name_or_path: str, device: str | None = None, dtype: torch.dtype 
     entry = REGISTRY.get(name_or_path) or checkpoint_entry(name_or_path)
     if dtype is None and name_or_path in dtypes.TIMED_ON_CPU and dtypes.default_device(device) == "cpu":
         time_cpu_dtypes(name_or_path)
-    device, dtype = device_dtype(name_or_path, device, dtype)  # the memory estimate asks the same
+    device, dtype = dtypes.device_dtype(name_or_path, device, dtype)  # the memory estimate asks the same
     key = (name_or_path, str(device), dtype)
     with _cache_lock:
         if key not in _cache:
@@ -90,7 +89,7 @@ def time_cpu_dtypes(name: str) -> None:
                       torch.float32: exact}
             step_ms = dtypes.one_token_step_ms({dtype: model.module for dtype, model in models.items()})
             dtypes.record_cpu_steps(name, step_ms)
-            if min(step_ms, key=step_ms.get) == torch.bfloat16:
+            if dtypes.fastest_on_cpu(name) == torch.bfloat16:
                 _cache[(name, "cpu", torch.bfloat16)] = models[torch.bfloat16]
                 if not loaded_before:
                     del _cache[(name, "cpu", torch.float32)]
