@@ -3,16 +3,17 @@
     python -m bench.drafts [--prompts 6] [--adapter DIR] [--draft 4]
     python -m bench.drafts --smoke    # a tiny random model, seconds: checks the script, measures nothing real
 
-Speculative decoding commits the first draft d1 (the token two after the last committed one) with
-probability p_T(d1 | prefix, r) under the causal path at temperature T, where r, the token between,
-was drawn by that path in the same forward, after the draft was made: the draft is blind to it. So
-the best a drafter can do there is the argmax of the blind marginal m(y) = sum_r p_T(r) p_T(y | r),
-and the best any drafter that sees r could do is max_y p_T(y | r). This prints, over answers the
-model samples itself (speculative, T, training prompts: never the held-out ones), at every `stride`-th
-anchor:
-- drafter: m(d1), the first draft's acceptance under the blind marginal (its expected acceptance);
-- ceiling: max_y m(y), the acceptance of the best blind draft;
-- seeing r: E max_y p_T(y | r), the acceptance a draft made after r could reach;
+Speculative decoding keeps the first draft d1 (the token two after the last committed one), drawn from
+the drafter's q_T (its distribution at temperature T), with probability min(1, p_T(d1 | prefix, r) / q_T(d1))
+under the causal path, where r, the token between, was drawn by that path in the same forward, after the
+draft was made: the draft is blind to r. A point-mass draft, q's argmax, is kept with probability
+p_T(d1 | r), so the best of those is the argmax of the blind marginal m(y) = sum_r p_T(r) p_T(y | r), and
+the best any point mass that sees r could do is max_y p_T(y | r). This prints, over answers the model
+samples itself (speculative, T, training prompts: never the held-out ones), at every `stride`-th anchor:
+- drafter: m(argmax q), the acceptance of the drafter's argmax (a point mass; temperature 0 drafts so);
+- drawn: E_r sum_y min(p_T(y | r), q_T(y)), the acceptance of a draft drawn from q_T (what T > 0 drafts);
+- ceiling: max_y m(y), the acceptance of the best blind point mass;
+- seeing r: E max_y p_T(y | r), the acceptance a point mass made after r could reach;
 - KL(m || drafter): how far the drafter's distribution is from the marginal it should learn, in nats.
 m is summed over the `top` likeliest r (their probabilities renormalised), exact when that covers the vocabulary.
 
@@ -41,7 +42,7 @@ from generation.speculative import Layout, row_logits  # noqa: E402
 def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], temperature: float, draft: int = 4,
                   stride: int = 3, top: int = 24) -> list[dict]:
     """One dict per anchor a (the last known position; r = position a + 1, the draft's target a + 2):
-    drafter, ceiling, seeing_r, kl, as in the module docstring."""
+    drafter, drawn, ceiling, seeing_r, kl, as in the module docstring."""
     module, seq = model.module, list(prompt_ids) + list(answer)
     full = new_cache(model)
     logits = module(torch.tensor([seq], device=model.device), past_key_values=full, use_cache=True).logits[0]
@@ -53,9 +54,13 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
         after_r = module(likely.indices[:, None], past_key_values=cache, use_cache=True,
                          position_ids=torch.full((len(likely.indices), 1), a + 1, device=model.device)).logits[:, -1]
         weights = likely.values / likely.values.sum()
-        marginal = (weights[:, None] * torch.softmax(model.suppress(after_r.float()) / temperature, dim=-1)).sum(0)
+        p_after_r = torch.softmax(model.suppress(after_r.float()) / temperature, dim=-1)  # (top, V)
+        marginal = (weights[:, None] * p_after_r).sum(0)
         drafter = _first_draft_distribution(model, full, seq, a, draft)
-        rows.append({"drafter": float(marginal[int(drafter.argmax())]), "ceiling": float(marginal.max()),
+        drawn_from = torch.softmax(drafter.clamp_min(1e-30).log() / temperature, dim=-1)  # q_T
+        rows.append({"drafter": float(marginal[int(drafter.argmax())]),
+                     "drawn": float((weights[:, None] * torch.minimum(p_after_r, drawn_from)).sum()),
+                     "ceiling": float(marginal.max()),
                      "seeing_r": float(p[a + 1].max()),
                      "kl": float((marginal * (marginal.clamp_min(1e-12).log() - drafter.clamp_min(1e-12).log())).sum())})
     return rows
@@ -82,7 +87,7 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
 
 
 def summary(rows: list[dict]) -> dict:
-    return {key: statistics.mean(row[key] for row in rows) for key in ("drafter", "ceiling", "seeing_r", "kl")}
+    return {key: statistics.mean(row[key] for row in rows) for key in ("drafter", "drawn", "ceiling", "seeing_r", "kl")}
 
 
 def main() -> None:
@@ -109,8 +114,8 @@ def main() -> None:
         prompts = [next(iter(models.values())).prompt_ids(messages(p)) for p in chosen]
     print(f"# first-draft acceptance, drafts of {args.draft}, T={args.temperature}, {len(prompts)} training prompts, "
           f"answers of {args.gen_length} tokens sampled by each model itself")
-    print("| model | anchors | drafter | ceiling (blind) | seeing r | KL(m || drafter) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | anchors | drafter (argmax) | drafter (drawn) | ceiling (blind argmax) | seeing r | KL(m || drafter) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, model in models.items():
         rows = []
         for seed, prompt_ids in enumerate(prompts):
@@ -119,7 +124,8 @@ def main() -> None:
             answer = diffuse(model, prompt_ids, config).answer_ids()
             rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft)
         s = summary(rows)
-        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['ceiling']:.3f} | {s['seeing_r']:.3f} | {s['kl']:.2f} |")
+        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drawn']:.3f} | {s['ceiling']:.3f} | {s['seeing_r']:.3f} "
+              f"| {s['kl']:.2f} |")
 
 
 if __name__ == "__main__":

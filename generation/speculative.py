@@ -12,10 +12,11 @@ forward; this module follows its layout:
     cache | t0 d1 .. d(k-1) | [M x k] after t0 | [M x k] after d1 | ... | [M x k] after d(k-1)
             causal            each block sees the clean tokens up to its anchor, and itself
 
-`t0` is committed, `d1..` are the drafts to verify. The causal rows give p(. | prefix) at every draft;
-drafts are accepted left to right, d with probability p(d) (the drafts are the diffusion head's argmax,
-a point-mass proposal), and the first rejected one is replaced by a draw from p with d removed; if all
-pass, the last causal row draws the next token. Either way the committed run ends in one token drawn
+`t0` is committed, `d1..` are the drafts to verify. The causal rows give p(. | prefix) at every draft.
+Each draft d was drawn from the diffusion head's distribution q at its position, tempered like p (its
+argmax at temperature 0); drafts are accepted left to right, d with probability min(1, p(d) / q(d)), and
+the first rejected one is replaced by a draw from the residual max(p - q, 0); if all pass, the last causal
+row draws the next token. Either way the committed run ends in one token drawn
 from p, and the mask block anchored just before it has already drafted the k - 1 tokens after it (with
 Dream's token shift the block's first token is the anchor's own causal prediction, the one just drawn).
 So every forward commits 1..k tokens and yields the next drafts; no forward is spent on drafting alone.
@@ -55,6 +56,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet: ..., t0 (committed), then the drafts
     drafts: list[int] = []
+    proposals = torch.empty(0)  # (len(drafts), V): the distribution each draft was drawn from
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
@@ -71,7 +73,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         forward_passes += 1
         logits = row_logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
-        tokens, scores, accepted = _verify(causal, drafts, end - 1 - anchor, config, generator)
+        tokens, scores, accepted = _verify(causal, drafts, proposals, end - 1 - anchor, config, generator)
         crop_cache(kv, anchor + accepted + 1)  # the causal KV through the last accepted draft
         tokens, scores = _until_stop(tokens, scores, model.stop_ids)
         first = anchor + 1 - prompt_len  # answer position of the first committed token
@@ -82,7 +84,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         last = anchor + len(tokens)  # absolute position of the last committed token
         if last == end - 1 or tokens[-1] in model.stop_ids:
             return
-        drafts = drafting[layout.drafts_of[accepted]].argmax(dim=-1).tolist()  # the block after the last accepted
+        drafts, proposals = _propose(drafting[layout.drafts_of[accepted]], config, generator)  # the block after it
         feed = [tokens[-1]] + drafts
 
 
@@ -127,22 +129,35 @@ class Layout:
         self.drafts_of = [slice(a, b) for a, b in zip(starts, starts[1:])]
 
 
-def _verify(causal: torch.Tensor, drafts: list[int], room: int, config: DiffusionConfig,
+def _propose(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator) -> tuple[list[int], torch.Tensor]:
+    """(drafts, proposals): one draft per row of drafting logits, drawn from the row's distribution tempered
+    like the causal path's (the argmax at temperature 0), and those distributions (R, V) in float64.
+
+    A draw rather than the argmax: a draft is blind to the token just before it (drawn in the same forward),
+    and against a spread target p a proposal q close to it is accepted with probability sum(min(p, q)), more
+    than p(argmax q) (bench/drafts.py measures both)."""
+    if config.temperature == 0:
+        return logits.argmax(dim=-1).tolist(), torch.empty(0)
+    q = torch.softmax(tempered(logits, config).double(), dim=-1)
+    return [draw(row, generator) for row in q], q
+
+
+def _verify(causal: torch.Tensor, drafts: list[int], proposals: torch.Tensor, room: int, config: DiffusionConfig,
             generator: torch.Generator) -> tuple[list[int], list[float], int]:
-    """Speculative sampling against point-mass drafts: (the accepted drafts plus one token drawn from the
-    causal path if the canvas has `room` for it, each one's probability under that path, how many drafts
-    passed). causal[i] (logits) predicts the token after draft i (row 0: after t0), so drafts[i] is checked
-    against row i and the draw comes from the row after the last accepted draft, with the rejected draft
-    removed (the residual max(p - q, 0) of a point mass q). At temperature 0: the greedy decode."""
+    """Speculative sampling: (the accepted drafts plus one token drawn from the causal path if the canvas has
+    `room` for it, each one's probability under that path, how many drafts passed). causal[i] (logits)
+    predicts the token after draft i (row 0: after t0), so drafts[i], drawn from proposals[i] (q), is kept
+    with probability min(1, p / q) of row i, and the first rejected one is replaced by a draw from that row's
+    residual max(p - q, 0); if all pass, the row after the last draft draws one more. At temperature 0 (no
+    proposals: point masses at the drafter's argmax): the greedy decode."""
     tokens, scores = [], []
     for row, draft in enumerate(drafts):
         p = _target(causal[row], config)
-        if _accepts(p, draft, config, generator):
+        q = proposals[row] if config.temperature > 0 else None
+        if _accepts(p, q, draft, config, generator):
             tokens.append(draft), scores.append(float(p[draft]))
             continue
-        residual = p.clone()
-        residual[draft] = 0
-        token = _draw(residual, config, generator)
+        token = _draw(_residual(p, q), config, generator)
         return tokens + [token], scores + [float(p[token])], row
     if len(drafts) == room:  # the drafts reach the canvas end: nothing left to draw
         return tokens, scores, len(drafts)
@@ -156,11 +171,22 @@ def _target(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
     return torch.softmax(tempered(logits, config).double(), dim=-1)
 
 
-def _accepts(p: torch.Tensor, draft: int, config: DiffusionConfig, generator: torch.Generator) -> bool:
-    """Keep the draft with probability p(draft) (min(1, p/q) for a point mass q); at temperature 0 if it is p's argmax."""
+def _accepts(p: torch.Tensor, q: torch.Tensor | None, draft: int, config: DiffusionConfig,
+             generator: torch.Generator) -> bool:
+    """Keep the draft with probability min(1, p(draft) / q(draft)); at temperature 0 if it is p's argmax."""
     if config.temperature == 0:
         return int(p.argmax()) == draft
-    return float(torch.rand((), dtype=torch.float64, generator=generator, device=p.device)) < float(p[draft])
+    u = float(torch.rand((), dtype=torch.float64, generator=generator, device=p.device))
+    return u * float(q[draft]) < float(p[draft])
+
+
+def _residual(p: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+    """What to draw from after a rejection: max(p - q, 0); p itself at temperature 0 (no q: the draw is p's
+    argmax, which the rejected draft is not) or where rounding left nothing of p - q."""
+    if q is None:
+        return p
+    residual = (p - q).clamp_min(0)
+    return residual if float(residual.sum()) > 0 else p
 
 
 def _draw(p: torch.Tensor, config: DiffusionConfig, generator: torch.Generator) -> int:

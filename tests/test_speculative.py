@@ -11,7 +11,7 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, TINY_VOCAB, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.speculative import Layout, _verify
+from generation.speculative import Layout, _propose, _verify
 
 PROMPT = [5, 17, 33, 2, 41, 8]
 
@@ -30,17 +30,36 @@ def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
     assert ours.canvas == left_to_right.canvas
 
 
-def test_a_draw_is_distributed_as_the_causal_path_whatever_the_draft():
-    """Speculative sampling is lossless: accept d with p(d), else draw from p without d -> p."""
+def test_a_draw_is_distributed_as_the_causal_path_whatever_the_proposal():
+    """Speculative sampling is lossless: a draft d drawn from q, kept with min(1, p(d) / q(d)), else a draw from
+    max(p - q, 0) -> p, for a point-mass q (one fixed draft) and a drafter's spread q alike; the spread q close
+    to p is kept with probability sum(min(p, q)), more than p's likeliest token alone would be."""
     logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
     p = torch.softmax(logits[0].double(), dim=-1)
-    generator = torch.Generator().manual_seed(0)
     config = DiffusionConfig(temperature=1.0)
-    for draft in (0, 3):
-        counts = Counter(_verify(logits, [draft], 1, config, generator)[0][0] for _ in range(20000))
+    n = 20000
+    for name, proposal in (("point mass on 0", [6.0, -30, -30, -30, -30]), ("point mass on 3", [-30, -30, -30, 6.0, -30]),
+                           ("spread", [1.5, 1.5, 0.0, 0.5, -2.0])):
+        generator = torch.Generator().manual_seed(0)
+        counts, kept = Counter(), 0
+        for _ in range(n):
+            drafts, q = _propose(torch.tensor([proposal]), config, generator)
+            tokens, _, accepted = _verify(logits, drafts, q, 1, config, generator)
+            counts[tokens[0]] += 1
+            kept += accepted
         for token in range(5):
-            share, expected = counts[token] / 20000, float(p[token])
-            assert abs(share - expected) < 4 * (expected * (1 - expected) / 20000) ** 0.5 + 1e-9
+            share, expected = counts[token] / n, float(p[token])
+            assert abs(share - expected) < 4 * (expected * (1 - expected) / n) ** 0.5 + 1e-9, (name, token)
+        if name == "spread":
+            expected = float(torch.minimum(p, q[0]).sum())
+            assert abs(kept / n - expected) < 4 * (expected * (1 - expected) / n) ** 0.5
+            assert expected > float(p.max())
+
+
+def test_drafts_are_the_drafters_argmax_at_temperature_zero():
+    drafts, proposals = _propose(torch.tensor([[0.1, 3.0, 0.2], [2.0, 0.0, 1.0]]), DiffusionConfig(temperature=0),
+                                 torch.Generator().manual_seed(0))
+    assert drafts == [1, 0] and proposals.numel() == 0
 
 
 def test_verify_accepts_a_prefix_then_draws_one():
@@ -48,9 +67,13 @@ def test_verify_accepts_a_prefix_then_draws_one():
     certain[0, 4] = certain[1, 1] = certain[2, 5] = 30.0  # rows predict 4, then 1, then 5
     config = DiffusionConfig(temperature=1.0)
     generator = torch.Generator().manual_seed(0)
-    assert _verify(certain, [4, 1], 5, config, generator)[::2] == ([4, 1, 5], 2)
-    assert _verify(certain, [4, 2], 5, config, generator)[::2] == ([4, 1], 1)  # 2 rejected, 1 drawn instead
-    assert _verify(certain, [4, 1], 2, config, generator)[::2] == ([4, 1], 2)  # no room left for a draw
+
+    def point_masses(drafts):
+        return torch.nn.functional.one_hot(torch.tensor(drafts), 6).double()
+
+    assert _verify(certain, [4, 1], point_masses([4, 1]), 5, config, generator)[::2] == ([4, 1, 5], 2)
+    assert _verify(certain, [4, 2], point_masses([4, 2]), 5, config, generator)[::2] == ([4, 1], 1)  # 2 rejected, 1 drawn
+    assert _verify(certain, [4, 1], point_masses([4, 1]), 2, config, generator)[::2] == ([4, 1], 2)  # no room to draw
 
 
 def test_layout_worked_example():
@@ -130,7 +153,8 @@ def test_models_and_tasks_it_cannot_take_are_refused():
 @torch.no_grad()
 def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabulary():
     """bench/drafts.py: with every r summed, its ceiling is the exact blind marginal's max (by uncached forwards),
-    no drafter beats it, and its drafter is the block that speculative decoding lays out."""
+    no point-mass drafter beats it, its drafter is the block that speculative decoding lays out, and a draft
+    drawn from that block's q_T is kept with E_r sum_y min(p_T(y | r), q_T(y))."""
     from bench.drafts import _first_draft_distribution, draft_quality
     from generation.sampling import new_cache
 
@@ -152,3 +176,6 @@ def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabula
         full = new_cache(model)
         module(torch.tensor([seq]), past_key_values=full, use_cache=True)
         assert torch.allclose(_first_draft_distribution(model, full, seq, anchor, 4), expected, atol=1e-5)
+        drawn_from = torch.softmax(model.suppress(module.lm_head(hidden[layout.block_rows[0][0]])) / t, -1)
+        kept = (p_r[:, None] * torch.minimum(after, drawn_from[None])).sum()  # E_r sum_y min(p(y | r), q_T(y))
+        assert rows[k]["drawn"] == pytest.approx(float(kept), abs=1e-5)
