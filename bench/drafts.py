@@ -13,6 +13,7 @@ samples itself (speculative, T, training prompts: never the held-out ones), at e
 - drafter: m(argmax q), the acceptance of the drafter's argmax (a point mass; temperature 0 drafts so);
 - drawn: E_r sum_y min(p_T(y | r), q_T(y)), the acceptance of a draft drawn from q_T (what T > 0 drafts);
 - ceiling: max_y m(y), the acceptance of the best blind point mass;
+- ceiling drawn: E_r sum_y min(p_T(y | r), m(y)), the acceptance of a draft drawn from m itself;
 - seeing r: E max_y p_T(y | r), the acceptance a point mass made after r could reach;
 - KL(m || drafter): how far the drafter's distribution is from the marginal it should learn, in nats.
 m is summed over the `top` likeliest r (their probabilities renormalised), exact when that covers the vocabulary.
@@ -42,7 +43,7 @@ from generation.speculative import Layout, row_logits  # noqa: E402
 def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], temperature: float, draft: int = 4,
                   stride: int = 3, top: int = 24) -> list[dict]:
     """One dict per anchor a (the last known position; r = position a + 1, the draft's target a + 2):
-    drafter, drawn, ceiling, seeing_r, kl, as in the module docstring."""
+    drafter, drawn, ceiling, ceiling_drawn, seeing_r, kl, as in the module docstring."""
     module, seq = model.module, list(prompt_ids) + list(answer)
     full = new_cache(model)
     logits = module(torch.tensor([seq], device=model.device), past_key_values=full, use_cache=True).logits[0]
@@ -61,6 +62,7 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
         rows.append({"drafter": float(marginal[int(drafter.argmax())]),
                      "drawn": float((weights[:, None] * torch.minimum(p_after_r, drawn_from)).sum()),
                      "ceiling": float(marginal.max()),
+                     "ceiling_drawn": float((weights[:, None] * torch.minimum(p_after_r, marginal)).sum()),
                      "seeing_r": float(p[a + 1].max()),
                      "kl": float((marginal * (marginal.clamp_min(1e-12).log() - drafter.clamp_min(1e-12).log())).sum())})
     return rows
@@ -87,7 +89,8 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
 
 
 def summary(rows: list[dict]) -> dict:
-    return {key: statistics.mean(row[key] for row in rows) for key in ("drafter", "drawn", "ceiling", "seeing_r", "kl")}
+    return {key: statistics.mean(row[key] for row in rows)
+            for key in ("drafter", "drawn", "ceiling", "ceiling_drawn", "seeing_r", "kl")}
 
 
 def main() -> None:
@@ -114,8 +117,9 @@ def main() -> None:
         prompts = [next(iter(models.values())).prompt_ids(messages(p)) for p in chosen]
     print(f"# first-draft acceptance, drafts of {args.draft}, T={args.temperature}, {len(prompts)} training prompts, "
           f"answers of {args.gen_length} tokens sampled by each model itself")
-    print("| model | anchors | drafter (argmax) | drafter (drawn) | ceiling (blind argmax) | seeing r | KL(m || drafter) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | anchors | drafter (argmax) | drafter (drawn) | ceiling (blind argmax) | ceiling (drawn from m) "
+          "| seeing r | KL(m || drafter) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, model in models.items():
         rows = []
         for seed, prompt_ids in enumerate(prompts):
@@ -124,7 +128,8 @@ def main() -> None:
             answer = diffuse(model, prompt_ids, config).answer_ids()
             rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft)
         s = summary(rows)
-        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drawn']:.3f} | {s['ceiling']:.3f} | {s['seeing_r']:.3f} "
+        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drawn']:.3f} | {s['ceiling']:.3f} | {s['ceiling_drawn']:.3f} "
+              f"| {s['seeing_r']:.3f} "
               f"| {s['kl']:.2f} |")
 
 

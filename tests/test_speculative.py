@@ -179,3 +179,5 @@ def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabula
         drawn_from = torch.softmax(model.suppress(module.lm_head(hidden[layout.block_rows[0][0]])) / t, -1)
         kept = (p_r[:, None] * torch.minimum(after, drawn_from[None])).sum()  # E_r sum_y min(p(y | r), q_T(y))
         assert rows[k]["drawn"] == pytest.approx(float(kept), abs=1e-5)
+        assert rows[k]["ceiling_drawn"] == pytest.approx(float((p_r[:, None] * torch.minimum(after, marginal)).sum()),
+                                                         abs=1e-5)
