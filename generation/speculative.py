@@ -56,7 +56,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet: ..., t0 (committed), then the drafts
     drafts: list[int] = []
-    proposals = torch.empty(0)  # (len(drafts), V): the distribution each draft was drawn from
+    proposals = torch.empty(0)  # (len(drafts), V): the distribution each draft was drawn from; empty at temperature 0
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
