@@ -129,8 +129,7 @@ def main() -> None:
             rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft)
         s = summary(rows)
         print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drawn']:.3f} | {s['ceiling']:.3f} | {s['ceiling_drawn']:.3f} "
-              f"| {s['seeing_r']:.3f} "
-              f"| {s['kl']:.2f} |")
+              f"| {s['seeing_r']:.3f} | {s['kl']:.2f} |")
 
 
 if __name__ == "__main__":

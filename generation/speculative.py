@@ -138,7 +138,7 @@ def _propose(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Gen
     than p(argmax q) (bench/drafts.py measures both)."""
     if config.temperature == 0:
         return logits.argmax(dim=-1).tolist(), torch.empty(0)
-    q = torch.softmax(tempered(logits, config).double(), dim=-1)
+    q = _target(logits, config)
     return [draw(row, generator) for row in q], q
 
 
@@ -167,7 +167,8 @@ def _verify(causal: torch.Tensor, drafts: list[int], proposals: torch.Tensor, ro
 
 
 def _target(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
-    """The causal path's sampling distribution, in float64."""
+    """The sampling distribution of logits (V,) or (R, V), tempered, in float64: the causal path's, or the drafter's
+    proposals."""
     return torch.softmax(tempered(logits, config).double(), dim=-1)
 
 
