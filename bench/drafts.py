@@ -1,24 +1,23 @@
 """How good a block-causal model's drafts are for self-speculative decoding (generation/speculative.py).
 
-    python -m bench.drafts [--prompts 6] [--adapter DIR] [--draft 4]
+    python -m bench.drafts [--prompts 6] [--adapter DIR] [--draft 2] [--candidates K]
     python -m bench.drafts --smoke    # a tiny random model, seconds: checks the script, measures nothing real
 
-Speculative decoding keeps the first draft d1 (the token two after the last committed one), drawn from
-the drafter's q_T (its distribution at temperature T), with probability min(1, p_T(d1 | prefix, r) / q_T(d1))
-under the causal path, where r, the token between, was drawn by that path in the same forward, after the
-draft was made: the draft is blind to r. A point-mass draft, q's argmax, is kept with probability
-p_T(d1 | r), so the best of those is the argmax of the blind marginal m(y) = sum_r p_T(r) p_T(y | r), and
-the best any point mass that sees r could do is max_y p_T(y | r). This prints, over answers the model
-samples itself (speculative, T, training prompts: never the held-out ones), at every `stride`-th anchor:
-- drafter: m(argmax q), the acceptance of the drafter's argmax (a point mass; temperature 0 drafts so);
-- drawn: E_r sum_y min(p_T(y | r), q_T(y)), the acceptance of a draft drawn from q_T (what T > 0 drafts);
-- ceiling: max_y m(y), the acceptance of the best blind point mass;
-- ceiling drawn: E_r sum_y min(p_T(y | r), m(y)), the acceptance of a draft drawn from m itself;
-- seeing r: E max_y p_T(y | r), the acceptance a point mass made after r could reach;
+Speculative decoding drafts d1 (the token two after the last committed one) blind to r, the token between,
+which the causal path draws in the same forward: it tries the drafter's K likeliest values for d1 side by side
+(a tree), and the one the causal path then draws, y ~ p_T(. | prefix, r) at temperature T, is kept if it is among
+them. So a set S of drafts is kept with probability m(S), the blind marginal m(y) = sum_r p_T(r) p_T(y | r), and the
+best single draft is the argmax of m. This prints, over answers the model samples itself (speculative, T, training
+prompts: never the held-out ones), at every `stride`-th anchor:
+- drafter (argmax): m(argmax q), the acceptance of the drafter's likeliest draft alone;
+- drafter (top K): m(top K of q), the acceptance of the tree's K drafts (generation/speculative.py CANDIDATES);
+- ceiling (argmax of m): max_y m(y), the best single blind draft;
+- ceiling (top K of m): the best K blind drafts;
+- seeing r: E max_y p_T(y | r), the acceptance a single draft made after r could reach;
 - KL(m || drafter): how far the drafter's distribution is from the marginal it should learn, in nats.
 m is summed over the `top` likeliest r (their probabilities renormalised), exact when that covers the vocabulary.
 
-Left out: later drafts (they also depend on the first ones' acceptance), tree drafts.
+Left out: later drafts (they also depend on the first ones' acceptance).
 """
 
 from __future__ import annotations
@@ -36,14 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from generation import DiffusionConfig, DiffusionLM, diffuse  # noqa: E402
 from generation.config import SPECULATIVE  # noqa: E402
 from generation.sampling import crop_cache, new_cache  # noqa: E402
-from generation.speculative import Layout, row_logits  # noqa: E402
+from generation.speculative import CANDIDATES, Layout, row_logits  # noqa: E402
 
 
 @torch.no_grad()
-def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], temperature: float, draft: int = 4,
-                  stride: int = 3, top: int = 24) -> list[dict]:
+def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], temperature: float, draft: int = 2,
+                  candidates: int = CANDIDATES, stride: int = 3, top: int = 24) -> list[dict]:
     """One dict per anchor a (the last known position; r = position a + 1, the draft's target a + 2):
-    drafter, drawn, ceiling, ceiling_drawn, seeing_r, kl, as in the module docstring."""
+    drafter, drafter_top, ceiling, ceiling_top, seeing_r, kl, as in the module docstring."""
     module, seq = model.module, list(prompt_ids) + list(answer)
     full = new_cache(model)
     logits = module(torch.tensor([seq], device=model.device), past_key_values=full, use_cache=True).logits[0]
@@ -58,11 +57,10 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
         p_after_r = torch.softmax(model.suppress(after_r.float()) / temperature, dim=-1)  # (top, V)
         marginal = (weights[:, None] * p_after_r).sum(0)
         drafter = _first_draft_distribution(model, full, seq, a, draft)
-        drawn_from = torch.softmax(drafter.clamp_min(1e-30).log() / temperature, dim=-1)  # q_T
         rows.append({"drafter": float(marginal[int(drafter.argmax())]),
-                     "drawn": float((weights[:, None] * torch.minimum(p_after_r, drawn_from)).sum()),
+                     "drafter_top": float(marginal[drafter.topk(candidates).indices].sum()),
                      "ceiling": float(marginal.max()),
-                     "ceiling_drawn": float((weights[:, None] * torch.minimum(p_after_r, marginal)).sum()),
+                     "ceiling_top": float(marginal.topk(candidates).values.sum()),
                      "seeing_r": float(p[a + 1].max()),
                      "kl": float((marginal * (marginal.clamp_min(1e-12).log() - drafter.clamp_min(1e-12).log())).sum())})
     return rows
@@ -78,9 +76,9 @@ def _cache_through(full, length: int, repeat: int = 1):
 
 
 def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: int, draft: int) -> torch.Tensor:
-    """The diffusion head's distribution for position anchor + 2, from a block of `draft` masks after the anchor,
+    """The diffusion head's distribution for position anchor + 2, from the block of `draft` - 1 masks after the anchor,
     laid out as speculative decoding lays it out."""
-    layout = Layout(anchor, 1, 1, draft, len(seq) + draft)
+    layout = Layout(anchor, 1, [], draft, len(seq) + draft)
     ids = torch.tensor([[seq[anchor]] + [model.mask_id] * (len(layout.positions) - 1)], device=model.device)
     hidden = model.module.get_decoder()(
         ids, position_ids=layout.positions[None].to(model.device), past_key_values=_cache_through(full, anchor),
@@ -90,14 +88,15 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
 
 def summary(rows: list[dict]) -> dict:
     return {key: statistics.mean(row[key] for row in rows)
-            for key in ("drafter", "drawn", "ceiling", "ceiling_drawn", "seeing_r", "kl")}
+            for key in ("drafter", "drafter_top", "ceiling", "ceiling_top", "seeing_r", "kl")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=6)
     parser.add_argument("--adapter", type=Path, nargs="+", default=None, help="block adapters to compare (default: the shipped one)")
-    parser.add_argument("--draft", type=int, default=4)
+    parser.add_argument("--draft", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=CANDIDATES, help="K, the first draft's alternatives")
     parser.add_argument("--gen-length", type=int, default=96)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--smoke", action="store_true", help="a tiny random block-causal model (seconds)")
@@ -115,9 +114,10 @@ def main() -> None:
         models = {str(a): load_block_diffusion("cpu", torch.bfloat16, a) for a in adapters}
         chosen = split_prompts()["train"][5::131][:args.prompts]
         prompts = [next(iter(models.values())).prompt_ids(messages(p)) for p in chosen]
+    k = args.candidates
     print(f"# first-draft acceptance, drafts of {args.draft}, T={args.temperature}, {len(prompts)} training prompts, "
           f"answers of {args.gen_length} tokens sampled by each model itself")
-    print("| model | anchors | drafter (argmax) | drafter (drawn) | ceiling (blind argmax) | ceiling (drawn from m) "
+    print(f"| model | anchors | drafter (argmax) | drafter (top {k}) | ceiling (argmax of m) | ceiling (top {k} of m) "
           "| seeing r | KL(m || drafter) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, model in models.items():
@@ -126,10 +126,10 @@ def main() -> None:
             config = DiffusionConfig(gen_length=args.gen_length, algorithm=SPECULATIVE, block_length=args.draft,
                                      cache="prefix", temperature=args.temperature, seed=seed)
             answer = diffuse(model, prompt_ids, config).answer_ids()
-            rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft)
+            rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft, k)
         s = summary(rows)
-        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drawn']:.3f} | {s['ceiling']:.3f} | {s['ceiling_drawn']:.3f} "
-              f"| {s['seeing_r']:.3f} | {s['kl']:.2f} |")
+        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drafter_top']:.3f} | {s['ceiling']:.3f} "
+              f"| {s['ceiling_top']:.3f} | {s['seeing_r']:.3f} | {s['kl']:.2f} |")
 
 
 if __name__ == "__main__":

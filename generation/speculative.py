@@ -1,5 +1,5 @@
-"""Self-speculative decoding for block-causal diffusion models: draft a block by diffusion, verify it
-with the same weights' causal path, and pre-draft the next block for every outcome in the same forward.
+"""Self-speculative decoding for block-causal diffusion models: draft by diffusion, verify with the same
+weights' causal path, and pre-draft the next block for every outcome in the same forward.
 
 A block-causal model (training/block.py) is two models in one set of weights: its clean positions
 attend causally (an autoregressive LM), its masked block attends to them and to itself (a diffusion
@@ -7,21 +7,27 @@ LM that fills k tokens at once). Speculative sampling (Leviathan et al., arXiv 2
 arXiv 2302.01318) lets the fast one propose and the exact one decide, so the answer is distributed
 exactly as the causal path's own left-to-right samples while several tokens are committed per forward.
 TiDAR (Liu et al., "Think in Diffusion, Talk in Autoregression", arXiv 2511.08923) does both in one
-forward; this module follows its layout:
+forward; this module follows its layout, with the drafts as a tree (SpecInfer, Miao et al., arXiv
+2305.09781; Medusa, Cai et al., arXiv 2401.10774):
 
-    cache | t0 d1 .. d(k-1) | [M x k] after t0 | [M x k] after d1 | ... | [M x k] after d(k-1)
-            causal            each block sees the clean tokens up to its anchor, and itself
+    cache | t0 | c1 d2 .. d(k-1) | c2 .. cK | a mask block after t0 | after every draft | ...
+            causal along each branch        each block sees its anchor's branch, and itself
 
-`t0` is committed, `d1..` are the drafts to verify. The causal rows give p(. | prefix) at every draft.
-Each draft d was drawn from the diffusion head's distribution q at its position, tempered like p (its
-argmax at temperature 0); drafts are accepted left to right, d with probability min(1, p(d) / q(d)), and
-the first rejected one is replaced by a draw from the residual max(p - q, 0); if all pass, the last causal
-row draws the next token. Either way the committed run ends in one token drawn
-from p, and the mask block anchored just before it has already drafted the k - 1 tokens after it (with
-Dream's token shift the block's first token is the anchor's own causal prediction, the one just drawn).
-So every forward commits 1..k tokens and yields the next drafts; no forward is spent on drafting alone.
-At temperature 0 the answer is the causal path's greedy decode, token for token.
+`t0` is committed. The first draft is blind to the token just before it (the one t0's row draws in the
+same forward), so the drafter is often unsure of it: the tree tries its K likeliest values c1..cK side by
+side, the likeliest followed by the drafter's argmax for the later positions (d2 ..), and each draft sees
+only its own branch. The verifier walks from t0: it draws a token from the causal row's p (its argmax at
+temperature 0), and if a child carries that token it moves there and draws again; the first draw that no
+child carries, or the draw after a leaf, ends the run. Every committed token is a draw from p, so answers
+are the causal path's samples at any temperature (a point-mass draft is kept with probability p(d),
+Leviathan's min(1, p / q) for a point mass q). The run ends in a token that no draft carries, and the mask
+block anchored just before it has already drafted the tokens after it (with Dream's token shift the block's
+first mask is that token's own position). So every forward commits 1..k tokens and yields the next tree;
+no forward is spent on drafting alone. At temperature 0 the answer is the causal path's greedy decode.
 
+A block after an anchor holds k - 1 masks, one per draft; the k-th mask of the training layout would draft
+past the block and is left out (at drafts of 2, 142 anchors of bench/drafts.py's protocol: the likeliest first
+draft is kept 0.43 of the time without it, 0.40 with it; the 4 likeliest 0.65 either way).
 Each forward is one step of the History: the committed tokens, each scored by p under the causal path.
 Left out: TiDAR's training (it trains its model for this layout; ours is the BD3-LM one of training/block.py),
 infilling (a given token would need the verifier to skip it), classifier-free guidance.
@@ -40,13 +46,21 @@ from .history import DIFFUSION, History
 from .models import DiffusionLM
 from .sampling import crop_cache, draw, new_cache, tempered
 
+# The first draft's alternatives. bench/drafts.py (6 training prompts, drafts of 2, T=0.7, 142 anchors): the drafter's
+# likeliest 1 / 2 / 3 / 4 / 6 values hold the token the verifier draws 0.43 / 0.55 / 0.61 / 0.65 / 0.70 of the time.
+# A forward of drafts of 2 holds 2 (K + 1) positions, and on a CPU a bf16 matmul of up to 16 rows costs about what
+# one row does; interleaved with the AR model (12 training prompts, 128 tokens, AMD EPYC, 2 cores) K = 3 / 4 / 6
+# took 0.76 / 0.71 / 0.81x its time per token at 1.57 / 1.63 / 1.67 tokens per forward (K = 1: 0.85x, 1.33).
+CANDIDATES = 4
+
 
 @torch.no_grad()
 def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
-                       stop: threading.Event | None = None) -> Iterator[History]:
+                       stop: threading.Event | None = None, candidates: int = CANDIDATES) -> Iterator[History]:
     """Run self-speculative decoding over a canvas of `config.gen_length` masks, drafts of up to
-    `config.block` tokens, yielding the (same, growing) History after every forward. Expects a
-    block-causal model with Dream's shift and a validated config (generation/sampler.py checks both)."""
+    `config.block` - 1 tokens after the committed one (the first in `candidates` variants), yielding the
+    (same, growing) History after every forward. Expects a block-causal model with Dream's shift and a validated
+    config (generation/sampler.py checks both)."""
     device = model.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
     prompt_len, end = len(prompt_ids), len(prompt_ids) + config.gen_length
@@ -54,9 +68,8 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
                       mask_id=model.mask_id, stop_ids=list(model.stop_ids), planned_steps=None,
                       settings=config.to_dict(), model=model.name)
     kv = new_cache(model)
-    feed = list(prompt_ids)  # clean tokens not in the cache yet: ..., t0 (committed), then the drafts
-    drafts: list[int] = []
-    proposals = torch.empty(0)  # (len(drafts), V): the distribution each draft was drawn from; empty at temperature 0
+    feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
+    tree = Tree()  # the drafts after t0
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
@@ -64,17 +77,18 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
             return
         began = time.perf_counter()
         cached = kv.get_seq_length()
-        anchor = cached + len(feed) - len(drafts) - 1  # absolute position of t0
-        layout = Layout(cached, len(feed), len(drafts) + 1, config.block, end)
-        ids = torch.tensor([feed + [model.mask_id] * (len(layout.positions) - len(feed))], device=device)
+        anchor = cached + len(feed) - 1  # absolute position of t0
+        layout = Layout(cached, len(feed), tree.parents, config.block, end)
+        ids = feed + tree.tokens
+        ids = torch.tensor([ids + [model.mask_id] * (len(layout.positions) - len(ids))], device=device)
         hidden = model.module.get_decoder()(
             ids, position_ids=layout.positions[None].to(device), past_key_values=kv,
             attention_mask=layout.mask[None, None].to(device), use_cache=True).last_hidden_state[0]
         forward_passes += 1
         logits = row_logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
-        tokens, scores, accepted = _verify(causal, drafts, proposals, end - 1 - anchor, config, generator)
-        crop_cache(kv, anchor + accepted + 1)  # the causal KV through the last accepted draft
+        tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
+        _keep_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
         tokens, scores = _until_stop(tokens, scores, model.stop_ids)
         first = anchor + 1 - prompt_len  # answer position of the first committed token
         history.record(positions=list(range(first, first + len(tokens))), tokens=tokens, scores=scores,
@@ -84,8 +98,8 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         last = anchor + len(tokens)  # absolute position of the last committed token
         if last == end - 1 or tokens[-1] in model.stop_ids:
             return
-        drafts, proposals = _propose(drafting[layout.drafts_of[accepted]], config, generator)  # the block after it
-        feed = [tokens[-1]] + drafts
+        tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates)  # by the block after the last draft kept
+        feed = [tokens[-1]]
 
 
 def row_logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
@@ -94,107 +108,108 @@ def row_logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> tor
     return model.suppress(model.module.get_output_embeddings()(hidden[rows]).float())
 
 
+class Tree:
+    """The drafts after t0 (node 0): node i >= 1 holds tokens[i - 1], a child of node parents[i - 1] < i.
+
+    Tree.drafted(rows, 3) for two drafting rows with argmaxes 7 and 9, the first row's runners-up 8 and 4: the chain
+    7 -> 9 and its alternatives 8 and 4 for the first draft: tokens [7, 9, 8, 4], parents [0, 1, 0, 0]."""
+
+    def __init__(self, tokens: list[int] | None = None, parents: list[int] | None = None) -> None:
+        self.tokens, self.parents = tokens or [], parents or []
+        self.children = {(parent, token): node
+                         for node, (token, parent) in enumerate(zip(self.tokens, self.parents), 1)}
+
+    @classmethod
+    def drafted(cls, logits: torch.Tensor, candidates: int) -> Tree:
+        """The tree of a block's drafting logits (R, V): the argmax of every row as a chain, and the first row's
+        next `candidates` - 1 likeliest tokens beside its head."""
+        if len(logits) == 0:  # the block reaches the canvas end
+            return cls()
+        firsts = logits[0].topk(min(candidates, logits.shape[-1])).indices.tolist()
+        chain = [firsts[0]] + logits[1:].argmax(dim=-1).tolist()
+        return cls(chain + firsts[1:], list(range(len(chain))) + [0] * (len(firsts) - 1))
+
+    def child(self, node: int, token: int) -> int | None:
+        return self.children.get((node, token))
+
+    def path(self, node: int) -> list[int]:
+        """The nodes from the first draft down to `node` (empty for t0)."""
+        path = []
+        while node:
+            path.append(node)
+            node = self.parents[node - 1]
+        return path[::-1]
+
+
 class Layout:
-    """One forward's inputs after `cached` cache entries: `fed` clean tokens, the last `k` of them t0 and the
-    drafts, then one mask block right of each of those k anchors, `block` positions long, cut at the canvas `end`.
+    """One forward's inputs after `cached` cache entries: `fed` clean tokens, the last of them t0, then the drafts
+    of a Tree (their `parents`), then a block of masks right of each of those anchors (t0 and every draft), up to
+    `block` - 1 long (one per draft it makes), cut at the canvas `end`.
 
-    positions: (Q,) absolute positions in input order; mask: (Q, cached + Q) bool, True = may attend;
-    causal_rows: the input rows of t0 and the drafts; block_rows[j]: the input rows of the block anchored
-    at the j-th of them, but its last (whose prediction falls past the block); draft_rows: all of those,
-    in order, and drafts_of[j] the slice of draft_rows that is block_rows[j].
+    positions: (Q,) absolute positions in input order; mask: (Q, cached + Q) bool, True = may attend: the clean
+    tokens causally, a draft its ancestors and itself, a block its anchor's branch and itself;
+    causal_rows[n]: the input row of node n (0: t0); block_rows[n]: the input rows of the block anchored at node n;
+    draft_rows: all of those, in order, and drafts_of[n] the slice of draft_rows that is block_rows[n].
 
-    Layout(0, 3, 2, 2, 9).positions -> [0, 1, 2, 2, 3, 3, 4]: fed 0 1 2 (t0 = 1, draft 2), blocks at 2-3 and 3-4."""
+    Layout(0, 2, [0, 0], 3, 9).positions -> [0, 1, 2, 2, 2, 3, 3, 4, 3, 4]: fed 0 1 (t0 = 1), two drafts of
+    position 2, then blocks of 2 masks after t0 and after each draft."""
 
-    def __init__(self, cached: int, fed: int, k: int, block: int, end: int) -> None:
-        anchor = cached + fed - k  # absolute position of t0
-        positions = list(range(cached, cached + fed))
-        blocks = []  # (input row of the block's first mask, its length)
-        for j in range(k):
-            length = min(block, end - 1 - (anchor + j))
-            if length > 0:
-                blocks.append((len(positions), length))
-                positions += range(anchor + j + 1, anchor + j + 1 + length)
+    def __init__(self, cached: int, fed: int, parents: list[int], block: int, end: int) -> None:
+        anchor = cached + fed - 1  # absolute position of t0
+        branches = [list(range(fed))]  # per node, the input rows it sees among the fed ones: its ancestors and itself
+        depths = [0]
+        for node, parent in enumerate(parents, 1):
+            branches.append(branches[parent] + [fed - 1 + node])
+            depths.append(depths[parent] + 1)
+        positions = list(range(cached, cached + fed)) + [anchor + depth for depth in depths[1:]]
+        blocks = []  # per node: (input row of the block's first mask, its length)
+        for depth in depths:
+            length = max(min(block, end - 1 - (anchor + depth)) - 1, 0)
+            blocks.append((len(positions), length))
+            positions += range(anchor + depth + 1, anchor + depth + 1 + length)
         q = len(positions)
         mask = torch.zeros(q, cached + q, dtype=torch.bool)
         mask[:, :cached] = True
         mask[:fed, cached:cached + fed] = torch.ones(fed, fed, dtype=torch.bool).tril()
-        for j, (row, length) in enumerate(blocks):
-            mask[row:row + length, cached:cached + fed - k + j + 1] = True  # the clean tokens through its anchor
+        for node, branch in enumerate(branches[1:], 1):
+            mask[fed - 1 + node, [cached + row for row in branch]] = True
+        for branch, (row, length) in zip(branches, blocks):
+            mask[row:row + length, [cached + r for r in branch]] = True  # its anchor's branch
             mask[row:row + length, cached + row:cached + row + length] = True  # and itself
         self.positions, self.mask = torch.tensor(positions), mask
-        self.causal_rows = list(range(fed - k, fed))
-        self.block_rows = [list(range(row, row + length - 1)) for row, length in blocks]
+        self.causal_rows = [fed - 1 + node for node in range(len(depths))]
+        self.block_rows = [list(range(row, row + length)) for row, length in blocks]
         self.draft_rows = [row for rows in self.block_rows for row in rows]
         starts = [0] + list(itertools.accumulate(len(rows) for rows in self.block_rows))
         self.drafts_of = [slice(a, b) for a, b in zip(starts, starts[1:])]
 
 
-def _propose(logits: torch.Tensor, config: DiffusionConfig, generator: torch.Generator) -> tuple[list[int], torch.Tensor]:
-    """(drafts, proposals): one draft per row of drafting logits, drawn from the row's distribution tempered
-    like the causal path's (the argmax at temperature 0), and those distributions (R, V) in float64.
-
-    A draw rather than the argmax: a draft is blind to the token just before it (drawn in the same forward),
-    and against a spread target p a proposal q close to it is accepted with probability sum(min(p, q)), more
-    than p(argmax q) (bench/drafts.py measures both)."""
-    if config.temperature == 0:
-        return logits.argmax(dim=-1).tolist(), torch.empty(0)
-    q = _target(logits, config)
-    return [draw(row, generator) for row in q], q
-
-
-def _verify(causal: torch.Tensor, drafts: list[int], proposals: torch.Tensor, room: int, config: DiffusionConfig,
+def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig,
             generator: torch.Generator) -> tuple[list[int], list[float], int]:
-    """Speculative sampling: (the accepted drafts plus one token drawn from the causal path if the canvas has
-    `room` for it, each one's probability under that path, how many drafts passed). causal[i] (logits)
-    predicts the token after draft i (row 0: after t0), so drafts[i], drawn from proposals[i] (q), is kept
-    with probability min(1, p / q) of row i, and the first rejected one is replaced by a draw from that row's
-    residual max(p - q, 0); if all pass, the row after the last draft draws one more. At temperature 0 (no
-    proposals: point masses at the drafter's argmax): the greedy decode."""
-    tokens, scores = [], []
-    for row, draft in enumerate(drafts):
-        p = _target(causal[row], config)
-        q = proposals[row] if config.temperature > 0 else None
-        if _accepts(p, q, draft, config, generator):
-            tokens.append(draft), scores.append(float(p[draft]))
-            continue
-        token = _draw(_residual(p, q), config, generator)
-        return tokens + [token], scores + [float(p[token])], row
-    if len(drafts) == room:  # the drafts reach the canvas end: nothing left to draw
-        return tokens, scores, len(drafts)
-    p = _target(causal[len(drafts)], config)
-    token = _draw(p, config, generator)
-    return tokens + [token], scores + [float(p[token])], len(drafts)
+    """Walk the tree from t0: (the committed tokens, each one's probability under the causal path, the last node
+    whose draft was kept). causal[n] (logits) predicts the token after node n; each step draws from it and moves
+    to the child carrying the draw, until no child does or the canvas has no `room` left."""
+    node, tokens, scores = 0, [], []
+    while len(tokens) < room:
+        p = torch.softmax(tempered(causal[node], config).double(), dim=-1)
+        token = int(p.argmax()) if config.temperature == 0 else draw(p, generator)
+        tokens.append(token), scores.append(float(p[token]))
+        child = tree.child(node, token)
+        if child is None:
+            break
+        node = child
+    return tokens, scores, node
 
 
-def _target(logits: torch.Tensor, config: DiffusionConfig) -> torch.Tensor:
-    """The sampling distribution of logits (V,) or (R, V), tempered, in float64: the causal path's, or the drafter's
-    proposals."""
-    return torch.softmax(tempered(logits, config).double(), dim=-1)
-
-
-def _accepts(p: torch.Tensor, q: torch.Tensor | None, draft: int, config: DiffusionConfig,
-             generator: torch.Generator) -> bool:
-    """Keep the draft with probability min(1, p(draft) / q(draft)); at temperature 0 if it is p's argmax."""
-    if config.temperature == 0:
-        return int(p.argmax()) == draft
-    u = float(torch.rand((), dtype=torch.float64, generator=generator, device=p.device))
-    return u * float(q[draft]) < float(p[draft])
-
-
-def _residual(p: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
-    """What to draw from after a rejection: max(p - q, 0); p itself at temperature 0 (no q: the draw is p's
-    argmax, which the rejected draft is not) or where rounding left nothing of p - q."""
-    if q is None:
-        return p
-    residual = (p - q).clamp_min(0)
-    return residual if float(residual.sum()) > 0 else p
-
-
-def _draw(p: torch.Tensor, config: DiffusionConfig, generator: torch.Generator) -> int:
-    """A token from the (unnormalised) distribution p; its argmax at temperature 0."""
-    if config.temperature == 0:
-        return int(p.argmax())
-    return draw(p, generator)
+def _keep_branch(kv, start: int, entries: list[int]) -> None:
+    """Cut the cache to its first `start` entries followed by `entries` (increasing, each >= start + its index):
+    the kept drafts' keys and values move next to t0's."""
+    for i, entry in enumerate(entries):
+        if entry != start + i:
+            for layer in kv.layers:
+                layer.keys[:, :, start + i] = layer.keys[:, :, entry]
+                layer.values[:, :, start + i] = layer.values[:, :, entry]
+    crop_cache(kv, start + len(entries))
 
 
 def _until_stop(tokens: list[int], scores: list[float], stop_ids) -> tuple[list[int], list[float]]:

@@ -11,7 +11,8 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, TINY_VOCAB, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.speculative import Layout, _propose, _verify
+from generation.sampling import new_cache
+from generation.speculative import Layout, Tree, _keep_branch, _verify, stream_speculative
 
 PROMPT = [5, 17, 33, 2, 41, 8]
 
@@ -21,82 +22,118 @@ def speculative(**overrides) -> DiffusionConfig:
                               **overrides})
 
 
+def last(stream):
+    for history in stream:
+        pass
+    return history
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("draft", [2, 4, 8])
+@pytest.mark.parametrize("draft", [2, 3, 4, 8])
 def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
     lm = tiny_block_causal_lm(seed, stop_ids=())
-    ours = diffuse(lm, PROMPT, speculative(block_length=draft))
     left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix"))
-    assert ours.canvas == left_to_right.canvas
+    assert diffuse(lm, PROMPT, speculative(block_length=draft)).canvas == left_to_right.canvas
+    for candidates in (1, 2, 5):
+        assert last(stream_speculative(lm, PROMPT, speculative(block_length=draft), candidates=candidates)).canvas \
+            == left_to_right.canvas
 
 
-def test_a_draw_is_distributed_as_the_causal_path_whatever_the_proposal():
-    """Speculative sampling is lossless: a draft d drawn from q, kept with min(1, p(d) / q(d)), else a draw from
-    max(p - q, 0) -> p, for a point-mass q (one fixed draft) and a drafter's spread q alike; the spread q close
-    to p is kept with probability sum(min(p, q)), more than p's likeliest token alone would be."""
-    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
-    p = torch.softmax(logits[0].double(), dim=-1)
-    config = DiffusionConfig(temperature=1.0)
-    n = 20000
-    for name, proposal in (("point mass on 0", [6.0, -30, -30, -30, -30]), ("point mass on 3", [-30, -30, -30, 6.0, -30]),
-                           ("spread", [1.5, 1.5, 0.0, 0.5, -2.0])):
+def test_more_candidates_commit_more_tokens_per_forward():
+    lm = tiny_block_causal_lm(2, stop_ids=())
+    config = speculative(gen_length=48, block_length=2, temperature=1.0)
+    one, several = (last(stream_speculative(lm, PROMPT, config, candidates=k)) for k in (1, 8))
+    assert several.tokens_per_forward() > one.tokens_per_forward()
+
+
+def test_the_walk_is_distributed_as_the_causal_path_whatever_the_tree():
+    """Each committed token is a draw from the causal row of the node before it, whatever the drafts: the first
+    follows t0's row, a draft is kept exactly when the draw carries it (so a set S of first drafts is kept with
+    probability p(S)), and the token after a kept draft follows that draft's own row."""
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0], [-1.0, 0.0, 3.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0],
+                           [1.0, -1.0, 0.0, 2.0, 0.0]])  # the token after t0, then after each node
+    p = torch.softmax(logits.double(), dim=-1)
+    config, n = DiffusionConfig(temperature=1.0), 20000
+
+    def close(share, expected):
+        return abs(share - expected) < 4 * (expected * (1 - expected) / n) ** 0.5 + 1e-9
+
+    for tree in (Tree(), Tree([0], [0]), Tree([3, 1], [0, 0]), Tree([1, 4, 3], [0, 1, 0])):
         generator = torch.Generator().manual_seed(0)
-        counts, kept = Counter(), 0
+        firsts, after_first_draft = Counter(), Counter()
         for _ in range(n):
-            drafts, q = _propose(torch.tensor([proposal]), config, generator)
-            tokens, _, accepted = _verify(logits, drafts, q, 1, config, generator)
-            counts[tokens[0]] += 1
-            kept += accepted
-        for token in range(5):
-            share, expected = counts[token] / n, float(p[token])
-            assert abs(share - expected) < 4 * (expected * (1 - expected) / n) ** 0.5 + 1e-9, (name, token)
-        if name == "spread":
-            expected = float(torch.minimum(p, q[0]).sum())
-            assert abs(kept / n - expected) < 4 * (expected * (1 - expected) / n) ** 0.5
-            assert expected > float(p.max())
+            tokens, _, node = _verify(logits, tree, 5, config, generator)
+            firsts[tokens[0]] += 1
+            kept_drafts = [tree.tokens[i - 1] for i in tree.path(node)]
+            assert len(tokens) == len(kept_drafts) + 1 and tokens[:-1] == kept_drafts
+            if tree.tokens and tokens[0] == tree.tokens[0]:
+                after_first_draft[tokens[1]] += 1
+        assert all(close(firsts[t] / n, float(p[0, t])) for t in range(5)), tree.tokens
+        total = sum(after_first_draft.values())
+        if total:
+            assert all(abs(after_first_draft[t] / total - float(p[1, t])) < 0.03 for t in range(5)), tree.tokens
 
 
-def test_drafts_are_the_drafters_argmax_at_temperature_zero():
-    drafts, proposals = _propose(torch.tensor([[0.1, 3.0, 0.2], [2.0, 0.0, 1.0]]), DiffusionConfig(temperature=0),
-                                 torch.Generator().manual_seed(0))
-    assert drafts == [1, 0] and proposals.numel() == 0
-
-
-def test_verify_accepts_a_prefix_then_draws_one():
-    certain = torch.full((3, 6), -30.0)
-    certain[0, 4] = certain[1, 1] = certain[2, 5] = 30.0  # rows predict 4, then 1, then 5
+def test_the_walk_follows_the_drawn_branch_until_no_child_carries_the_draw():
+    certain = torch.full((5, 6), -30.0)
+    certain[0, 4] = certain[1, 5] = certain[2, 5] = certain[3, 1] = certain[4, 3] = 30.0  # the token after node n
     config = DiffusionConfig(temperature=1.0)
     generator = torch.Generator().manual_seed(0)
+    chain = Tree([2, 0, 4, 1], [0, 1, 0, 3])  # t0 -> 2 -> 0 and t0 -> 4 -> 1
+    assert _verify(certain, chain, 9, config, generator) == ([4, 1, 3], [1.0, 1.0, 1.0], 4)  # 4, 1 kept; 3 drawn
+    assert _verify(certain, chain, 2, config, generator)[0] == [4, 1]  # no room to draw after them
+    assert _verify(certain, Tree([3], [0]), 9, config, generator) == ([4], [1.0], 0)  # nothing kept
 
-    def point_masses(drafts):
-        return torch.nn.functional.one_hot(torch.tensor(drafts), 6).double()
 
-    assert _verify(certain, [4, 1], point_masses([4, 1]), 5, config, generator)[::2] == ([4, 1, 5], 2)
-    assert _verify(certain, [4, 2], point_masses([4, 2]), 5, config, generator)[::2] == ([4, 1], 1)  # 2 rejected, 1 drawn
-    assert _verify(certain, [4, 1], point_masses([4, 1]), 2, config, generator)[::2] == ([4, 1], 2)  # no room to draw
+def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():
+    rows = torch.zeros(2, 10)
+    rows[0, 7], rows[0, 8], rows[0, 4], rows[1, 9] = 5.0, 4.0, 3.0, 5.0
+    tree = Tree.drafted(rows, 3)
+    assert (tree.tokens, tree.parents) == ([7, 9, 8, 4], [0, 1, 0, 0])
+    assert tree.path(2) == [1, 2] and tree.child(0, 4) == 4 and tree.child(1, 4) is None
+    assert Tree.drafted(rows, 1).tokens == [7, 9] and Tree.drafted(rows[:0], 3).tokens == []
+    assert len(Tree.drafted(rows[:1], 50).tokens) == 10  # at most the vocabulary
 
 
 def test_layout_worked_example():
-    layout = Layout(cached=0, fed=3, k=2, block=2, end=9)
-    assert layout.positions.tolist() == [0, 1, 2, 2, 3, 3, 4]
+    layout = Layout(cached=0, fed=2, parents=[0, 0], block=2, end=9)  # two alternatives for the token after t0
+    assert layout.positions.tolist() == [0, 1, 2, 2, 2, 3, 3]
     allowed = layout.mask.int().tolist()
     assert allowed == [
         [1, 0, 0, 0, 0, 0, 0],  # clean: causal
         [1, 1, 0, 0, 0, 0, 0],  # t0
-        [1, 1, 1, 0, 0, 0, 0],  # the draft
-        [1, 1, 0, 1, 1, 0, 0],  # block anchored at t0: the clean tokens through t0, and itself
-        [1, 1, 0, 1, 1, 0, 0],
-        [1, 1, 1, 0, 0, 1, 1],  # block anchored at the draft
-        [1, 1, 1, 0, 0, 1, 1],
+        [1, 1, 1, 0, 0, 0, 0],  # the first alternative
+        [1, 1, 0, 1, 0, 0, 0],  # the second: it does not see the first
+        [1, 1, 0, 0, 1, 0, 0],  # the block after t0: the clean tokens through t0, and itself
+        [1, 1, 1, 0, 0, 1, 0],  # the block after the first alternative
+        [1, 1, 0, 1, 0, 0, 1],  # the block after the second
     ]
-    assert layout.causal_rows == [1, 2] and layout.block_rows == [[3], [5]]
+    assert layout.causal_rows == [1, 2, 3] and layout.block_rows == [[4], [5], [6]]
 
 
 def test_layout_cuts_blocks_at_the_canvas_end_and_sees_the_cache():
-    layout = Layout(cached=10, fed=3, k=3, block=4, end=14)  # t0 at 10, drafts at 11, 12; last position 13
-    assert layout.positions.tolist() == [10, 11, 12, 11, 12, 13, 12, 13, 13]
-    assert layout.mask[:, :10].all() and layout.causal_rows == [0, 1, 2] and layout.block_rows == [[3, 4], [6], []]
-    assert layout.draft_rows == [3, 4, 6] and [layout.draft_rows[s] for s in layout.drafts_of] == layout.block_rows
+    layout = Layout(cached=10, fed=1, parents=[0, 1], block=4, end=14)  # t0 at 10, a chain at 11, 12; last position 13
+    assert layout.positions.tolist() == [10, 11, 12, 11, 12, 12]
+    assert layout.mask[:, :10].all() and layout.causal_rows == [0, 1, 2] and layout.block_rows == [[3, 4], [5], []]
+    assert layout.mask[2, 10:].tolist() == [True, True, True, False, False, False]
+    assert layout.draft_rows == [3, 4, 5] and [layout.draft_rows[s] for s in layout.drafts_of] == layout.block_rows
+
+
+@torch.no_grad()
+def test_keeping_a_branch_leaves_the_cache_of_that_branch_read_left_to_right():
+    lm = tiny_block_causal_lm(1, stop_ids=())
+    decoder, tree = lm.module.get_decoder(), Tree([9, 12, 7, 3], [0, 1, 0, 0])
+    layout = Layout(0, len(PROMPT), tree.parents, 3, 40)
+    ids = PROMPT + tree.tokens + [TINY_MASK_ID] * (len(layout.positions) - len(PROMPT) - len(tree.tokens))
+    kv = new_cache(lm)
+    decoder(torch.tensor([ids]), position_ids=layout.positions[None], attention_mask=layout.mask[None, None],
+            past_key_values=kv, use_cache=True)
+    _keep_branch(kv, len(PROMPT), [layout.causal_rows[n] for n in tree.path(3)])  # the alternative 7
+    expected = new_cache(lm)
+    decoder(torch.tensor([PROMPT + [7]]), past_key_values=expected, use_cache=True)
+    for ours, theirs in zip(kv.layers, expected.layers):
+        assert torch.allclose(ours.keys, theirs.keys, atol=1e-5)
+        assert torch.allclose(ours.values, theirs.values, atol=1e-5)
 
 
 def test_history_commits_left_to_right_one_forward_per_step():
@@ -153,22 +190,23 @@ def test_models_and_tasks_it_cannot_take_are_refused():
 @torch.no_grad()
 def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabulary():
     """bench/drafts.py: with every r summed, its ceiling is the exact blind marginal's max (by uncached forwards),
-    no point-mass drafter beats it, its drafter is the block that speculative decoding lays out, and a draft
-    drawn from that block's q_T is kept with E_r sum_y min(p_T(y | r), q_T(y))."""
+    no draft set beats the marginal's own, its drafter is the block that speculative decoding lays out, and the
+    tree's K drafts are kept with the marginal's mass on them."""
     from bench.drafts import _first_draft_distribution, draft_quality
-    from generation.sampling import new_cache
 
-    model, prompt, answer, t = tiny_block_causal_lm(seed=1), [5, 6, 7, 8], [9, 10, 11, 12, 13, 14], 0.7
-    rows = draft_quality(model, prompt, answer, t, draft=4, stride=2, top=TINY_VOCAB)
+    model, prompt, answer, t, k = tiny_block_causal_lm(seed=1), [5, 6, 7, 8], [9, 10, 11, 12, 13, 14], 0.7, 3
+    rows = draft_quality(model, prompt, answer, t, draft=4, candidates=k, stride=2, top=TINY_VOCAB)
     seq, module = prompt + answer, model.module
-    for k, anchor in enumerate(range(len(prompt) - 1, len(seq) - 2, 2)):
+    for row, anchor in zip(rows, range(len(prompt) - 1, len(seq) - 2, 2), strict=True):
         p_r = torch.softmax(model.suppress(module(torch.tensor([seq[:anchor + 1]])).logits[0, -1]) / t, -1)
         after = module(torch.tensor([seq[:anchor + 1] + [r] for r in range(TINY_VOCAB)])).logits[:, -1]
         after = torch.softmax(model.suppress(after) / t, -1)
         marginal = (p_r[:, None] * after).sum(0)
-        assert rows[k]["ceiling"] == pytest.approx(float(marginal.max()), abs=1e-5)
-        assert rows[k]["drafter"] <= rows[k]["ceiling"] + 1e-6 and rows[k]["kl"] >= -1e-6
-        layout = Layout(0, anchor + 1, 1, 4, 100)  # the same block, uncached
+        assert row["ceiling"] == pytest.approx(float(marginal.max()), abs=1e-5)
+        assert row["ceiling_top"] == pytest.approx(float(marginal.topk(k).values.sum()), abs=1e-5)
+        assert row["drafter"] <= row["ceiling"] + 1e-6 and row["drafter_top"] <= row["ceiling_top"] + 1e-6
+        assert row["kl"] >= -1e-6
+        layout = Layout(0, anchor + 1, [], 4, 100)  # the same block, uncached
         ids = torch.tensor([seq[:anchor + 1] + [TINY_MASK_ID] * (len(layout.positions) - anchor - 1)])
         hidden = module.get_decoder()(ids, position_ids=layout.positions[None],
                                       attention_mask=layout.mask[None, None]).last_hidden_state[0]
@@ -176,8 +214,4 @@ def test_the_draft_bench_measures_the_blind_marginal_exactly_on_a_small_vocabula
         full = new_cache(model)
         module(torch.tensor([seq]), past_key_values=full, use_cache=True)
         assert torch.allclose(_first_draft_distribution(model, full, seq, anchor, 4), expected, atol=1e-5)
-        drawn_from = torch.softmax(model.suppress(module.lm_head(hidden[layout.block_rows[0][0]])) / t, -1)
-        kept = (p_r[:, None] * torch.minimum(after, drawn_from[None])).sum()  # E_r sum_y min(p(y | r), q_T(y))
-        assert rows[k]["drawn"] == pytest.approx(float(kept), abs=1e-5)
-        assert rows[k]["ceiling_drawn"] == pytest.approx(float((p_r[:, None] * torch.minimum(after, marginal)).sum()),
-                                                         abs=1e-5)
+        assert row["drafter_top"] == pytest.approx(float(marginal[expected.topk(k).indices].sum()), abs=1e-5)
