@@ -12,7 +12,9 @@ as the reference row. Every answer (cut at its first stop token) is scored the s
 - leaks: answers holding a mask or another special token (ids 0-16 other than the stop that ends
   them);
 - tokens committed per model forward pass (1 for the AR model), and wall seconds per answer.
-Seeds: `seeds` answers per prompt, answer j of prompt k with seed k * seeds + j.
+Seeds: `seeds` answers per prompt, answer j of prompt k with seed k * seeds + j. The settings take turns
+answer by answer (every setting answers a prompt and seed before the next one is asked), so a shared CPU
+whose speed drifts over the run (seen here: 10-20% within minutes) slows every row alike.
 
 Objective "masked" (the any-order model) sweeps steps x algorithms; objective "block" (the block
 model) runs 1, 4 and 8 tokens per step, the page's default settings (`recommended_config`), and the
@@ -128,9 +130,41 @@ def sample(setting: dict, models: dict, prompt_ids: list[int], seed: int, config
         gen_length=config.gen_length, temperature=config.temperature, seed=seed, **setting["diffusion"]))
 
 
+class Tally:
+    """One setting's answers so far, scored as the module docstring says."""
+
+    def __init__(self) -> None:
+        self.nll = self.tokens = self.seconds = 0.0
+        self.entropies, self.repeats, self.lengths, self.per_forward, self.shown = [], [], [], [], []
+        self.leaks = 0
+
+    def add(self, history, seconds: float, teacher: CausalLM, prompt_ids: list[int], tokenizer, prompt: str,
+            show: bool) -> None:
+        answer = history.answer_ids()
+        self.seconds += seconds
+        self.nll += teacher_nll(teacher, prompt_ids, answer)
+        self.tokens += len(answer)
+        self.entropies.append(unigram_entropy(answer))
+        self.repeats.append(repeated_ngrams(answer))
+        self.lengths.append(len(answer))
+        self.per_forward.append(history.tokens_per_forward() or 0.0)
+        self.leaks += leaked(answer)
+        if show:
+            self.shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
+
+    def row(self, setting: dict) -> dict:
+        answers = len(self.lengths)
+        return {"setting": setting["name"], **{k: v for k, v in setting.items() if k != "name"},
+                "gen_ppl": perplexity(self.nll, self.tokens),
+                "unigram_entropy_nats": sum(self.entropies) / answers, "repeated_4grams": sum(self.repeats) / answers,
+                "mean_length": sum(self.lengths) / answers, "tokens_per_forward": sum(self.per_forward) / answers,
+                "leaks": self.leaks, "answers": answers, "seconds_per_answer": self.seconds / answers,
+                "samples": self.shown}
+
+
 def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=print, teacher_base=None,
              out: Path | None = None) -> dict:
-    """Rows of the table; with `out`, the JSON so far is rewritten after every row (a cut run keeps its rows).
+    """Rows of the table; with `out`, the JSON so far is rewritten after every prompt (a cut run keeps its rows).
 
     The diffusion models answer in the dtype the page loads them in (`generation.dtypes.device_dtype`), so
     the seconds are what a visitor waits; the AR model, the baseline, too: in its faster dtype here
@@ -152,39 +186,26 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     result = {"config": asdict(config), "device": device, "dtypes": {k: str(v).removeprefix("torch.") for k, v in dtypes.items()},
               "ar_step_ms": {str(k).removeprefix("torch."): v for k, v in (cpu_step_ms(AR_SMOLLM2) or {}).items()},
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
-    for setting in settings(config):
-        nll = tokens = 0.0
-        entropies, repeats, lengths, per_forward, leaks, shown = [], [], [], [], 0, []
-        seconds = 0.0
-        answers = [(k, prompt, k * config.seeds + j) for k, prompt in enumerate(prompts[:setting.get("prompts")])
-                   for j in range(config.seeds)]
-        for k, prompt, seed in answers:
-            prompt_ids = teacher.prompt_ids(messages(prompt))
-            began = time.perf_counter()
-            history = sample(setting, models, prompt_ids, seed, config)
-            seconds += time.perf_counter() - began
-            answer = history.answer_ids()
-            nll += teacher_nll(teacher, prompt_ids, answer)
-            tokens += len(answer)
-            entropies.append(unigram_entropy(answer))
-            repeats.append(repeated_ngrams(answer))
-            lengths.append(len(answer))
-            per_forward.append(history.tokens_per_forward() or 0.0)
-            leaks += leaked(answer)
-            if len(shown) < config.samples_shown and seed % config.seeds == 0:
-                shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
-        row = {"setting": setting["name"], **{k: v for k, v in setting.items() if k != "name"},
-               "gen_ppl": perplexity(nll, tokens),
-               "unigram_entropy_nats": sum(entropies) / len(entropies), "repeated_4grams": sum(repeats) / len(repeats),
-               "mean_length": sum(lengths) / len(lengths),
-               "tokens_per_forward": sum(per_forward) / len(per_forward),
-               "leaks": leaks, "answers": len(answers), "seconds_per_answer": seconds / len(answers),
-               "samples": shown}
-        rows.append(row)
-        log(format_row(row))
+    tallies = [(setting, Tally()) for setting in settings(config)]
+    for setting, _ in tallies:  # loaded before the clock runs
+        models[setting.get("model", "ar")]()
+    for k, prompt in enumerate(prompts):
+        prompt_ids = teacher.prompt_ids(messages(prompt))
+        for seed in range(k * config.seeds, (k + 1) * config.seeds):
+            for setting, tally in tallies:
+                if k < setting.get("prompts", len(prompts)):
+                    began = time.perf_counter()
+                    history = sample(setting, models, prompt_ids, seed, config)
+                    tally.add(history, time.perf_counter() - began, teacher, prompt_ids, tokenizer, prompt,
+                              show=len(tally.shown) < config.samples_shown and seed % config.seeds == 0)
+        rows[:] = [tally.row(setting) for setting, tally in tallies]
+        log(f"prompt {k + 1}/{len(prompts)}: " + ", ".join(f"{row['setting']} {row['seconds_per_answer']:.1f} s"
+                                                           for row in rows))
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=1))
+    for row in rows:
+        log(format_row(row))
     return result
 
 
