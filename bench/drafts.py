@@ -5,8 +5,8 @@
 
 Speculative decoding drafts d1 (the token two after the last committed one) blind to r, the token between,
 which the causal path draws in the same forward: it tries the drafter's K likeliest values for d1 side by side
-(a tree), and the one the causal path then draws, y ~ p_T(. | prefix, r) at temperature T, is kept if it is among
-them. So a set S of drafts is kept with probability m(S), the blind marginal m(y) = sum_r p_T(r) p_T(y | r), and the
+(a tree), and the one equal to the causal path's next draw, y ~ p_T(. | prefix, r) at temperature T, if any, is
+kept. So a set S of drafts is kept with probability m(S), the blind marginal m(y) = sum_r p_T(r) p_T(y | r), and the
 best single draft is the argmax of m. This prints, over answers the model samples itself (speculative, T, training
 prompts: never the held-out ones), at every `stride`-th anchor:
 - drafter (argmax): m(argmax q), the acceptance of the drafter's likeliest draft alone;

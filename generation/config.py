@@ -201,18 +201,18 @@ RECOMMENDED = {
     # commits 1.06 (perplexity 2.53), 0.7 1.17 (2.58, 11% faster), 0.5 1.34 (5.42).
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
     # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 (a forward
-    # holds t0, one draft and two mask blocks of 2: 6 positions), its exact block cache. Its answers are distributed
-    # as the model's own causal path, which loops far less than its unmasking samplers. The samples of every draft
-    # length follow that one distribution, so the length is a speed choice, made on training prompts (T=0.7, 128
-    # tokens; held-out prompts stay unseen), interleaved with the AR model in bf16 in the same thread:
-    # - AMD EPYC, 2 cores: on 10, drafts of 2 / 3 / 4 took 22.8 / 24.1 / 27.6 ms per answer token against the AR
-    #   model's 28.6, at 1.42 / 1.51 / 1.48 tokens per forward; on 10 others 2 / 4: 20.3 / 22.2 against 24.7. A
-    #   forward costs about 23.7 ms + 0.45 ms per position here, so the one draft the drafter gets right most often
-    #   (the later ones add little: 1.42 -> 1.48) is the best buy.
-    # - Intel Xeon, 2 cores (an earlier session; its AR figure was slowed by the thread autoregressive.py no longer
-    #   uses): drafts of 2 / 3 / 4 took 52 / 51 / 54 ms per token; drafts of 6 were slower.
-    # On 40 held-out prompts (the model card, AMD EPYC): perplexity 2.7 (AR 3.6), 95% of the AR samples' entropy,
-    # 13% repeated 4-grams (AR 5%), 1.37 tokens per forward, 0.90x the AR model's seconds per answer (bf16).
+    # holds t0, the first draft's 4 alternatives and a mask after each: 10 positions), its exact block cache. Its
+    # answers are distributed as the model's own causal path, which loops far less than its unmasking samplers. The
+    # samples of every draft length follow that one distribution, so the length is a speed choice, made on training
+    # prompts (T=0.7, 128 tokens; held-out prompts stay unseen), interleaved with the AR model in bf16 in the same
+    # thread, AMD EPYC, 2 cores: on 12, drafts of 2 took 21.8 ms per answer token against the AR model's 30.5 (0.71x,
+    # 1.63 tokens per forward), drafts of 3 (a second draft after the likeliest first one) 23.6 (0.77x, 1.77): the
+    # second draft is kept too rarely to pay for its forward's 18 positions. Without alternatives (one draft per
+    # forward, an earlier session), drafts of 2 / 3 / 4 had taken 22.8 / 24.1 / 27.6 ms against 28.6 (1.42 / 1.51 /
+    # 1.48 tokens per forward).
+    # On 40 held-out prompts (the model card, AMD EPYC, the settings taking turns answer by answer): perplexity 2.7
+    # (AR 3.6), 93% of the AR samples' entropy, 12% repeated 4-grams (AR 5%), 1.61 tokens per forward, 0.79x the AR
+    # model's seconds per answer (bf16; 0.78x per token).
     # Fast-dLLM's threshold 0.9 in blocks of 8, the page's setting before: 28% repeated 4-grams, 1.20 tokens per
     # forward, 1.31x the AR model's time.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=2),

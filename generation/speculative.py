@@ -50,7 +50,7 @@ from .sampling import crop_cache, draw, new_cache, tempered
 # likeliest 1 / 2 / 3 / 4 / 6 values hold the token the verifier draws 0.43 / 0.55 / 0.61 / 0.65 / 0.70 of the time.
 # A forward of drafts of 2 holds 2 (K + 1) positions, and on a CPU a bf16 matmul of up to 16 rows costs about what
 # one row does; interleaved with the AR model (12 training prompts, 128 tokens, AMD EPYC, 2 cores) K = 3 / 4 / 6
-# took 0.76 / 0.71 / 0.81x its time per token at 1.57 / 1.63 / 1.67 tokens per forward (K = 1: 0.85x, 1.33).
+# took 0.76 / 0.71 / 0.81x its time per token at 1.57 / 1.63 / 1.67 tokens per forward.
 CANDIDATES = 4
 
 

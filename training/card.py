@@ -213,7 +213,8 @@ as the page loads them, the AR model in its fastest dtype on this machine{ar_ste
 {evaluation['config']['temperature']} for every row (the sampler draws in float64). Judge: {evaluation['judge']},
 conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the
 mean length). Leaks: answers holding a mask or special token. Tokens / forward: answer positions committed per
-model forward pass. Seconds per answer: wall clock on the hardware above, one answer at a time.
+model forward pass. Seconds per answer: wall clock on the hardware above, one answer at a time, the settings
+taking turns answer by answer (`training/evaluate.py`).
 
 {table(evaluation)}
 
