@@ -30,7 +30,7 @@ import torch
 from .config import ARConfig, check_fits
 from .history import AUTOREGRESSIVE, History, collect
 from .models import CausalLM
-from .sampling import draw, tempered
+from .sampling import next_token
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
         began = time.perf_counter()
         output = model.module(feed, past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache = output.past_key_values
-        token, probability = _next_token(output.logits[0, -1].float(), config, generator)
+        token, probability = next_token(output.logits[0, -1].float(), config, generator)
         history.record([history.length], [token], [probability], time.perf_counter() - began, forward_passes)
         yield history
         if token in model.stop_ids:
@@ -72,15 +72,3 @@ def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARCo
                           stop_ids=list(model.stop_ids), settings=config.to_dict(), model=model.name,
                           stopped=True, fixed=list(range(len(prefix))))
     return history
-
-
-def _next_token(logits: torch.Tensor, config: ARConfig, generator: torch.Generator) -> tuple[int, float]:
-    """(the next token, its probability under the distribution it was drawn from): the argmax of the
-    plain softmax at temperature 0, else a draw from the tempered and filtered one."""
-    if config.temperature == 0:
-        p = torch.softmax(logits, dim=-1)
-        token = int(p.argmax())
-    else:
-        p = torch.softmax(tempered(logits, config), dim=-1)
-        token = draw(p, generator)
-    return token, float(p[token])

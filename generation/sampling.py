@@ -1,7 +1,8 @@
 """What the samplers share (generation/sampler.py, generation/speculative.py, generation/autoregressive.py):
-Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`, for the
-speculative and AR loops; the diffusion sampler keeps the reference implementations' draws), a model's empty
-KV cache (`new_cache`), and cutting it back to the positions still exact (`crop_cache`)."""
+Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`) and the
+next token of a left-to-right loop (`next_token`), for the speculative and AR loops (the diffusion sampler
+keeps the reference implementations' draws), a model's empty KV cache (`new_cache`), and cutting it back to
+the positions still exact (`crop_cache`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,19 @@ def draw(p: torch.Tensor, generator: torch.Generator) -> int:
     cdf = p.double().cumsum(0)
     u = torch.rand((), dtype=torch.float64, generator=generator, device=p.device) * cdf[-1]
     return int(torch.searchsorted(cdf, u, right=True))  # the first i with cdf[i] > u
+
+
+def next_token(logits: torch.Tensor, config: DiffusionConfig | ARConfig,
+               generator: torch.Generator) -> tuple[int, float]:
+    """(the next token, its probability under the distribution it was drawn from): the argmax of the
+    plain softmax at temperature 0, else a draw from the tempered and filtered one."""
+    if config.temperature == 0:
+        p = torch.softmax(logits, dim=-1)
+        token = int(p.argmax())
+    else:
+        p = torch.softmax(tempered(logits, config), dim=-1)
+        token = draw(p, generator)
+    return token, float(p[token])
 
 
 def new_cache(model: DiffusionLM) -> DynamicCache:

@@ -44,7 +44,7 @@ import torch
 from .config import DiffusionConfig
 from .history import DIFFUSION, History
 from .models import DiffusionLM
-from .sampling import crop_cache, draw, new_cache, tempered
+from .sampling import crop_cache, new_cache, next_token
 
 # The first draft's alternatives. bench/drafts.py (6 training prompts, drafts of 2, T=0.7, 142 anchors): the drafter's
 # likeliest 1 / 2 / 3 / 4 / 6 values hold the token the verifier draws 0.43 / 0.55 / 0.61 / 0.65 / 0.70 of the time.
@@ -191,9 +191,8 @@ def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig
     to the child carrying the draw, until no child does or the canvas has no `room` left."""
     node, tokens, scores = 0, [], []
     while len(tokens) < room:
-        p = torch.softmax(tempered(causal[node], config).double(), dim=-1)
-        token = int(p.argmax()) if config.temperature == 0 else draw(p, generator)
-        tokens.append(token), scores.append(float(p[token]))
+        token, score = next_token(causal[node], config, generator)
+        tokens.append(token), scores.append(score)
         child = tree.child(node, token)
         if child is None:
             break
