@@ -156,10 +156,10 @@ class Layout:
 
     def __init__(self, cached: int, fed: int, parents: list[int], block: int, end: int) -> None:
         anchor = cached + fed - 1  # absolute position of t0
-        branches = [list(range(fed))]  # per node, the input rows it sees among the fed ones: its ancestors and itself
+        branches = [list(range(cached, cached + fed))]  # per node, the mask columns of its fed ancestors and itself
         depths = [0]
         for node, parent in enumerate(parents, 1):
-            branches.append(branches[parent] + [fed - 1 + node])
+            branches.append(branches[parent] + [cached + fed - 1 + node])
             depths.append(depths[parent] + 1)
         positions = list(range(cached, cached + fed)) + [anchor + depth for depth in depths[1:]]
         blocks = []  # per node: (input row of the block's first mask, its length)
@@ -172,9 +172,9 @@ class Layout:
         mask[:, :cached] = True
         mask[:fed, cached:cached + fed] = torch.ones(fed, fed, dtype=torch.bool).tril()
         for node, branch in enumerate(branches[1:], 1):
-            mask[fed - 1 + node, [cached + row for row in branch]] = True
+            mask[fed - 1 + node, branch] = True
         for branch, (row, length) in zip(branches, blocks):
-            mask[row:row + length, [cached + r for r in branch]] = True  # its anchor's branch
+            mask[row:row + length, branch] = True  # its anchor's branch
             mask[row:row + length, cached + row:cached + row + length] = True  # and itself
         self.positions, self.mask = torch.tensor(positions), mask
         self.causal_rows = [fed - 1 + node for node in range(len(depths))]
