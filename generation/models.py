@@ -21,6 +21,10 @@ from functools import lru_cache
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 
 class ModelUnavailable(RuntimeError):
@@ -44,6 +48,11 @@ class DiffusionLM:
     block_size: int | None = None
     runs_own_loop: ClassVar[bool] = False  # True: the model runs its own denoising loop (protocols.RunsOwnLoop)
     _never: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        config = getattr(self.module, "config", None)
+        if getattr(config, "_attn_implementation", None) == "sdpa":
+            self.module.set_attn_implementation(SDPA_SHARED_MASK)
 
     @property
     def device(self) -> torch.device:
@@ -120,9 +129,34 @@ def block_causal_diffusion_lm(module: torch.nn.Module, block_size: int, mask_id:
     (flash-attention) cannot run it.
     """
     attention = getattr(module.config, "_attn_implementation", "sdpa")
-    if attention not in ("sdpa", "eager"):
+    if attention not in ("sdpa", SDPA_SHARED_MASK, "eager"):
         raise ValueError(f"block-causal decoding needs a 4D attention mask; {attention!r} ignores it, use sdpa or eager")
     return DiffusionLM(module=module, mask_id=mask_id, shift_logits=shift_logits, block_size=block_size, **fields)
+
+
+SDPA_SHARED_MASK = "sdpa_shared_mask"  # transformers' sdpa, grouped-query attention under a mask on CPU
+
+
+def sdpa_shared_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                     **kwargs) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa attention, except under a mask on CPU, where torch's kernel runs grouped-query attention.
+
+    Given a mask, transformers' sdpa copies every key/value head `num_key_value_groups` times first (`repeat_kv`:
+    its CUDA kernels cannot take a mask and `enable_gqa` together), and the samplers' cached forwards always carry
+    a mask (one for all heads). On CPU torch's kernel takes both, with the same result, and the copies of the
+    whole cache were most of what a cached diffusion forward cost beyond the AR step's (SmolLM2-135M, bf16,
+    2-core AMD EPYC, 10 positions over 150 cached, decoder only: 43.8 -> 41.8 ms; the AR step's 37.6)."""
+    if attention_mask is None or query.device.type != "cpu" or getattr(module, "num_key_value_groups", 1) == 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    output = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                            scale=scaling, enable_gqa=True)
+    return output.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(SDPA_SHARED_MASK, sdpa_shared_mask)
+ALL_MASK_ATTENTION_FUNCTIONS.register(SDPA_SHARED_MASK, sdpa_mask)
 
 
 def make_bidirectional(module: torch.nn.Module) -> torch.nn.Module:
