@@ -11,6 +11,8 @@ best single draft is the argmax of m. This prints, over answers the model sample
 prompts: never the held-out ones), at every `stride`-th anchor:
 - drafter (argmax): m(argmax q), the acceptance of the drafter's likeliest draft alone;
 - drafter (top K): m(top K of q), the acceptance of the tree's K drafts (generation/speculative.py CANDIDATES);
+- with bigrams (top K): the same with the drafts rescored by the model's bigram counts given r (generation/bigrams.py):
+  sum_r p_T(r) p_T(S_r | r), S_r the K best scores after r (the drafts speculative decoding makes; "-" without counts);
 - ceiling (argmax of m): max_y m(y), the best single blind draft;
 - ceiling (top K of m): the best K blind drafts;
 - seeing r: E max_y p_T(y | r), the acceptance a single draft made after r could reach;
@@ -42,7 +44,7 @@ from generation.speculative import CANDIDATES, Layout, row_logits  # noqa: E402
 def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], temperature: float, draft: int = 2,
                   candidates: int = CANDIDATES, stride: int = 3, top: int = 24) -> list[dict]:
     """One dict per anchor a (the last known position; r = position a + 1, the draft's target a + 2):
-    drafter, drafter_top, ceiling, ceiling_top, seeing_r, kl, as in the module docstring."""
+    drafter, drafter_top, bigrams_top, ceiling, ceiling_top, seeing_r, kl, as in the module docstring."""
     module, seq = model.module, list(prompt_ids) + list(answer)
     full = new_cache(model)
     logits = module(torch.tensor([seq], device=model.device), past_key_values=full, use_cache=True).logits[0]
@@ -57,8 +59,13 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
         p_after_r = torch.softmax(model.suppress(after_r.float()) / temperature, dim=-1)  # (top, V)
         marginal = (weights[:, None] * p_after_r).sum(0)
         drafter = _first_draft_distribution(model, full, seq, a, draft)
+        bigrams_top = float("nan")
+        if model.bigrams is not None:
+            drafts = [model.bigrams.rescore(drafter.log(), int(r)).topk(candidates).indices for r in likely.indices]
+            bigrams_top = float(sum(w * row[s].sum() for w, row, s in zip(weights, p_after_r, drafts)))
         rows.append({"drafter": float(marginal[int(drafter.argmax())]),
                      "drafter_top": float(marginal[drafter.topk(candidates).indices].sum()),
+                     "bigrams_top": bigrams_top,
                      "ceiling": float(marginal.max()),
                      "ceiling_top": float(marginal.topk(candidates).values.sum()),
                      "seeing_r": float(p[a + 1].max()),
@@ -88,7 +95,7 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
 
 def summary(rows: list[dict]) -> dict:
     return {key: statistics.mean(row[key] for row in rows)
-            for key in ("drafter", "drafter_top", "ceiling", "ceiling_top", "seeing_r", "kl")}
+            for key in ("drafter", "drafter_top", "bigrams_top", "ceiling", "ceiling_top", "seeing_r", "kl")}
 
 
 def main() -> None:
@@ -117,9 +124,9 @@ def main() -> None:
     k = args.candidates
     print(f"# first-draft acceptance, drafts of {args.draft}, T={args.temperature}, {len(prompts)} training prompts, "
           f"answers of {args.gen_length} tokens sampled by each model itself")
-    print(f"| model | anchors | drafter (argmax) | drafter (top {k}) | ceiling (argmax of m) | ceiling (top {k} of m) "
-          "| seeing r | KL(m || drafter) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| model | anchors | drafter (argmax) | drafter (top {k}) | with bigrams (top {k}) | ceiling (argmax of m) "
+          f"| ceiling (top {k} of m) | seeing r | KL(m || drafter) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, model in models.items():
         rows = []
         for seed, prompt_ids in enumerate(prompts):
@@ -128,8 +135,9 @@ def main() -> None:
             answer = diffuse(model, prompt_ids, config).answer_ids()
             rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft, k)
         s = summary(rows)
-        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drafter_top']:.3f} | {s['ceiling']:.3f} "
-              f"| {s['ceiling_top']:.3f} | {s['seeing_r']:.3f} | {s['kl']:.2f} |")
+        with_bigrams = "-" if model.bigrams is None else f"{s['bigrams_top']:.3f}"
+        print(f"| {name} | {len(rows)} | {s['drafter']:.3f} | {s['drafter_top']:.3f} | {with_bigrams} "
+              f"| {s['ceiling']:.3f} | {s['ceiling_top']:.3f} | {s['seeing_r']:.3f} | {s['kl']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
+from .bigrams import Bigrams
+
 
 class ModelUnavailable(RuntimeError):
     """A model that cannot be loaded here; the message says why and how to fix it."""
@@ -46,6 +48,7 @@ class DiffusionLM:
     # The answer is cut into blocks from its first position; prompt and finished blocks attend causally,
     # the current block to everything before it and to itself. The sampler builds that as a 4D mask.
     block_size: int | None = None
+    bigrams: Bigrams | None = None  # pair counts of the training answers, for speculative drafts (bigrams.py)
     runs_own_loop: ClassVar[bool] = False  # True: the model runs its own denoising loop (protocols.RunsOwnLoop)
     _never: torch.Tensor | None = field(default=None, repr=False)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .bigrams import FILE as BIGRAMS_FILE
+from .bigrams import Bigrams
 from .models import CausalLM, DiffusionLM, ModelUnavailable, block_causal_diffusion_lm, make_bidirectional
 from .presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
 
@@ -96,10 +98,12 @@ def load_block_diffusion(device: str, dtype: torch.dtype, adapter_dir: Path = BL
 
     tokenizer, base = load_smollm2(device, dtype)
     module = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
+    bigrams = adapter_dir / BIGRAMS_FILE
     return block_causal_diffusion_lm(
         module, block_size=BLOCK_SIZE, mask_id=SMOLLM2_MASK_ID, shift_logits=True,
         never_propose=tuple(i for i in SMOLLM2_SPECIAL_IDS if i not in SMOLLM2_STOP_IDS), stop_ids=SMOLLM2_STOP_IDS,
-        context_length=module.config.max_position_embeddings, name=BLOCK_DIFFUSION_SMOLLM2, tokenizer=tokenizer)
+        context_length=module.config.max_position_embeddings, name=BLOCK_DIFFUSION_SMOLLM2, tokenizer=tokenizer,
+        bigrams=Bigrams.load(bigrams) if bigrams.exists() else None)
 
 
 def smollm2_diffusion_lm(module: torch.nn.Module, tokenizer=None) -> DiffusionLM:

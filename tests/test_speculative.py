@@ -12,6 +12,7 @@ from fakes import TINY_EOS_ID, TINY_MASK_ID, TINY_VOCAB, tiny_block_causal_lm, t
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
 from generation.sampling import new_cache
+from generation.bigrams import Bigrams
 from generation.speculative import Layout, Tree, _keep_branch, _verify, stream_speculative
 
 PROMPT = [5, 17, 33, 2, 41, 8]
@@ -37,6 +38,9 @@ def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
     for candidates in (1, 2, 5):
         assert last(stream_speculative(lm, PROMPT, speculative(block_length=draft), candidates=candidates)).canvas \
             == left_to_right.canvas
+    lm.bigrams = Bigrams.counted(torch.randint(TINY_VOCAB, (20, 30), generator=torch.Generator().manual_seed(seed))
+                                 .tolist(), TINY_VOCAB)
+    assert diffuse(lm, PROMPT, speculative(block_length=draft)).canvas == left_to_right.canvas
 
 
 def test_more_candidates_commit_more_tokens_per_forward():
@@ -88,11 +92,22 @@ def test_the_walk_follows_the_drawn_branch_until_no_child_carries_the_draw():
 def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():
     rows = torch.zeros(2, 10)
     rows[0, 7], rows[0, 8], rows[0, 4], rows[1, 9] = 5.0, 4.0, 3.0, 5.0
-    tree = Tree.drafted(rows, 3)
+    tree = Tree.drafted(rows, 3, previous=1)
     assert (tree.tokens, tree.parents) == ([7, 9, 8, 4], [0, 1, 0, 0])
     assert tree.path(2) == [1, 2] and tree.child(0, 4) == 4 and tree.child(1, 4) is None
-    assert Tree.drafted(rows, 1).tokens == [7, 9] and Tree.drafted(rows[:0], 3).tokens == []
-    assert len(Tree.drafted(rows[:1], 50).tokens) == 10  # at most the vocabulary
+    assert Tree.drafted(rows, 1, 1).tokens == [7, 9] and Tree.drafted(rows[:0], 3, 1).tokens == []
+    assert len(Tree.drafted(rows[:1], 50, 1).tokens) == 10  # at most the vocabulary
+
+
+def test_bigrams_rank_each_draft_given_the_token_before_it():
+    """4 followed 1 (the last committed token) often enough to pass 7's lead of 2 logits in the first row; the second
+    row is scored given the chain's head 4, which 3 followed (2 followed 7, which would have made it 2 there)."""
+    rows = torch.zeros(2, 10)
+    rows[0, 7], rows[0, 8], rows[0, 4], rows[1, 9], rows[1, 3] = 5.0, 4.0, 3.0, 5.0, 4.5
+    bigrams = Bigrams.counted([[1, 4, 3]] * 3 + [[7, 2]] * 50, vocab_size=10)
+    tree = Tree.drafted(rows, 3, previous=1, bigrams=bigrams)
+    assert (tree.tokens, tree.parents) == ([4, 3, 7, 8], [0, 1, 0, 0])
+    assert Tree.drafted(rows, 3, previous=5, bigrams=bigrams).tokens[0] == 7  # nothing followed 5
 
 
 def test_layout_worked_example():

@@ -183,7 +183,8 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     card = (run.adapter_out / "README.md").read_text()
     assert "block diffusion" in card and "| page default: perplexity |" in card
-    assert load_block_diffusion("cpu", torch.float32, run.adapter_out).block_size is not None
+    model = load_block_diffusion("cpu", torch.float32, run.adapter_out)
+    assert model.block_size is not None and model.bigrams.counts.sum() == record["distill"]["answer_tokens"]
 
     # A later run continues from that adapter: the adapter's history and its card count both runs.
     later = main(["--budget", "smoke", "--objective", "block", "--block-sizes", "8", "--workdir", str(tmp_path),

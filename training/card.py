@@ -119,9 +119,12 @@ base, then `merge_and_unload`; the sampler adds the block-causal attention mask)
 The same weights are both a diffusion model (the masked block) and an AR model (the causal clean
 stream), so besides the unmasking samplers the page decodes it by self-speculative decoding
 (`algorithm="speculative"`, generation/speculative.py; TiDAR, arXiv 2511.08923): each forward drafts
-a block by diffusion, with the drafter's 4 likeliest values for its first token side by side (a tree,
-as in SpecInfer and Medusa), keeps the drafts the causal path's own draws agree with (so answers are
-distributed as that path's samples) and pre-drafts the next block for every outcome.
+a block by diffusion, with 4 values for its first token side by side (a tree, as in SpecInfer and
+Medusa), keeps the drafts the causal path's own draws agree with (so answers are distributed as that
+path's samples) and pre-drafts the next block for every outcome. The first draft is made before the
+token in front of it is known; by the time the tree is built that token is, so the drafts are ranked
+by the drafter's logits rescored with how often each token followed it in the training answers
+(`bigrams.npz`, counted by the train stage from the distilled answers; generation/bigrams.py).
 """
     return """# SmolLM2-135M diffusion adapter (Unmask's any-order diffusion model)
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from generation.bigrams import FILE as BIGRAMS_FILE
+from generation.bigrams import Bigrams
 from generation.smollm2 import BLOCK_ADAPTER_DIR, EMBEDDED_ADAPTER_DIR, load_smollm2
 
 from . import adapt, card, distill, evaluate, prompts, throughput
@@ -202,7 +204,15 @@ def stage_train(run: Run) -> None:
         shutil.copy(run.workdir / "adapter" / name, run.adapter_out / name)
     history = training_history(run.init_adapter, result)
     (run.adapter_out / HISTORY).write_text(json.dumps(history, indent=1))
+    if config.objective == "block":
+        count_bigrams(pairs, module.config.vocab_size).save(run.adapter_out / BIGRAMS_FILE)
     run.save(train=result)
+
+
+def count_bigrams(pairs: list[tuple[list[int], list[int]]], vocab_size: int) -> Bigrams:
+    """The pair counts the block model's speculative drafts are rescored with (generation/bigrams.py): every answer
+    the adapter trained on, after its prompt's last token."""
+    return Bigrams.counted(([prompt[-1]] + answer for prompt, answer in pairs), vocab_size)
 
 
 def training_history(init_adapter: Path | None, train: dict) -> list[dict]:
