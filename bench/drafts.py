@@ -89,7 +89,7 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
     ids = torch.tensor([[seq[anchor]] + [model.mask_id] * (len(layout.positions) - 1)], device=model.device)
     hidden = model.module.get_decoder()(
         ids, position_ids=layout.positions[None].to(model.device), past_key_values=_cache_through(full, anchor),
-        attention_mask=layout.mask[None, None].to(model.device), use_cache=True).last_hidden_state[0]
+        attention_mask=model.additive_mask(layout.mask[None, None]), use_cache=True).last_hidden_state[0]
     return torch.softmax(row_logits(model, hidden, layout.block_rows[0][:1])[0], dim=-1)
 
 

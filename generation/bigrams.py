@@ -69,6 +69,11 @@ class Bigrams:
             return cls(*(torch.from_numpy(stored[name].astype(np.int64))
                          for name in ("row_lengths", "followers", "counts")))
 
+    def likeliest_after(self, previous: int) -> int | None:
+        """The token that followed `previous` most often (None when nothing did)."""
+        row = slice(self.offsets[previous], self.offsets[previous + 1])
+        return int(self.followers[row][self.counts[row].argmax()]) if row.start < row.stop else None
+
     def rescore(self, logits: torch.Tensor, previous: int) -> torch.Tensor:
         """The drafts' scores (V,) of drafter logits (V,) for the token after `previous` (a new tensor)."""
         scores = logits + self.prior.to(logits.device)

@@ -201,23 +201,23 @@ RECOMMENDED = {
     # The threshold buys little here: at 0.9 and 0.95 it still commits one token per forward; 0.8
     # commits 1.06 (perplexity 2.53), 0.7 1.17 (2.58, 11% faster), 0.5 1.34 (5.42).
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
-    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 3 (a forward
-    # holds t0, the first draft's 4 alternatives, a second draft after the best one, and 2 masks after each: 18
-    # positions), its exact block cache. Its answers are distributed as the model's own causal path, which loops far
-    # less than its unmasking samplers. The samples of every draft length follow that one distribution, so the
-    # length is a speed choice, made on training prompts (T=0.7, 128 tokens; held-out prompts stay unseen),
-    # interleaved with the AR model in bf16 in the same thread, AMD EPYC, 2 cores, drafts rescored by the model's
-    # bigram counts (generation/bigrams.py). Per answer token, against the AR model's: on 12 prompts, drafts of 2
-    # 0.649x (1.74 tokens per forward), of 3 0.629x (2.02), 2 with 6 alternatives 0.675x (1.80), 2 without the
-    # bigrams 0.756x (1.61); on 12 others, drafts of 2 0.667x (1.73), of 3 0.633x (1.99), of 3 with 3 alternatives
-    # 0.656x (1.94), of 4 0.711x (2.09). Before the bigrams the second draft was kept too rarely to pay for its
-    # forward's 18 positions (drafts of 2 0.71x, of 3 0.77x).
+    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 (a forward
+    # holds t0, the first draft's 4 alternatives, a second draft from the bigram counts after the best one, and a
+    # mask after each: 12 positions), its exact block cache. Its answers are distributed as the model's own causal
+    # path, which loops far less than its unmasking samplers. The samples of every draft length follow that one
+    # distribution, so the length is a speed choice, made on training prompts (T=0.7, 128 tokens; held-out prompts
+    # stay unseen), interleaved with the AR model in bf16 in the same thread, AMD EPYC, 2 cores, with the drafts
+    # rescored by the model's bigram counts (generation/bigrams.py). Per answer token, against the AR model's: on 10
+    # prompts, drafts of 2 with the bigram draft 0.632x (1.87 tokens per forward), drafts of 3 without it 0.714x
+    # (1.88); on 10 others, drafts of 2 with it and 3 / 4 / 5 alternatives 0.614 / 0.677 / 0.665x (1.82 / 1.87 /
+    # 1.85), drafts of 3 with it 0.657x (1.98). The noise between such runs is about +-0.04. (Those runs took the
+    # bigram draft by the rescoring score with zero logits; the code takes the most frequent follower.)
     # On 40 held-out prompts (the model card, AMD EPYC, the settings taking turns answer by answer): perplexity 2.7
-    # (AR 3.6), 93% of the AR samples' entropy, 12% repeated 4-grams (AR 5%), 1.61 tokens per forward, 0.79x the AR
-    # model's seconds per answer (bf16; 0.78x per token).
+    # (AR 3.6), 95% of the AR samples' entropy, 10% repeated 4-grams (AR 5%), 1.86 tokens per forward, 0.67x the AR
+    # model's seconds per answer (bf16; 0.66x per token).
     # Fast-dLLM's threshold 0.9 in blocks of 8, the page's setting before: 28% repeated 4-grams, 1.20 tokens per
     # forward, 1.31x the AR model's time.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=3),
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=2),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),

@@ -28,9 +28,10 @@ from spaces_shim import gpu
 AR_CANNOT_INFILL = ("An autoregressive model writes left to right and never sees what comes after a blank, so "
                     "it cannot fill one: it only continues what is given before the first blank (shown as given).")
 SPECULATIVE_NOTE = ("Speculative decoding: each step the model drafts the next {block} tokens at once (diffusion), "
-                    "with a few alternatives for the first draft, and keeps the ones its own left-to-right reading "
-                    "accepts, so the canvas fills left to right, a few tokens a step. Pick low_confidence to watch "
-                    "it unmask in any order inside its blocks.")
+                    "with a few alternatives for the first draft (and one more draft from word-pair counts where the "
+                    "model has them), and keeps the ones its own left-to-right reading accepts, so the canvas fills "
+                    "left to right, a few tokens a step. Pick low_confidence to watch it unmask in any order inside "
+                    "its blocks.")
 FRAMES_PER_SECOND = 10  # page updates while generating; more only costs bandwidth and browser time
 
 log = logging.getLogger("unmask.page")

@@ -29,6 +29,12 @@ def test_a_score_is_the_logit_plus_the_bigram_term_less_part_of_the_unigram():
     assert torch.equal(logits, torch.arange(5.0))  # the logits are left as they were
 
 
+def test_the_likeliest_follower_is_the_most_frequent_one():
+    bigrams = Bigrams.counted([[3, 1, 3, 1], [1, 3, 2], [0, 2, 2, 2]], vocab_size=5)  # after 3: 1 twice, 2 once
+    assert bigrams.likeliest_after(3) == 1 and bigrams.likeliest_after(2) == 2
+    assert bigrams.likeliest_after(4) is None  # nothing followed 4
+
+
 def test_counts_too_large_for_the_file_are_refused(tmp_path):
     with pytest.raises(ValueError, match="uint16"):
         Bigrams.counted([[0, 1]], vocab_size=70_000).save(tmp_path / "b.npz")

@@ -50,7 +50,7 @@ def test_recommended_configs_name_registered_models_and_are_valid():
             config = recommended_config(name, gen_length)
             assert config.gen_length == gen_length and config.block <= 32
             assert gen_length % config.block == 0 or config.algorithm == "speculative"  # its drafts are cut at the end
-    assert recommended_config("smollm2-135m-block-diffusion", 128).block == 3
+    assert recommended_config("smollm2-135m-block-diffusion", 127).block == 2
 
 
 def test_unknown_models_start_with_the_exact_loop_and_the_embedded_model_with_the_dual_cache():

@@ -101,13 +101,15 @@ def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():
 
 def test_bigrams_rank_each_draft_given_the_token_before_it():
     """4 followed 1 (the last committed token) often enough to pass 7's lead of 2 logits in the first row; the second
-    row is scored given the chain's head 4, which 3 followed (2 followed 7, which would have made it 2 there)."""
+    row is scored given the chain's head 4, which 3 followed (2 followed 7, which would have made it 2 there); then
+    the counts alone would add a draft after 3, but nothing followed 3; 2 followed 7 most often."""
     rows = torch.zeros(2, 10)
     rows[0, 7], rows[0, 8], rows[0, 4], rows[1, 9], rows[1, 3] = 5.0, 4.0, 3.0, 5.0, 4.5
     bigrams = Bigrams.counted([[1, 4, 3]] * 3 + [[7, 2]] * 50, vocab_size=10)
     tree = Tree.drafted(rows, 3, previous=1, bigrams=bigrams)
     assert (tree.tokens, tree.parents) == ([4, 3, 7, 8], [0, 1, 0, 0])
     assert Tree.drafted(rows, 3, previous=5, bigrams=bigrams).tokens[0] == 7  # nothing followed 5
+    assert Tree.drafted(rows[:1], 1, previous=5, bigrams=bigrams).tokens == [7, 2]  # the drafter's 7, then 7's 2
 
 
 def test_layout_worked_example():
