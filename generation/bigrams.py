@@ -11,7 +11,8 @@ where x is the token before the draft, n(x, y) how often y followed x, and u(y) 
 (its share of all pairs, +1 each): a product of the drafter with the bigram, less part of the unigram that
 both count (with the full unigram it would be pointwise mutual information; a part ranks better). The
 verifier still draws every token from the causal path, so answers are exactly what they were; only how many
-tokens a forward commits changes.
+tokens a forward commits changes. The counts also draft on their own: the chain's last draft's most frequent
+follower goes after it (`likeliest_after`, speculative.py BIGRAM_DRAFTS).
 
 The constants were fitted on training prompts (30 of them, drafts of 2, T=0.7, 1,813 trees; the table built
 from the other prompts' answers): the tree's 4 first drafts held the next token 0.671 of the time with the
@@ -77,7 +78,5 @@ class Bigrams:
     def rescore(self, logits: torch.Tensor, previous: int) -> torch.Tensor:
         """The drafts' scores (V,) of drafter logits (V,) for the token after `previous` (a new tensor)."""
         scores = logits + self.prior.to(logits.device)
-        if 0 <= previous < self.vocab_size:
-            row = slice(self.offsets[previous], self.offsets[previous + 1])
-            scores.index_add_(0, self.followers[row].to(logits.device), self.bonus[row].to(logits.device))
-        return scores
+        row = slice(self.offsets[previous], self.offsets[previous + 1])
+        return scores.index_add_(0, self.followers[row].to(logits.device), self.bonus[row].to(logits.device))

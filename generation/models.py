@@ -53,6 +53,7 @@ class DiffusionLM:
     _never: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Cached forwards carry a 4D mask: on CPU they run grouped-query attention under it (sdpa_shared_mask)."""
         config = getattr(self.module, "config", None)
         if getattr(config, "_attn_implementation", None) == "sdpa":
             self.module.set_attn_implementation(SDPA_SHARED_MASK)

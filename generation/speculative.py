@@ -18,14 +18,15 @@ same forward), so the drafter is often unsure of it: the tree tries its K best v
 side, the best followed by the drafter's best for the later positions (d2 ..), and each draft sees
 only its own branch. Best by the drafter's logits, rescored where the model has them by bigram counts
 of its training answers given the token before the draft, known by the time the tree is built
-(bigrams.py); the counts then add a draft after the chain's last (its most frequent follower). The verifier walks from t0: it draws a token from the causal row's p (its argmax at
-temperature 0), and if a child carries that token it moves there and draws again; the first draw that no
-child carries, or the draw after a leaf, ends the run. Every committed token is a draw from p, so answers
+(bigrams.py); the counts then add a draft after the chain's last (its most frequent follower). The
+verifier walks from t0: it draws a token from the causal row's p (its argmax at temperature 0), and if a
+child carries that token it moves there and draws again; the first draw that no child carries, or the
+draw after a leaf, ends the run. Every committed token is a draw from p, so answers
 are the causal path's samples at any temperature (a point-mass draft is kept with probability p(d),
 Leviathan's min(1, p / q) for a point mass q). The run ends in a token that no draft carries, and the mask
 block anchored just before it has already drafted the tokens after it (with Dream's token shift the block's
-first mask is that token's own position). So every forward commits 1..k tokens and yields the next tree;
-no forward is spent on drafting alone. At temperature 0 the answer is the causal path's greedy decode.
+first mask is that token's own position). So every forward commits 1..k tokens (k + 1 with the bigram draft)
+and yields the next tree; no forward is spent on drafting alone. At temperature 0 the answer is the causal path's greedy decode.
 
 A block after an anchor holds k - 1 masks, one per draft; the k-th mask of the training layout would draft
 past the block and is left out (at drafts of 2, 142 anchors of bench/drafts.py's protocol: the likeliest first
@@ -52,9 +53,9 @@ from .sampling import crop_cache, new_cache, next_token
 # The first draft's alternatives. Over 1,813 trees on 30 training prompts (drafts of 2, T=0.7) the drafter's best
 # 1 / 2 / 4 / 6 values held the token the verifier drew 0.44 / 0.56 / 0.67 / 0.73 of the time by its logits alone,
 # 0.55 / 0.69 / 0.78 / 0.83 rescored by the bigram counts (generation/bigrams.py). A forward costs about 1 ms more per
-# position here (bf16, AMD EPYC, 2 cores); interleaved with the AR model (12 training prompts, 128 tokens, with the
-# bigrams) K = 4 / 6 took 0.649 / 0.675x its time per token at drafts of 2, and at drafts of 3 K = 3 / 4 0.656 /
-# 0.633x on 12 others.
+# position here (bf16, AMD EPYC, 2 cores); interleaved with the AR model (10 training prompts, 128 tokens, drafts of
+# 2 rescored, with the bigram draft below) K = 3 / 4 / 5 took 0.614 / 0.677 / 0.665x its time per token, within the
+# noise of such runs (about +-0.04); without the bigram draft, on 12 others, K = 4 / 6 took 0.649 / 0.675x.
 CANDIDATES = 4
 # Drafts after the drafting block's, from the bigram counts alone (for a model that has them): the most frequent
 # follower of the chain's last draft, and a mask after it. Interleaved with the AR model (10 training prompts, T=0.7,

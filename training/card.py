@@ -123,8 +123,9 @@ a block by diffusion, with 4 values for its first token side by side (a tree, as
 Medusa), keeps the drafts the causal path's own draws agree with (so answers are distributed as that
 path's samples) and pre-drafts the next block for every outcome. The first draft is made before the
 token in front of it is known; by the time the tree is built that token is, so the drafts are ranked
-by the drafter's logits rescored with how often each token followed it in the training answers
-(`bigrams.npz`, counted by the train stage from the distilled answers; generation/bigrams.py).
+by the drafter's logits rescored with how often each token followed it in the training answers, and
+the same counts add a second draft after the best one, its most frequent follower (`bigrams.npz`,
+counted by the train stage from the distilled answers; generation/bigrams.py).
 """
     return """# SmolLM2-135M diffusion adapter (Unmask's any-order diffusion model)
 
