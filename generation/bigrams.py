@@ -72,11 +72,15 @@ class Bigrams:
 
     def likeliest_after(self, previous: int) -> int | None:
         """The token that followed `previous` most often (None when nothing did)."""
-        row = slice(self.offsets[previous], self.offsets[previous + 1])
+        row = self._row(previous)
         return int(self.followers[row][self.counts[row].argmax()]) if row.start < row.stop else None
 
     def rescore(self, logits: torch.Tensor, previous: int) -> torch.Tensor:
         """The drafts' scores (V,) of drafter logits (V,) for the token after `previous` (a new tensor)."""
         scores = logits + self.prior.to(logits.device)
-        row = slice(self.offsets[previous], self.offsets[previous + 1])
+        row = self._row(previous)
         return scores.index_add_(0, self.followers[row].to(logits.device), self.bonus[row].to(logits.device))
+
+    def _row(self, previous: int) -> slice:
+        """Where the followers of `previous` are stored."""
+        return slice(int(self.offsets[previous]), int(self.offsets[previous + 1]))

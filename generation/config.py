@@ -238,8 +238,9 @@ def recommended_config(name: str, gen_length: int) -> DiffusionConfig:
     recommended_config("unknown/model", 64) -> DiffusionConfig(gen_length=64, steps=64, block_length=32)
     """
     choice = RECOMMENDED.get(name, PLAIN)
-    block = max(d for d in _divisors(gen_length) if d <= choice.block)
-    if choice.algorithm == SPECULATIVE:
+    if choice.algorithm == SPECULATIVE:  # its drafts are cut at the canvas end: any length fits
         block = min(choice.block, gen_length)
+    else:
+        block = max(d for d in _divisors(gen_length) if d <= choice.block)
     return DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, algorithm=choice.algorithm,
                            threshold=choice.threshold, cache=choice.cache)
