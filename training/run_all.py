@@ -36,6 +36,7 @@ PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled
 STAGES = ("prompts", "distill", "measure", "compare", "train", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 HISTORY = "history.json"  # next to an adapter: every training run behind it, oldest first
+EVALUATION = "eval.json"  # next to an adapter: the evaluation its card shows (bench/results.py reads it)
 
 
 @dataclass(frozen=True)
@@ -237,9 +238,13 @@ def stage_eval(run: Run) -> None:
 
 
 def stage_card(run: Run) -> None:
+    """The card, and beside it the evaluation it was written from: `python -m bench.results` makes
+    docs/results.md from every adapter's eval.json."""
     evaluation = json.loads((run.workdir / "eval.json").read_text())
+    evaluation["command"] = f"python -m training.run_all --budget {run.budget.name} --stages eval card"
     text = card.model_card(run.record, evaluation, read_history(run.adapter_out))
     (run.adapter_out / "README.md").write_text(text)
+    (run.adapter_out / EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
     run.log(f"model card -> {run.adapter_out / 'README.md'}")
 
 
