@@ -1,5 +1,6 @@
-"""The README's Python example runs as written (on the embedded models), and its Space section's deploy
-steps name the files the app imports and the variables the code reads."""
+"""The README's Python example runs as written (on the embedded models), its Space section's deploy
+steps name the files the app imports and the variables the code reads, and its layout tree names every
+module (and only modules that exist)."""
 
 import ast
 import re
@@ -62,3 +63,36 @@ def test_the_variables_the_deploy_steps_name_are_the_ones_the_code_reads():
                                             *README.parent.glob("page/*.py")))
     assert named == {presets.PROFILE_ENV, memory.GPU_MEMORY_ENV, "UNMASK_LOG", pickers.CUSTOM_MODELS_ENV}
     assert all(f'"{name}"' in code for name in named)
+
+
+# ---- the layout tree, against the files
+
+PACKAGES = ("generation", "page", "visualize", "training", "bench")
+
+
+def tree_paths() -> set[str]:
+    """The files the "## Layout" tree names: 'generation/' opens a folder, '  sampler.py' is a file in it."""
+    text = README.read_text()
+    tree = re.search(r"## Layout\n.*?```\n(.*?)```", text, re.S).group(1)
+    paths, folder = set(), ""
+    for line in tree.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if not line.startswith(" "):
+            folder = name if name.endswith("/") else ""
+            if name.endswith(".py"):
+                paths.add(name)
+        elif name.endswith(".py") and line.startswith("  ") and not line.startswith("   "):
+            paths.add(folder + name)
+    return paths
+
+
+def test_the_layout_tree_names_every_module():
+    root = README.parent
+    modules = {"app.py"} | {str(p.relative_to(root)) for package in PACKAGES for p in (root / package).glob("*.py")
+                            if p.name != "__init__.py"}
+    assert not modules - tree_paths(), f"README's ## Layout misses {sorted(modules - tree_paths())}"
+
+
+def test_every_module_the_layout_tree_names_exists():
+    missing = {p for p in tree_paths() if not (README.parent / p).exists()}
+    assert not missing, f"README's ## Layout names files that do not exist: {sorted(missing)}"
