@@ -27,60 +27,14 @@ k come from a list, one per batch, so one model serves several.
 
 AR loss (`ar_weight`, optional): the clean stream is the AR model, so the same forward also gives the
 next-token loss on its answer tokens for free. Without it the LoRA drifts the causal states that every
-block reads and that predict each block's first token: after three runs the adapted weights decoding
-strictly left to right (the sampler with blocks of 1, 10 held-out prompts, T=0.7) repeated 23% of their
-4-grams where the teacher repeats 7%.
-Validation reports the diffusion loss alone, comparable across runs with and without it.
-Tried and dropped: a KL divergence from the frozen teacher's next-token distribution (the base with the
-adapter off) in place of the cross-entropy on its sampled answers. Those answers are half at T=0.7, likely
-why the student learned a sharper model than the teacher (on 12 training prompts, blocks of 1, T=0.7: perplexity
-2.63 and 11% repeated 4-grams against the teacher's 3.77 and 1%; at T=0.85 it comes close: 3.39, 5%).
-A sixth run with the KL (407 steps from the fifth run's adapter) kept the held-out loss (3.144 vs 3.141)
-but wrote worse at one token per step on the 40 held-out prompts: perplexity 5.4 against 3.8, entropy
-2.93 against 3.09, and runs like "•. **" in a step-by-step list.
-Also tried: suffix masks. ("The page's settings" in these records: threshold 0.9, blocks of 8, the page's
-default before speculative decoding.) The threshold sampler commits ~1.2 tokens per forward, mostly a
-block's leftmost masked token, so it meets blocks whose first tokens are known and the rest masked, which
-random masks almost never draw. A seventh run (341 steps from the fifth run's adapter) masked half the (row, block)
-pairs as a suffix from a uniform cut in each stream, the other half as above. On the 40 held-out prompts
-it repeated fewer 4-grams at the page's settings (24% against 30%) but scored a higher perplexity (4.2
-against 3.9), less entropy (3.00 against 3.07), shorter answers (94 tokens against 105), 4.3 against 3.8
-at one token per step and 96 against 40 at 8 tokens per step; held-out loss 3.169 against 3.141. A trade,
-not a gain, so it did not ship.
-Also tried: more answers. An eighth run (288 steps from the fifth run's adapter, random masks as
-shipped) trained on all 4,634 answers (every training prompt at T=0.7 and T=1.0: 2,317 at T=1.0 against
-the fifth run's 1,536, still half of them):
-held-out loss 3.141, unchanged; on the 40 held-out prompts at the page's settings perplexity 4.2 against
-3.9, entropy 3.04 against 3.07, 25% repeated 4-grams against 30%; at one token per step 4.2 against 3.8,
-at 4 tokens per step 13.5 against 13.6, at 8 tokens per step 70 against 40.
-The same trade as the seventh run's, so that one's gain in repetition likely came from training
-the fifth run's adapter on, not from its masks (whether longer training keeps trading is not measured).
-Also tried: the T=1.0 answers alone, to undo the sharpening measured above (answers sampled at 0.7 teach a
-sharpened teacher, which the sampler's own T=0.7 sharpens again). A ninth run (319 steps,
-40 minutes from the fifth run's adapter) on the 2,317 T=1.0 answers: held-out loss 3.159 against 3.141; on
-the 40 held-out prompts (the first two rows) at one token per step perplexity 5.5 against 3.8 (1.62x the AR
-model's 3.4), entropy 3.13 against 3.09, 19% repeated 4-grams against 28%; at the page's settings 5.5
-against 3.9, 3.14 against 3.07, 18% against 30%, 1.08 tokens per forward against 1.21. Fewer loops, but
-the entropy hardly rose and the perplexity missed its targets, so the low entropy is not the sharpening
-alone: it did not ship.
+block reads and that predict each block's first token, and the weights decoding strictly left to right
+loop more than the teacher. Validation reports the diffusion loss alone, comparable across runs with and
+without it.
 
-Also tried: teaching the drafts directly. Self-speculative decoding (generation/speculative.py) accepts
-about half as many first drafts as it could: bench/drafts.py finds the drafter's first draft accepted with
-probability 0.33 where the best draft blind to the token before it would be accepted with 0.62 (and one
-that sees it, 0.72-0.79), the drafter's distribution about 2 nats (KL) from that blind marginal. A tenth
-run (350 steps, 50 minutes from the fifth run's adapter, all 4,634 answers) trained the masked tokens on
-soft targets, the starting model's own causal next-token distribution at each of them (self-distillation:
-the distribution the verifier samples), the AR loss unchanged: on 12 training prompts (drafts of 4, T=0.7)
-the first draft's acceptance went from 0.368 to 0.378 and tokens per forward from 1.55 to 1.55; held-out
-loss 3.185 against 3.141. An eleventh run added suffix masks for half the (row, block) pairs (the drafting
-layout: known tokens, then masks to the block's end); stopped at step 100 (14 minutes) at 0.358 and 1.49.
-A twelfth run (205 steps, 55 minutes from the fifth run's adapter, all 4,634 answers) added a fourth stream
-laid out exactly as speculative decoding drafts (after every anchor, 2 masks that see the clean tokens through
-it; the second mask's loss the cross-entropy to the causal path's distribution there, no gradient through
-it), beside the three streams and the AR loss as shipped: on 6 training prompts (drafts of 2, T=0.7) the
-first draft's acceptance went from 0.404 to 0.322 at step 100 and 0.433 at the end (a fresh optimizer at the
-peak rate first undoes, then returns), the KL to the blind marginal from 1.59 to 1.57 nats.
-At this budget the drafter does not move; whether a GPU budget's tokens do is the open question.
+The runs behind the shipped adapter, and the variants tried and dropped (a KL loss to the teacher, suffix
+masks, more answers, the T=1.0 answers alone, soft and speculative-layout draft targets), are recorded
+in training/README.md ("What the block objective tried"); the measured tables are in the model card and
+docs/results.md.
 
 Left out: BD3-LM's clipped noise schedules, sub-blocks.
 """

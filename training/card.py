@@ -218,7 +218,8 @@ as the page loads them, the AR model in its fastest dtype on this machine{ar_ste
 conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the
 mean length). Leaks: answers holding a mask or special token. Tokens / forward: answer positions committed per
 model forward pass. Seconds per answer: wall clock on the hardware above, one answer at a time, the settings
-taking turns answer by answer (`training/evaluate.py`).
+taking turns answer by answer (`training/evaluate.py`). `eval.json` beside this card holds these numbers;
+Unmask's docs/results.md shows them with every other model's (`python -m bench.results`).
 
 {table(evaluation)}
 
