@@ -35,9 +35,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation import DiffusionConfig, DiffusionLM, diffuse  # noqa: E402
-from generation.config import SPECULATIVE  # noqa: E402
-from generation.sampling import crop_cache, new_cache  # noqa: E402
-from generation.speculative import CANDIDATES, Layout, row_logits  # noqa: E402
+from generation.decoders import SPECULATIVE  # noqa: E402
+from generation.models import crop_cache, new_cache  # noqa: E402
+from generation.speculative import CANDIDATES, Layout  # noqa: E402
 
 
 @torch.no_grad()
@@ -87,10 +87,8 @@ def _first_draft_distribution(model: DiffusionLM, full, seq: list[int], anchor: 
     laid out as speculative decoding lays it out."""
     layout = Layout(anchor, 1, [], draft, len(seq) + draft)
     ids = torch.tensor([[seq[anchor]] + [model.mask_id] * (len(layout.positions) - 1)], device=model.device)
-    hidden = model.module.get_decoder()(
-        ids, position_ids=layout.positions[None].to(model.device), past_key_values=_cache_through(full, anchor),
-        attention_mask=model.additive_mask(layout.mask[None, None]), use_cache=True).last_hidden_state[0]
-    return torch.softmax(row_logits(model, hidden, layout.block_rows[0][:1])[0], dim=-1)
+    hidden = model.hidden_states(ids, layout.positions, _cache_through(full, anchor), layout.mask)
+    return torch.softmax(model.project(hidden, layout.block_rows[0][:1])[0], dim=-1)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -130,7 +128,7 @@ def main() -> None:
     for name, model in models.items():
         rows = []
         for seed, prompt_ids in enumerate(prompts):
-            config = DiffusionConfig(gen_length=args.gen_length, algorithm=SPECULATIVE, block_length=args.draft,
+            config = DiffusionConfig(gen_length=args.gen_length, algorithm=SPECULATIVE.name, block_length=args.draft,
                                      cache="prefix", temperature=args.temperature, seed=seed)
             answer = diffuse(model, prompt_ids, config).answer_ids()
             rows += draft_quality(model, prompt_ids, answer, args.temperature, args.draft, k)

@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation import ARConfig, CausalLM, DiffusionConfig, DiffusionLM, diffuse, generate_autoregressive  # noqa: E402
-from generation.config import SPECULATIVE  # noqa: E402
+from generation.decoders import SPECULATIVE  # noqa: E402
 from generation.metrics import perplexity, teacher_nll  # noqa: E402
 from generation.models import make_bidirectional  # noqa: E402
 from generation.dtypes import cpu_step_ms  # noqa: E402
@@ -75,7 +75,7 @@ def diffusion_rows(lm: DiffusionLM, gen_length: int, block: int) -> list[Row]:
         rows += [row("diffusion, cache prefix, threshold 0.9", cache="prefix", threshold=0.9)]
     rows += [row(f"diffusion, cache {caches[-1]}, threshold {t}", cache=caches[-1], threshold=t) for t in THRESHOLDS]
     if lm.block_size is not None:
-        rows += [row(f"diffusion, speculative, drafts of {k}", algorithm=SPECULATIVE, cache="prefix", block_length=k)
+        rows += [row(f"diffusion, speculative, drafts of {k}", algorithm=SPECULATIVE.name, cache="prefix", block_length=k)
                  for k in (2, 4, 8)]
     return rows
 

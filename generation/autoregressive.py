@@ -42,9 +42,8 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
     continue (what AR can do with an infilling template: the text before the first blank); they start
     the canvas as fixed positions."""
     check_fits(prompt_ids, len(prefix) + config.max_new_tokens, model.context_length)
-    history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=list(prefix),
-                      stop_ids=list(model.stop_ids), planned_steps=config.max_new_tokens,
-                      settings=config.to_dict(), model=model.name, fixed=list(range(len(prefix))))
+    history = History.start(AUTOREGRESSIVE, model, prompt_ids, prefix, config, planned_steps=config.max_new_tokens,
+                            fixed=range(len(prefix)))
     generator = torch.Generator(device=model.device).manual_seed(config.seed)
     feed = torch.tensor([[*prompt_ids, *prefix]], dtype=torch.long, device=model.device)
     cache = None  # the model's own kind of KV cache, made by its first forward
@@ -68,7 +67,6 @@ def generate_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARCo
     """Run to the end and return the History (the streamed one, collected)."""
     history = collect(stream_autoregressive(model, prompt_ids, config, stop, prefix))
     if history is None:  # stopped before the first token
-        history = History(kind=AUTOREGRESSIVE, prompt_ids=list(prompt_ids), initial=list(prefix),
-                          stop_ids=list(model.stop_ids), settings=config.to_dict(), model=model.name,
-                          stopped=True, fixed=list(range(len(prefix))))
+        history = History.start(AUTOREGRESSIVE, model, prompt_ids, prefix, config, fixed=range(len(prefix)),
+                                stopped=True)
     return history

@@ -14,25 +14,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .decoders import ALGORITHMS, CACHE_MODES, DECODERS, SPECULATIVE, UNMASKING, decoder
 from .presets import BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
 
-# The published algorithms, by the scheme their schedule and proposals follow.
-LLADA_ALGORITHMS = ("low_confidence", "random")
-DREAM_ALGORITHMS = ("maskgit_plus", "topk_margin", "entropy", "origin")
-UNMASKING_ALGORITHMS = LLADA_ALGORITHMS + DREAM_ALGORITHMS  # they score proposals and commit the best
-# Block-causal models only: diffusion drafts each block, the same weights' causal path verifies it by
-# speculative sampling (generation/speculative.py). It commits what the verifier accepts: no steps, no threshold.
-SPECULATIVE = "speculative"
-ALGORITHMS = UNMASKING_ALGORITHMS + (SPECULATIVE,)
-# Fast-dLLM's threshold compares a score with a probability, so it needs a score on that scale.
-THRESHOLD_ALGORITHMS = ("low_confidence", "maskgit_plus", "topk_margin")
-# KV cache modes (Fast-dLLM, arXiv 2505.22618): what a step recomputes and what it reuses.
-#   none:   every step runs the whole sequence (the published loops, token for token);
-#   prefix: each block's first step runs everything and keeps the KV left of the block; later steps
-#           run the block and the masked suffix. Approximate for bidirectional models; for
-#           block-causal models this is the exact block cache (Fast-dLLM v2, arXiv 2509.26328);
-#   dual:   the suffix's KV is kept too, so later steps run only the block (bidirectional models).
-CACHE_MODES = ("none", "prefix", "dual")
+# The methods' names, from their records (decoders.py): what DiffusionConfig.algorithm may say.
+UNMASKING_ALGORITHMS = tuple(d.name for d in UNMASKING)  # they score proposals and commit the best
+THRESHOLD_ALGORITHMS = tuple(name for name in ALGORITHMS if DECODERS[name].takes_threshold)
+EMPTY_PROMPT = "the prompt is empty; type something for the models to answer"
 
 
 class ConfigError(ValueError):
@@ -62,38 +50,21 @@ class DiffusionConfig:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
         block = self.block_length if self.block_length is not None else self.gen_length
         _check_int("block_length", block, minimum=1)
-        if self.gen_length % block and self.algorithm != SPECULATIVE:  # its drafts are cut at the canvas end
+        method = decoder(self.algorithm)
+        if self.gen_length % block and method.blocks_divide_canvas:
             raise ConfigError(
                 f"block_length {block} must divide gen_length {self.gen_length}; "
                 f"valid block lengths: {_divisors(self.gen_length)}"
             )
-        blocks = self.gen_length // block
-        if self.algorithm == SPECULATIVE:
-            if self.threshold is not None:
-                raise ConfigError("speculative decoding commits the drafts its verifier accepts and takes no "
-                                  "threshold; set threshold to None (0 on the page)")
-            if self.cache != "prefix":
-                raise ConfigError("speculative decoding verifies drafts against the exact block cache; "
-                                  "use cache='prefix'")
-        elif self.threshold is None:
-            if self.steps > self.gen_length:
-                raise ConfigError(
-                    f"steps {self.steps} > gen_length {self.gen_length}: at most one step per token "
-                    f"(use steps <= {self.gen_length})"
-                )
-            if self.steps % blocks:
-                raise ConfigError(
-                    f"steps {self.steps} must be a multiple of the number of blocks ({blocks} = "
-                    f"gen_length {self.gen_length} / block_length {block}), e.g. "
-                    f"{max(blocks, self.steps - self.steps % blocks)}"
-                )
-        else:
-            _check_float("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
-            if self.algorithm not in THRESHOLD_ALGORITHMS:
-                raise ConfigError(
-                    f"threshold needs a probability-scale score; use it with one of "
-                    f"{', '.join(THRESHOLD_ALGORITHMS)}, not {self.algorithm!r}"
-                )
+        if self.threshold is not None:
+            _check_threshold(method, self.threshold)
+        elif method.takes_steps:
+            _check_steps(self.steps, self.gen_length, self.gen_length // block, block)
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"unknown cache {self.cache!r}; valid: {', '.join(CACHE_MODES)}")
+        if self.cache not in method.cache_modes:
+            raise ConfigError(f"{method.name} decoding runs only with cache {' or '.join(map(repr, method.cache_modes))}"
+                              f"; use cache={method.cache_modes[0]!r}")
         _check_float("temperature", self.temperature, low=0.0)
         _check_float("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
         if self.top_k is not None:
@@ -101,11 +72,10 @@ class DiffusionConfig:
         _check_float("alg_temp", self.alg_temp, low=0.0)
         _check_float("cfg_scale", self.cfg_scale, low=0.0)
         _check_float("eps", self.eps, low=0.0, high=1.0, low_open=True)
-        if self.cfg_scale > 0 and self.algorithm not in LLADA_ALGORITHMS:
-            raise ConfigError("cfg_scale (classifier-free guidance) is LLaDA's; use low_confidence or random")
+        if self.cfg_scale > 0 and not method.takes_guidance:
+            guided = " or ".join(name for name in ALGORITHMS if DECODERS[name].takes_guidance)
+            raise ConfigError(f"cfg_scale (classifier-free guidance) is LLaDA's; use {guided}")
         _check_int("seed", self.seed, minimum=0)
-        if self.cache not in CACHE_MODES:
-            raise ConfigError(f"unknown cache {self.cache!r}; valid: {', '.join(CACHE_MODES)}")
         if self.cache != "none" and self.cfg_scale > 0:
             raise ConfigError("cfg_scale (classifier-free guidance) needs cache='none': its prompt-free pass "
                               "would need a second cache")
@@ -149,13 +119,43 @@ class ARConfig:
 def check_fits(prompt_ids: list[int], new_tokens: int, context_length: int | None) -> None:
     """Raise ConfigError unless a non-empty prompt plus `new_tokens` fits the model's context."""
     if len(prompt_ids) == 0:
-        raise ConfigError("the prompt is empty; type something for the models to answer")
+        raise ConfigError(EMPTY_PROMPT)
     total = len(prompt_ids) + new_tokens
     if context_length is not None and total > context_length:
         raise ConfigError(
             f"prompt ({len(prompt_ids)} tokens) + answer ({new_tokens}) = {total} tokens exceeds the "
             f"model's context of {context_length}; shorten the prompt or the answer length"
         )
+
+
+def require_prompt(text: str | None) -> str:
+    """The prompt, stripped, or ConfigError when nothing is left: the page's, the API's and the sweep's check."""
+    text = (text or "").strip()
+    if not text:
+        raise ConfigError(EMPTY_PROMPT)
+    return text
+
+
+def _check_steps(steps: int, gen_length: int, blocks: int, block: int) -> None:
+    """Steps a schedule can plan: at most one a token, an even number per block."""
+    if steps > gen_length:
+        raise ConfigError(f"steps {steps} > gen_length {gen_length}: at most one step per token "
+                          f"(use steps <= {gen_length})")
+    if steps % blocks:
+        raise ConfigError(
+            f"steps {steps} must be a multiple of the number of blocks ({blocks} = "
+            f"gen_length {gen_length} / block_length {block}), e.g. {max(blocks, steps - steps % blocks)}"
+        )
+
+
+def _check_threshold(method, threshold: float) -> None:
+    if not method.takes_steps and not method.takes_threshold:
+        raise ConfigError(f"{method.name} decoding commits what it accepts and takes no threshold; set threshold "
+                          f"to None (0 on the page)")
+    _check_float("threshold", threshold, low=0.0, high=1.0, low_open=True)
+    if not method.takes_threshold:
+        raise ConfigError(f"threshold needs a probability-scale score; use it with one of "
+                          f"{', '.join(THRESHOLD_ALGORITHMS)}, not {method.name!r}")
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -219,7 +219,7 @@ RECOMMENDED = {
     # model's seconds per answer (bf16; 0.66x per token).
     # Fast-dLLM's threshold 0.9 in blocks of 8, the page's setting before: 28% repeated 4-grams, 1.20 tokens per
     # forward, 1.31x the AR model's time.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE, block=2),
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE.name, block=2),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
     # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),
@@ -238,7 +238,7 @@ def recommended_config(name: str, gen_length: int) -> DiffusionConfig:
     recommended_config("unknown/model", 64) -> DiffusionConfig(gen_length=64, steps=64, block_length=32)
     """
     choice = RECOMMENDED.get(name, PLAIN)
-    if choice.algorithm == SPECULATIVE:  # its drafts are cut at the canvas end: any length fits
+    if not decoder(choice.algorithm).blocks_divide_canvas:  # e.g. drafts, cut at the canvas end: any length fits
         block = min(choice.block, gen_length)
     else:
         block = max(d for d in _divisors(gen_length) if d <= choice.block)

@@ -73,6 +73,8 @@ class BlockDiffusionLM(DiffusionLM):
     canvas_length: int = 256  # tokens denoised together; the answer grows one canvas at a time
     runs_own_loop: ClassVar[bool] = True  # protocols.RunsOwnLoop: stream() and applicable_config()
     applicable_settings: ClassVar[tuple[str, ...]] = APPLICABLE_SETTINGS
+    loop_note: ClassVar[str] = ("the steps are a budget shared by its canvases; it stops a canvas early once its "
+                                "drafts are stable")
 
     def applicable_config(self, config: DiffusionConfig) -> tuple[DiffusionConfig, tuple[str, ...]]:
         return applicable_config(config)
@@ -84,9 +86,7 @@ class BlockDiffusionLM(DiffusionLM):
         canvases = math.ceil(config.gen_length / self.canvas_length)
         length = canvases * self.canvas_length
         check_fits(prompt_ids, length, self.context_length)
-        history = History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[self.mask_id] * length,
-                          mask_id=self.mask_id, stop_ids=list(self.stop_ids), planned_steps=None,
-                          settings=config.to_dict(), model=self.name)
+        history = History.start(DIFFUSION, self, prompt_ids, [self.mask_id] * length, config)
         halt = Halt(stop)
         streamer = DraftStreamer(halt)
         kwargs = dict(max_new_tokens=length, max_denoising_steps=max(1, config.steps // canvases))

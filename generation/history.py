@@ -58,6 +58,16 @@ class History:
     stopped: bool = False  # True if a stop signal ended the run early
     fixed: list[int] = field(default_factory=list)  # positions given before the run (infilling): never changed
 
+    @classmethod
+    def start(cls, kind: str, model, prompt_ids: list[int], initial: list[int], config=None,
+              planned_steps: int | None = None, fixed: Iterable[int] = (), stopped: bool = False) -> History:
+        """The History of a run that starts now: `model`'s mask id (None for an AR model), stop ids and name,
+        the config as a dict. History.start(DIFFUSION, lm, [1, 2], [lm.mask_id] * 8, config) -> 0 steps."""
+        return cls(kind=kind, prompt_ids=list(prompt_ids), initial=list(initial),
+                   mask_id=getattr(model, "mask_id", None), stop_ids=list(model.stop_ids),
+                   planned_steps=planned_steps, settings=config.to_dict() if config is not None else {},
+                   model=model.name, fixed=list(fixed), stopped=stopped)
+
     def __post_init__(self) -> None:
         if not self.last_changed:
             self.last_changed = [None] * len(self.initial)

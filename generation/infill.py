@@ -144,6 +144,18 @@ def parse_constraints(text: str) -> Spec:
     return Spec(CONSTRAINTS, words=tuple(sorted(words.items())))
 
 
+def start_canvas(mask_id: int, gen_length: int, infill: Infill | None) -> list[int]:
+    """The canvas a diffusion run starts from: all masks, or the infill canvas, checked against `gen_length`."""
+    if infill is None:
+        return [mask_id] * gen_length
+    if len(infill.initial) != gen_length:
+        raise ConfigError(f"the infill canvas has {len(infill.initial)} positions but gen_length is "
+                          f"{gen_length}; build it with the same gen_length")
+    if infill.blanks == 0 or mask_id not in infill.initial:
+        raise ConfigError("nothing to fill: the canvas has no blank")
+    return list(infill.initial)
+
+
 def encoder(tokenizer) -> Encode:
     """A model's tokenizer as `encode`: text -> ids, no special tokens added (the chat template adds those)."""
     return lambda text: tokenizer(text, add_special_tokens=False).input_ids

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from transformers import AttentionInterface
+from transformers import AttentionInterface, DynamicCache
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
@@ -106,6 +106,31 @@ class DiffusionLM:
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         return chat_prompt_ids(self.tokenizer, messages)
 
+    def hidden_states(self, ids: torch.Tensor, positions: torch.Tensor, cache: DynamicCache,
+                      mask: torch.Tensor) -> torch.Tensor:
+        """The last hidden states (Q, H) of the input rows `ids` (1, Q) at absolute `positions` (Q,), over the keys
+        and values in `cache` (which this forward extends), under `mask` ((Q, K) bool, True = may attend).
+        With `project`, a forward for a decoder that picks which rows to read out (speculative.py)."""
+        return self.module.get_decoder()(
+            ids, position_ids=positions[None].to(self.device), past_key_values=cache,
+            attention_mask=self.additive_mask(mask[None, None]), use_cache=True).last_hidden_state[0]
+
+    def project(self, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        """Float32 logits (R, V) of the chosen rows of `hidden`, never-propose ids suppressed: the vocabulary
+        projection runs only where a prediction may be used (one read of the vocabulary matrix)."""
+        return self.suppress(self.module.get_output_embeddings()(hidden[rows]).float())
+
+    @staticmethod
+    def keep_cache_branch(cache: DynamicCache, start: int, entries: list[int]) -> None:
+        """Cut `cache` to its first `start` entries followed by `entries` (increasing, each >= start + its index):
+        the keys and values of a kept branch move next to what precedes it."""
+        for i, entry in enumerate(entries):
+            if entry != start + i:
+                for layer in cache.layers:
+                    layer.keys[:, :, start + i] = layer.keys[:, :, entry]
+                    layer.values[:, :, start + i] = layer.values[:, :, entry]
+        crop_cache(cache, start + len(entries))
+
 
 @dataclass
 class CausalLM:
@@ -121,6 +146,16 @@ class CausalLM:
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         return chat_prompt_ids(self.tokenizer, messages)
+
+
+def new_cache(model: DiffusionLM) -> DynamicCache:
+    return DynamicCache(config=model.module.config)
+
+
+def crop_cache(kv: DynamicCache | None, keep: int) -> None:
+    """Cut the cache back to its first `keep` positions (transformers 5 crops by a negative count)."""
+    if kv is not None and kv.get_seq_length() > keep:
+        kv.crop(keep - kv.get_seq_length())
 
 
 def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:

@@ -6,8 +6,9 @@
 - A model that *runs its own denoising loop* (DiffusionGemma: block diffusion from noise, driven by
   its own `generate`) declares it with the class attribute `runs_own_loop = True` and offers the
   `RunsOwnLoop` interface below. The sampler hands such a model the run (`stream`); the page asks it
-  which settings it takes (`applicable_config`) and only words the note. Both ask through
-  `runs_own_loop(model)`, never by the model's class.
+  which settings it takes (`applicable_config`; runs.prepare_run words the note). Both ask through
+  `runs_own_loop(model)`, never by the model's class; `stream` below is the runner of its decoder
+  record (decoders.OWN_LOOP).
 
 Torch-free on purpose (config and history are too): anything in generation/ can import it.
 Left out: capabilities nothing asks for yet.
@@ -28,6 +29,7 @@ class RunsOwnLoop(Protocol):
 
     runs_own_loop: bool  # True: the declaration `runs_own_loop(model)` reads
     applicable_settings: tuple[str, ...]  # the DiffusionConfig fields its loop honours
+    loop_note: str  # how its loop uses them, in a phrase for the page's note ("" = nothing to say)
 
     def stream(self, prompt_ids: list[int], config: DiffusionConfig,
                stop: threading.Event | None = None) -> Iterator[History]:
@@ -42,3 +44,9 @@ class RunsOwnLoop(Protocol):
 def runs_own_loop(model) -> bool:
     """True when `model` declares that it runs its own denoising loop (see RunsOwnLoop)."""
     return getattr(model, "runs_own_loop", False) is True
+
+
+def stream(model: RunsOwnLoop, prompt_ids: list[int], config: DiffusionConfig, stop: threading.Event | None = None,
+           infill=None) -> Iterator[History]:
+    """decoders.OWN_LOOP's runner: the model's own loop (which takes no given tokens: runs.prepare_run refuses them)."""
+    yield from model.stream(prompt_ids, config, stop)

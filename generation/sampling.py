@@ -1,17 +1,14 @@
-"""What the samplers share (generation/sampler.py, generation/speculative.py, generation/autoregressive.py):
+"""What the samplers share (generation/schemes.py, generation/speculative.py, generation/autoregressive.py):
 Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`) and the
-next token of a left-to-right loop (`next_token`), for the speculative and AR loops (the diffusion sampler
-keeps the reference implementations' draws), a model's empty KV cache (`new_cache`), and cutting it back to
-the positions still exact (`crop_cache`)."""
+next token of a left-to-right loop (`next_token`), for the speculative and AR loops (the unmasking loop
+keeps the reference implementations' draws). A model's KV cache helpers live beside it (models.py)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache
 
 from .config import ARConfig, DiffusionConfig
-from .models import DiffusionLM
 
 
 def tempered(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
@@ -62,13 +59,3 @@ def next_token(logits: torch.Tensor, config: DiffusionConfig | ARConfig,
         p = torch.softmax(tempered(logits, config), dim=-1)
         token = draw(p, generator)
     return token, float(p[token])
-
-
-def new_cache(model: DiffusionLM) -> DynamicCache:
-    return DynamicCache(config=model.module.config)
-
-
-def crop_cache(kv: DynamicCache | None, keep: int) -> None:
-    """Cut the cache back to its first `keep` positions (transformers 5 crops by a negative count)."""
-    if kv is not None and kv.get_seq_length() > keep:
-        kv.crop(keep - kv.get_seq_length())

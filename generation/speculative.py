@@ -45,10 +45,11 @@ from collections.abc import Iterator
 
 import torch
 from .bigrams import Bigrams
-from .config import DiffusionConfig
+from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
-from .models import DiffusionLM
-from .sampling import crop_cache, new_cache, next_token
+from .infill import Infill
+from .models import DiffusionLM, new_cache
+from .sampling import next_token
 
 # The first draft's alternatives. Over 1,813 trees on 30 training prompts (drafts of 2, T=0.7) the drafter's best
 # 1 / 2 / 4 / 6 values held the token the verifier drew 0.44 / 0.56 / 0.67 / 0.73 of the time by its logits alone,
@@ -65,19 +66,24 @@ CANDIDATES = 4
 BIGRAM_DRAFTS = 1
 
 
+def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig, stop: threading.Event | None = None,
+           infill: Infill | None = None) -> Iterator[History]:
+    """decoders.SPECULATIVE's runner (it takes no given tokens: runs.prepare_run refuses them)."""
+    check_fits(prompt_ids, config.gen_length, model.context_length)
+    yield from stream_speculative(model, prompt_ids, config, stop)
+
+
 @torch.no_grad()
 def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                        stop: threading.Event | None = None, candidates: int = CANDIDATES) -> Iterator[History]:
     """Run self-speculative decoding over a canvas of `config.gen_length` masks, drafts of up to
     `config.block` - 1 tokens after the committed one (the first in `candidates` variants), yielding the
     (same, growing) History after every forward. Expects a block-causal model with Dream's shift and a validated
-    config (generation/sampler.py checks both)."""
+    config (runs.prepare_run checks both)."""
     device = model.device
     generator = torch.Generator(device=device).manual_seed(config.seed)
     prompt_len, end = len(prompt_ids), len(prompt_ids) + config.gen_length
-    history = History(kind=DIFFUSION, prompt_ids=list(prompt_ids), initial=[model.mask_id] * config.gen_length,
-                      mask_id=model.mask_id, stop_ids=list(model.stop_ids), planned_steps=None,
-                      settings=config.to_dict(), model=model.name)
+    history = History.start(DIFFUSION, model, prompt_ids, [model.mask_id] * config.gen_length, config)
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
     tree = Tree()  # the drafts after t0
@@ -92,14 +98,12 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         layout = Layout(cached, len(feed), tree.parents, config.block, end)
         ids = feed + tree.tokens
         ids = torch.tensor([ids + [model.mask_id] * (len(layout.positions) - len(ids))], device=device)
-        hidden = model.module.get_decoder()(
-            ids, position_ids=layout.positions[None].to(device), past_key_values=kv,
-            attention_mask=model.additive_mask(layout.mask[None, None]), use_cache=True).last_hidden_state[0]
+        hidden = model.hidden_states(ids, layout.positions, kv, layout.mask)
         forward_passes += 1
-        logits = row_logits(model, hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
+        logits = model.project(hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
         tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
-        _keep_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
+        model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
         tokens, scores = _until_stop(tokens, scores, model.stop_ids)
         first = anchor + 1 - prompt_len  # answer position of the first committed token
         history.record(positions=list(range(first, first + len(tokens))), tokens=tokens, scores=scores,
@@ -112,12 +116,6 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn in this forward)
         tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
         feed = [tokens[-1]]
-
-
-def row_logits(model: DiffusionLM, hidden: torch.Tensor, rows: list[int]) -> torch.Tensor:
-    """Float32 logits (R, V) of the given input rows, never-propose ids suppressed: the vocabulary
-    projection runs only where a prediction may be used (the causal rows and the blocks' drafting rows)."""
-    return model.suppress(model.module.get_output_embeddings()(hidden[rows]).float())
 
 
 class Tree:
@@ -223,17 +221,6 @@ def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig
             break
         node = child
     return tokens, scores, node
-
-
-def _keep_branch(kv, start: int, entries: list[int]) -> None:
-    """Cut the cache to its first `start` entries followed by `entries` (increasing, each >= start + its index):
-    the kept drafts' keys and values move next to t0's."""
-    for i, entry in enumerate(entries):
-        if entry != start + i:
-            for layer in kv.layers:
-                layer.keys[:, :, start + i] = layer.keys[:, :, entry]
-                layer.values[:, :, start + i] = layer.values[:, :, entry]
-    crop_cache(kv, start + len(entries))
 
 
 def _until_stop(tokens: list[int], scores: list[float], stop_ids) -> tuple[list[int], list[float]]:

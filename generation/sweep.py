@@ -8,8 +8,8 @@ conditioned on the same chat prompt) and unigram entropy in nats; the AR model's
 reference row, scored by itself.
 
 - `steps_ladder(gen_length, blocks)`: gen_length x {1, 1/2, 1/4, 1/8}, ascending, each a valid step count;
-- `default_settings(config, model)`: the ladder, plus a threshold row where the algorithm can take one
-  (speculative decoding takes no steps: low_confidence's rows in the model's blocks, then its own row);
+- `default_settings(config, model)`: the ladder, plus a threshold row where the decoder can take one
+  (a decoder that takes no steps, e.g. speculative: its fallback's rows in the model's blocks, then its own row);
 - `stream_sweep(...)`: a generator that yields a `SweepRow` per finished setting (the AR reference
   first), and stops cleanly on a `threading.Event`; `run_sweep(...)` collects the rows.
 
@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .autoregressive import generate_autoregressive
-from .config import SPECULATIVE, THRESHOLD_ALGORITHMS, ARConfig, ConfigError, DiffusionConfig
+from .config import ARConfig, ConfigError, DiffusionConfig
 from .history import History
 from .metrics import perplexity, teacher_nll, unigram_entropy
 from .models import CausalLM, DiffusionLM
-from .protocols import runs_own_loop
+from .runs import decoder_for
 from .sampler import diffuse
 
 LADDER_FRACTIONS = 4  # gen_length x 1, 1/2, 1/4, 1/8: the published sweep's step budgets 2^i
@@ -78,24 +78,26 @@ def steps_ladder(gen_length: int, blocks: int = 1, fractions: int = LADDER_FRACT
 
 
 def default_settings(config: DiffusionConfig, model=None) -> list[dict]:
-    """The steps ladder for `config`, plus a Fast-dLLM threshold row when its algorithm scores on a
-    probability scale and the model runs our sampler (one that runs its own loop ignores thresholds)."""
-    if config.algorithm == SPECULATIVE:  # it takes no steps: low_confidence's rows first, then its own
+    """The steps ladder for `config`, plus a Fast-dLLM threshold row when the decoder that runs it takes one
+    (a model that runs its own loop ignores thresholds)."""
+    method = decoder_for(model, config)
+    if not method.takes_steps:  # its fallback's rows first, then its own
         unmasking = unmasking_overrides(config, model)
         ladder = default_settings(dataclasses.replace(config, **unmasking), model)
-        return [{**unmasking, **row} for row in ladder] + [{"algorithm": SPECULATIVE}]
+        return [{**unmasking, **row} for row in ladder] + [{"algorithm": method.name}]
     settings: list[dict] = [{"steps": steps} for steps in steps_ladder(config.gen_length, config.num_blocks)]
-    if config.algorithm in THRESHOLD_ALGORITHMS and not (model is not None and runs_own_loop(model)):
+    if method.takes_threshold:
         settings.append({"threshold": THRESHOLD})
     return settings
 
 
 def unmasking_overrides(config: DiffusionConfig, model=None) -> dict:
-    """What a steps row changes on `config` so that steps apply: nothing, or for speculative decoding (which
-    takes none) low_confidence in the model's trained blocks (the draft length without a model)."""
-    if config.algorithm != SPECULATIVE:
+    """What a steps row changes on `config` so that steps apply: nothing, or for a decoder that takes none
+    (speculative) its fallback in the model's trained blocks (the draft length without a model)."""
+    method = decoder_for(model, config)
+    if method.takes_steps:
         return {}
-    return {"algorithm": "low_confidence", "block_length": getattr(model, "block_size", None) or config.block}
+    return {"algorithm": method.fallback, "block_length": getattr(model, "block_size", None) or config.block}
 
 
 def configure(base: DiffusionConfig, overrides: dict) -> DiffusionConfig:

@@ -11,7 +11,7 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm, tiny_llama
 from generation import ConfigError, DiffusionConfig, DiffusionLM, diffuse, stream_diffusion
 from generation.models import make_bidirectional
-from generation.sampler import block_causal_mask
+from generation.cache_plans import block_causal_mask
 from reference import forbid, llada_reference
 
 PROMPT = [5, 17, 33, 2, 41, 8]

@@ -31,7 +31,7 @@ def test_masked_forwards_on_cpu_run_grouped_query_attention_without_copying_head
     import transformers.integrations.sdpa_attention as sdpa
 
     from generation.models import SDPA_SHARED_MASK
-    from generation.sampling import new_cache
+    from generation.models import new_cache
     from tests.fakes import TINY_MASK_ID, tiny_llama
 
     plain = tiny_llama(3)

@@ -11,9 +11,9 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, TINY_VOCAB, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.sampling import new_cache
+from generation.models import new_cache
 from generation.bigrams import Bigrams
-from generation.speculative import Layout, Tree, _keep_branch, _verify, stream_speculative
+from generation.speculative import Layout, Tree, _verify, stream_speculative
 
 PROMPT = [5, 17, 33, 2, 41, 8]
 
@@ -145,7 +145,7 @@ def test_keeping_a_branch_leaves_the_cache_of_that_branch_read_left_to_right():
     kv = new_cache(lm)
     decoder(torch.tensor([ids]), position_ids=layout.positions[None], attention_mask=layout.mask[None, None],
             past_key_values=kv, use_cache=True)
-    _keep_branch(kv, len(PROMPT), [layout.causal_rows[n] for n in tree.path(3)])  # the alternative 7
+    lm.keep_cache_branch(kv, len(PROMPT), [layout.causal_rows[n] for n in tree.path(3)])  # the alternative 7
     expected = new_cache(lm)
     decoder(torch.tensor([PROMPT + [7]]), past_key_values=expected, use_cache=True)
     for ours, theirs in zip(kv.layers, expected.layers):

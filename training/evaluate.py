@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive, recommended_config
-from generation.config import SPECULATIVE
+from generation.decoders import decoder
 from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 from generation.models import CausalLM
 from generation.dtypes import cpu_step_ms, device_dtype
@@ -111,11 +111,12 @@ def _page_default(name: str, gen_length: int) -> dict:
 
 def describe(diffusion: dict) -> str:
     """One line for the card: {'steps': 128, 'block_length': 8, 'cache': 'prefix', ...} -> '128 steps, blocks of 8, ...'."""
-    if diffusion.get("algorithm") == SPECULATIVE:
-        parts = [f"drafts of {diffusion['block_length']}", SPECULATIVE]
+    algorithm = diffusion.get("algorithm", "low_confidence")
+    if not decoder(algorithm).takes_steps:  # it commits what it accepts: its block length is a draft length
+        parts = [f"drafts of {diffusion['block_length']}", algorithm]
     else:
         parts = [f"{diffusion['steps']} steps" if diffusion.get("threshold") is None else f"threshold {diffusion['threshold']}",
-                 f"blocks of {diffusion['block_length']}", diffusion.get("algorithm", "low_confidence")]
+                 f"blocks of {diffusion['block_length']}", algorithm]
     if diffusion.get("cache", "none") != "none":
         parts.append(f"{diffusion['cache']} cache")
     return ", ".join(parts)
