@@ -95,6 +95,12 @@ def time_cpu_dtypes(name: str) -> None:
                     del _cache[(name, "cpu", torch.float32)]
 
 
+def loaded_models() -> set[str]:
+    """The names whose models this process holds (their memory is in use already)."""
+    with _cache_lock:
+        return {name for name, _, _ in _cache}
+
+
 def unload_models(keep: tuple[str, ...] = ()) -> list[str]:
     """Drop every cached model not named in `keep` and return its memory (the CUDA cache too); a run
     still holding one keeps it alive until that run ends. Returns the names dropped."""

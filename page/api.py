@@ -20,9 +20,10 @@ import gradio as gr
 
 import generation
 from generation import ConfigError, History
+from generation.config import require_prompt
 from page.race import race
 from page.session import ON_ZERO_GPU, answer_text
-from page.settings import ONE_AFTER_THE_OTHER, TOGETHER, Settings
+from page.settings import DEFAULTS, ONE_AFTER_THE_OTHER, TOGETHER, Settings
 from page.sweep import SweepPlan, base_config, parse_steps, sweep_work
 
 
@@ -44,10 +45,11 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
     """(generate_data, sweep_data) for `gr.api`, with the page's default models as their defaults."""
 
     def generate_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
-                      gen_length: int = 64, steps: int = 32, block_length: int = 32,
-                      algorithm: str = "low_confidence", temperature: float = 0.0, top_p: float = 1.0,
-                      alg_temp: float = 0.0, threshold: float = 0.0, seed: int = 0, together: bool = False,
-                      cache: str = "none") -> dict:
+                      gen_length: int = DEFAULTS.gen_length, steps: int = DEFAULTS.steps,
+                      block_length: int = DEFAULTS.block_length, algorithm: str = DEFAULTS.algorithm,
+                      temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+                      alg_temp: float = DEFAULTS.alg_temp, threshold: float = DEFAULTS.threshold,
+                      seed: int = DEFAULTS.seed, together: bool = False, cache: str = DEFAULTS.cache) -> dict:
         """Answer one prompt with a diffusion LM and an autoregressive LM; return both answers as text, both
         step-by-step Histories as JSON (which tokens each step wrote, with scores and seconds) and timings.
 
@@ -75,8 +77,9 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             tokens_per_forward, computed_positions (positions the forwards computed; null for the AR model).
         """
         prompt = _checked_prompt(prompt)
-        settings = Settings(gen_length, steps, block_length, algorithm, temperature, top_p, alg_temp, threshold, seed,
-                            cache)
+        settings = Settings(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
+                            temperature=temperature, top_p=top_p, alg_temp=alg_temp, threshold=threshold, seed=seed,
+                            cache=cache)
         try:
             configs = settings.configs()
         except ConfigError as error:
@@ -92,9 +95,10 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
                 **{view.kind: panel_data(view, tokenizers.get(view.kind)) for view in panels}}
 
     def sweep_data(prompt: str, diffusion_model: str = diffusion_default, ar_model: str = ar_default,
-                   gen_length: int = 64, block_length: int = 32, algorithm: str = "low_confidence",
-                   temperature: float = 0.0, seed: int = 0, steps: str = "", threshold: bool = True,
-                   cache: str = "none") -> dict:
+                   gen_length: int = DEFAULTS.gen_length, block_length: int = DEFAULTS.block_length,
+                   algorithm: str = DEFAULTS.algorithm, temperature: float = DEFAULTS.temperature,
+                   seed: int = DEFAULTS.seed, steps: str = "", threshold: bool = True,
+                   cache: str = DEFAULTS.cache) -> dict:
         """Quality against steps: run the diffusion model on one prompt at several step counts (and a Fast-dLLM
         threshold row), judge every answer with the autoregressive model (generative perplexity, conditioned on
         the prompt) and unigram entropy, and return a row per setting after the AR model's own answer.
@@ -118,7 +122,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             answer_tokens, judged_tokens, nll, perplexity (null for an empty answer), entropy (nats), answer, history.
         """
         prompt = _checked_prompt(prompt)
-        settings = Settings(gen_length, gen_length, block_length, algorithm, temperature, 1.0, 0.0, 0.0, seed, cache)
+        settings = Settings(gen_length=gen_length, block_length=block_length, algorithm=algorithm,
+                            temperature=temperature, seed=seed, cache=cache)  # base_config sets the steps
         try:
             config, step_counts = base_config(settings), parse_steps(steps)
         except ConfigError as error:
@@ -138,7 +143,7 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
 
 
 def _checked_prompt(prompt: str) -> str:
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise gr.Error("the prompt is empty; give the models something to answer")
-    return prompt
+    try:
+        return require_prompt(prompt)
+    except ConfigError as error:
+        raise gr.Error(str(error)) from None

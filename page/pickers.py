@@ -1,7 +1,7 @@
 """Which models run here: the preset and model pickers (labels that say why an entry cannot run), the
 gate that refuses custom model ids unless the operator allows them (`ModelGate`, UNMASK_ALLOW_CUSTOM_MODELS),
-the memory checks before a load (unloading what the new pick does not use), the page's loader, and the
-note for a model that runs its own loop (the model decides its settings; this room words the note).
+the memory checks before a load (unloading what the new pick does not use; the registry says what is loaded),
+and the page's loader.
 
 Left out: the estimate itself (generation.memory), the catalogue (generation.presets), the start preset
 (page/start.py).
@@ -18,7 +18,7 @@ from functools import lru_cache
 import torch
 
 import generation
-from generation import CausalLM, DiffusionConfig, DiffusionLM, ModelUnavailable
+from generation import CausalLM, DiffusionLM, ModelUnavailable
 from generation import memory, presets
 from page.fragments import esc
 
@@ -66,15 +66,11 @@ def load_checked(load, name: str, kind: str, alongside: tuple[str, ...] = ()):
         load.check(name)  # before the memory check, which may read a config from the hub
     refuse_if_too_big(name, alongside)
     model = load(name)
-    _loaded.add(name)
     wanted = DiffusionLM if kind == generation.DIFFUSION else CausalLM
     if not isinstance(model, wanted):
         other = "an autoregressive" if isinstance(model, CausalLM) else "a diffusion"
         raise ModelUnavailable(f"{name!r} is {other} model; pick it in the other panel's list")
     return model
-
-
-_loaded: set[str] = set()  # names this process has loaded: their memory is already in use, not to count again
 
 
 def app_device() -> str | None:
@@ -106,10 +102,11 @@ def preset_verdict(preset: presets.Preset) -> memory.Verdict:
 def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
     """ModelUnavailable with can_run's message when `name` and its not-yet-loaded partners will not fit now,
     even after unloading the models the pick does not use."""
-    if name in _loaded:
+    loaded = generation.loaded_models()  # their memory is in use already: not to count again
+    if name in loaded:
         return
     picked = (name, *(n.strip() for n in alongside if n and n.strip()))
-    partners = tuple(n for n in picked[1:] if n not in _loaded)
+    partners = tuple(n for n in picked[1:] if n not in loaded)
     for group in ((), partners):  # alone first: a partner of unknown size makes can_run give up, not pass
         fits = memory.can_run(name, app_device(), alongside=group)
         if not fits.ok and make_room(keep=picked):
@@ -121,11 +118,10 @@ def refuse_if_too_big(name: str, alongside: tuple[str, ...]) -> None:
 def make_room(keep: tuple[str, ...]) -> bool:
     """Unload the models this process holds that the picked pair does not use (the previous preset's,
     after a switch on a GPU). True when some were dropped, so the memory check is worth repeating."""
-    stale = _loaded - set(keep)
+    stale = generation.loaded_models() - set(keep)
     if not stale:
         return False
     generation.unload_models(keep=keep)
-    _loaded.difference_update(stale)
     log.info("unloaded %s to make room for %s", ", ".join(sorted(stale)), ", ".join(keep))
     return True
 
@@ -143,7 +139,6 @@ def preload(preset: presets.Preset, load=default_load) -> list[str]:
         except ModelUnavailable as error:
             log.warning("not preloading %s: %s", name, error)
             continue
-        _loaded.add(name)
         done.append(name)
     return done
 
@@ -190,27 +185,6 @@ def picker_note(diffusion: str | None, ar: str | None) -> str:
             lines.append(f'<div class="um-fit-no"><b>{role}: {esc(name)} cannot run here.</b> '
                          f'{esc(verdict(name).message)}.</div>')
     return f'<div class="um-fit">{"".join(lines)}</div>'
-
-
-IGNORED_NAMES = {"block_length": "block length", "algorithm": "algorithm", "temperature": "temperature",
-                 "top_p": "top-p", "top_k": "top-k", "alg_temp": "position temperature",
-                 "threshold": "confidence threshold", "cfg_scale": "guidance", "eps": "eps",
-                 "cache": "cache"}
-APPLICABLE_NAMES = {"gen_length": "answer length", "steps": "steps", "seed": "seed"}
-
-
-def own_loop_config(model, config: DiffusionConfig) -> tuple[DiffusionConfig, str]:
-    """The config a model that runs its own loop takes (it decides), and the note that says what it ignored.
-
-    For DiffusionGemma and DiffusionConfig(temperature=0.5) the note ends "Ignored this run: temperature 0.5."
-    """
-    applied, ignored = model.applicable_config(config)
-    dropped = [f"{IGNORED_NAMES.get(name, name)} {getattr(config, name)}" for name in ignored]
-    takes = ", ".join(APPLICABLE_NAMES.get(name, name) for name in model.applicable_settings)
-    note = (f"DiffusionGemma runs its own sampler and takes only {takes} (the steps are a budget shared by its "
-            f"canvases; it stops a canvas early once its drafts are stable). ")
-    note += f"Ignored this run: {', '.join(dropped)}." if dropped else "The other settings do not apply."
-    return applied, note
 
 
 def model_choices() -> tuple[list[str], list[str]]:

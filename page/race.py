@@ -18,20 +18,14 @@ from dataclasses import dataclass, field, replace
 import generation
 from generation import ConfigError, History, ModelUnavailable
 from generation.background import call_in_own_thread
-from generation.config import SPECULATIVE
 from generation.infill import Spec, encoder
-from generation.protocols import runs_own_loop
-from page.pickers import load_checked, own_loop_config
+from generation.runs import prepare_run
+from page.pickers import load_checked
 from page.settings import ONE_AFTER_THE_OTHER
 from spaces_shim import gpu
 
 AR_CANNOT_INFILL = ("An autoregressive model writes left to right and never sees what comes after a blank, so "
                     "it cannot fill one: it only continues what is given before the first blank (shown as given).")
-SPECULATIVE_NOTE = ("Speculative decoding: each step the model drafts the next {block} tokens at once (diffusion), "
-                    "with a few alternatives for the first draft (and one more draft from word-pair counts where the "
-                    "model has them), and keeps the ones its own left-to-right reading accepts, so the canvas fills "
-                    "left to right, a few tokens a step. Pick low_confidence to watch it unmask in any order inside "
-                    "its blocks.")
 FRAMES_PER_SECOND = 10  # page updates while generating; more only costs bandwidth and browser time
 
 log = logging.getLogger("unmask.page")
@@ -73,8 +67,6 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
             # in a thread that ends: this one does no model work while it waits (generation/background.py)
             panel.model = call_in_own_thread(lambda: load_checked(load, panel.model_name, panel.kind, alongside),
                                              name=f"unmask-load-{panel.kind}")
-            if runs_own_loop(panel.model):
-                config, panel.note = own_loop_config(panel.model, config)
         except ModelUnavailable as error:
             panel.fail("Model unavailable", str(error))
         except Exception as error:  # noqa: BLE001 - any load failure is shown in its own panel
@@ -102,8 +94,6 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
         try:
             prompt_ids = panel.model.prompt_ids(messages)
             config, given = given_tokens(panel, spec, config)
-            if panel.kind == generation.DIFFUSION and config.algorithm == SPECULATIVE:
-                panel.note = SPECULATIVE_NOTE.format(block=config.block)
             history = None
             for history in stream(panel.model, prompt_ids, config, stop, **given):
                 panel.publish(history, wake)
@@ -123,24 +113,23 @@ def run_panel(panel: Panel, load, messages: list[dict], config, loaded: threadin
 
 def given_tokens(panel: Panel, spec: Spec | None, config) -> tuple:
     """(the config to run, the stream's infilling argument in this model's own ids: diffusion: the canvas;
-    AR: the prefix before the first blank), with the panel's note saying what the model was given; {}
-    without a spec. Speculative decoding writes left to right only, so the blanks go to low_confidence."""
-    if spec is None:
-        return config, {}
-    if runs_own_loop(panel.model):
-        raise ConfigError(f"{panel.model_name} runs its own denoising loop and cannot fill blanks; pick a masked "
-                          f"diffusion model (e.g. the embedded one) for infilling")
-    encode = encoder(panel.model.tokenizer)
-    if panel.kind == generation.DIFFUSION:
-        infill = spec.canvas(encode, panel.model.mask_id, panel.model.stop_ids, config.gen_length)
-        notes = [panel.note, f"Infilling {spec.describe()}: the model writes only the {infill.blanks} blank positions."]
-        if config.algorithm == SPECULATIVE:
-            config = replace(config, algorithm="low_confidence")
-            notes.append("Speculative decoding only writes left to right, so low_confidence fills them.")
-        panel.note = " ".join(filter(None, notes))
-        return config, {"infill": infill}
-    panel.note = AR_CANNOT_INFILL
-    return config, {"prefix": spec.prefix(encode)}
+    AR: the prefix before the first blank; {} without a spec), with the panel's note saying what the model was
+    given and how its decoder runs (generation.runs.prepare_run decides: fallbacks, refusals, the settings a
+    model that runs its own loop ignores)."""
+    if panel.kind != generation.DIFFUSION:
+        if spec is None:
+            return config, {}
+        panel.note = AR_CANNOT_INFILL
+        return config, {"prefix": spec.prefix(encoder(panel.model.tokenizer))}
+    run = prepare_run(panel.model, config, infilling=spec is not None, lenient=True)
+    given, infilling = {}, ""
+    if spec is not None:
+        infill = spec.canvas(encoder(panel.model.tokenizer), panel.model.mask_id, panel.model.stop_ids,
+                             run.config.gen_length)
+        given, infilling = {"infill": infill}, f"Infilling {spec.describe()}: the model writes only the " \
+                                               f"{infill.blanks} blank positions."
+    panel.note = " ".join(filter(None, [run.settings_note, run.note, infilling, run.fallback_note]))
+    return run.config, given
 
 
 @dataclass

@@ -18,6 +18,7 @@ import gradio as gr
 
 import generation
 from generation import ConfigError, History
+from generation.config import require_prompt
 from page.fragments import legend_html, message_html, panel_body, panel_html, stats_html, timing_note
 from page.race import PanelView, race
 from page.settings import SAME_SHARE, TOGETHER, Settings
@@ -91,10 +92,8 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
         yield {views["banner"]: message_html("Already generating", "Press Stop first, or wait for the end.",
                                              "warning"), views["progress"]: progress("busy")}
         return
-    prompt = (prompt or "").strip()
     try:
-        if not prompt:
-            raise ConfigError("the prompt is empty; type something for the models to answer")
+        prompt = require_prompt(prompt)
         diffusion_config, ar_config = settings.configs()
         spec = settings.infill()
     except ConfigError as error:

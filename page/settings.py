@@ -72,9 +72,10 @@ SETTING_HELP = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """The controls' values, as the page hands them over (numbers may arrive as floats or None)."""
+    """The controls' values, as the page hands them over (numbers may arrive as floats or None), always by name.
+    Its defaults are the page's and its data API's (`DEFAULTS`); DiffusionConfig's are the library's."""
 
     gen_length: float = 64
     steps: float = 32
@@ -116,13 +117,14 @@ class Settings:
         return diffusion, ar
 
 
+DEFAULTS = Settings()  # what the page's controls and its data API start from, unless a model recommends otherwise
 RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
 
 
 def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:
     """The settings the page shows for `diffusion_model` (generation.recommended_config), as control values.
 
-    recommended_settings("smollm2-135m-diffusion", 64) -> Settings(64, 64, 32, "low_confidence", ..., cache="dual")
+    recommended_settings("smollm2-135m-diffusion", 64) -> Settings(gen_length=64, steps=64, ..., cache="dual")
     """
     config = recommended_config(diffusion_model, _whole("answer length", gen_length))
     return Settings(gen_length=config.gen_length, steps=config.steps, block_length=config.block_length,

@@ -20,10 +20,11 @@ import gradio as gr
 import generation
 from generation import ConfigError, DiffusionConfig
 from generation.background import iterate_in_own_thread
-from generation.protocols import runs_own_loop
+from generation.config import require_prompt
+from generation.runs import prepare_run
 from generation.sweep import SweepRow, default_settings, stream_sweep, unmasking_overrides
 from page.fragments import esc, message_html
-from page.pickers import load_checked, own_loop_config
+from page.pickers import load_checked
 from page.session import ON_ZERO_GPU, Session
 from page.settings import Settings
 from spaces_shim import gpu
@@ -73,13 +74,11 @@ def sweep_work(load, names: tuple[str, str], prompt: str, config: DiffusionConfi
     """Load the pair (checked like a race), yield the SweepPlan, then each finished SweepRow."""
     model = load_checked(load, names[0], generation.DIFFUSION, (names[1],))
     judge = load_checked(load, names[1], generation.AUTOREGRESSIVE)
-    note = ""
-    if runs_own_loop(model):
-        config, note = own_loop_config(model, config)
-    settings = sweep_settings(config, model, steps, threshold)
+    run = prepare_run(model, config, lenient=True)  # the config as the model runs it, and what it ignored
+    settings = sweep_settings(run.config, model, steps, threshold)
     yield SweepPlan(settings, {generation.DIFFUSION: model.tokenizer, generation.AUTOREGRESSIVE: judge.tokenizer},
-                    note)
-    yield from stream_sweep(model, judge, [{"role": "user", "content": prompt}], config, settings, stop=stop)
+                    run.settings_note)
+    yield from stream_sweep(model, judge, [{"role": "user", "content": prompt}], run.config, settings, stop=stop)
 
 
 def progress_html(done: int, total: int, latest: str, state: str = "running") -> str:
@@ -98,10 +97,8 @@ def run_sweep_page(session: Session, load, views: dict, prompt: str, diffusion_n
         yield {views["sweep_status"]: message_html("Already generating", "Press Stop first, or wait for the end.",
                                                    "warning")}
         return
-    prompt = (prompt or "").strip()
     try:
-        if not prompt:
-            raise ConfigError("the prompt is empty; type something for the models to answer")
+        prompt = require_prompt(prompt)
         config, steps = base_config(settings), parse_steps(steps_text)
     except ConfigError as error:
         yield {views["sweep_status"]: message_html("These settings cannot run", str(error))}

@@ -5,6 +5,7 @@ import pytest
 
 from fakes import TINY_AR, TINY_DIFFUSION, TINY_GEMMA, tiny_model
 from generation import DiffusionConfig, ModelUnavailable, memory, presets
+from generation.runs import own_loop_config
 from page import pickers
 
 
@@ -26,14 +27,15 @@ def test_a_pick_that_does_not_fit_unloads_the_models_the_page_no_longer_uses(mon
     need = memory.can_run(presets.DREAM_INSTRUCT, pickers.app_device()).need_bytes
     held = {"old-diffusion-model": need}  # what the earlier preset occupies
     monkeypatch.setattr(memory, "free_memory", lambda device: need + 2**30 - sum(held.values()))
-    monkeypatch.setattr(pickers, "_loaded", {"old-diffusion-model", "smollm2-135m-instruct"})
+    loaded = {"old-diffusion-model", "smollm2-135m-instruct"}  # what the registry holds
+    monkeypatch.setattr(pickers.generation, "loaded_models", lambda: set(loaded))
     unloaded = []
-    monkeypatch.setattr(pickers.generation, "unload_models",
-                        lambda keep: unloaded.append(keep) or [held.pop("old-diffusion-model")])
+    monkeypatch.setattr(pickers.generation, "unload_models", lambda keep: unloaded.append(keep) or [
+        held.pop("old-diffusion-model"), loaded.intersection_update(keep)])
 
     pickers.refuse_if_too_big(presets.DREAM_INSTRUCT, ("smollm2-135m-instruct",))  # fits once the old one is gone
     assert unloaded == [(presets.DREAM_INSTRUCT, "smollm2-135m-instruct")]
-    assert pickers._loaded == {"smollm2-135m-instruct"}
+    assert loaded == {"smollm2-135m-instruct"}
 
     held["someone else's model"] = need  # memory that unloading cannot return: refused, with the numbers
     with pytest.raises(ModelUnavailable, match="GiB"):
@@ -42,7 +44,7 @@ def test_a_pick_that_does_not_fit_unloads_the_models_the_page_no_longer_uses(mon
 
 def test_own_loop_config_keeps_what_diffusion_gemma_takes_and_names_the_rest():
     gemma = tiny_model(TINY_GEMMA)
-    config, note = pickers.own_loop_config(gemma, DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
+    config, note = own_loop_config(gemma, DiffusionConfig(gen_length=32, steps=8, seed=3, algorithm="random"))
     assert config == DiffusionConfig(gen_length=32, steps=8, seed=3)
     assert note.endswith("Ignored this run: algorithm random.")
-    assert pickers.own_loop_config(gemma, DiffusionConfig())[1].endswith("The other settings do not apply.")
+    assert own_loop_config(gemma, DiffusionConfig())[1].endswith("The other settings do not apply.")

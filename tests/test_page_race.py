@@ -98,7 +98,8 @@ def speculative(**overrides):
 
 
 def test_a_speculative_race_says_how_the_canvas_fills():
-    from page.race import SPECULATIVE_NOTE
+    from generation.decoders import SPECULATIVE
+    SPECULATIVE_NOTE = SPECULATIVE.note
 
     configs = (speculative(), ARConfig(max_new_tokens=8))
     *_, (diffusion, ar) = race(tiny_load, (TINY_BLOCK, TINY_AR), ([user("Hi.")], [user("Hi.")]), configs, TOGETHER, None)

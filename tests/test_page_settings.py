@@ -8,14 +8,16 @@ from page.settings import SETTING_HELP, Settings, recommended_settings
 
 
 def test_settings_accept_what_the_page_sends():
-    diffusion, ar = Settings(64.0, 32.0, 32.0, "low_confidence", 0, 1, 0, 0, 7.0).configs()
+    diffusion, ar = Settings(gen_length=64.0, steps=32.0, block_length=32.0, algorithm="low_confidence", temperature=0, top_p=1,
+                          alg_temp=0, threshold=0, seed=7.0).configs()
     assert (diffusion.gen_length, diffusion.steps, diffusion.block_length, diffusion.seed) == (64, 32, 32, 7)
     assert diffusion.threshold is None and ar.max_new_tokens == 64
-    assert Settings(64, 8, None, "low_confidence", 0, 1, 0, 0.9, 0).configs()[0].threshold == 0.9
+    assert Settings(gen_length=64, steps=8, block_length=None, algorithm="low_confidence", temperature=0, top_p=1,
+                    alg_temp=0, threshold=0.9, seed=0).configs()[0].threshold == 0.9
     with pytest.raises(ConfigError, match="whole number"):
-        Settings(64, 32.5).configs()
+        Settings(gen_length=64, steps=32.5).configs()
     with pytest.raises(ConfigError, match="steps is empty"):
-        Settings(64, None).configs()
+        Settings(gen_length=64, steps=None).configs()
 
 
 def test_infilling_tasks_parse_or_say_what_is_wrong():
@@ -31,10 +33,10 @@ def test_infilling_tasks_parse_or_say_what_is_wrong():
 
 
 def test_the_cache_setting_reaches_the_diffusion_config():
-    assert Settings(64, 32, 32, cache="dual").configs()[0].cache == "dual"
-    assert Settings(64, 32, 32).configs()[0].cache == "none"
+    assert Settings(gen_length=64, steps=32, block_length=32, cache="dual").configs()[0].cache == "dual"
+    assert Settings(gen_length=64, steps=32, block_length=32).configs()[0].cache == "none"
     with pytest.raises(ConfigError, match="unknown cache 'full'"):
-        Settings(64, 32, 32, cache="full").configs()
+        Settings(gen_length=64, steps=32, block_length=32, cache="full").configs()
 
 
 @pytest.mark.parametrize("name", ["smollm2-135m-diffusion", "Dream-org/Dream-v0-Instruct-7B", "some/unknown-model"])
