@@ -40,6 +40,10 @@ class Step:
     # what the same forwards compute without a KV cache (the whole sequence; for a block-causal model
     # everything up to the block's end): the baseline of work_saved(); None where not recorded
     uncached_positions: int | None = None
+    # drafts this step proposed for the next one to check, shown as ghosts until then (speculative decoding);
+    # answer-relative positions and their tokens, empty where the decoder writes its drafts onto the canvas
+    draft_positions: list[int] = field(default_factory=list)
+    draft_tokens: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -76,15 +80,17 @@ class History:
 
     def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
                seconds: float, forward_passes: int, committed: list[int] | None = None,
-               computed_positions: int | None = None, uncached_positions: int | None = None) -> None:
+               computed_positions: int | None = None, uncached_positions: int | None = None,
+               draft_positions: Iterable[int] = (), draft_tokens: Iterable[int] = ()) -> None:
         """Append one step; positions are answer-relative, at most one past the canvas end.
 
         A position counts as committed in the step it first leaves the mask (or, with no mask, first
         gets a token), unless the sampler says itself which positions it accepted in this step
-        (`committed`: DiffusionGemma keeps revising tokens after it has drawn them)."""
+        (`committed`: DiffusionGemma keeps revising tokens after it has drawn them). `draft_positions` /
+        `draft_tokens`: what the step drafted for the next one to check, without writing it (see Step)."""
         step_number = len(self.steps) + 1
         self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes,
-                               computed_positions, uncached_positions))
+                               computed_positions, uncached_positions, list(draft_positions), list(draft_tokens)))
         for position, token in zip(positions, tokens):
             if position == len(self._canvas):  # autoregressive growth
                 self._canvas.append(token)
@@ -217,6 +223,47 @@ class History:
         """Committed positions per forward pass (above 1 when steps commit several, as with Fast-dLLM's
         threshold); None before the first forward."""
         return self.committed() / self.forward_passes if self.forward_passes else None
+
+    def out_of_order(self) -> float:
+        """The share of answer tokens written while a position to their left was still masked: 0 for a canvas that
+        fills left to right (AR, speculative decoding), what the denoising map shows off its diagonal otherwise.
+        A position counts from the step it last left the mask (with no mask: the step it was accepted); given
+        tokens do not count.
+
+        Masks [m, m, m], step 1 writes position 2, step 2 writes 0 and 1: 1/3 (position 2 came before 0 and 1)."""
+        written = self._unmasked_steps()
+        answer = [p for p in range(self.answer_end()) if p not in set(self.fixed) and written[p] is not None]
+        latest, early = 0, 0
+        for position in answer:
+            early += written[position] < latest
+            latest = max(latest, written[position])
+        return early / len(answer) if answer else 0.0
+
+    def revisions(self) -> int:
+        """How many times the run changed a token it had written (to another token, or back to the mask): 0 for
+        decoders that never revise; a verifier's corrections and rejected drafts; a noise model's redraws.
+
+        Masks [m, m], step 1 writes 5 at 0, step 2 writes 6 at 0 and 7 at 1: 1."""
+        canvas, written, count = list(self.initial), set(), 0
+        for record in self.steps:
+            for position, token in zip(record.positions, record.tokens):
+                if position < len(canvas):
+                    count += position in written and token != canvas[position]
+                _apply(canvas, Step([position], [token], [], 0.0, 0))
+                (written.add if token != self.mask_id else written.discard)(position)
+        return count
+
+    def _unmasked_steps(self) -> list[int | None]:
+        """Per canvas position, the step in which it last left the mask (models without a mask: first_committed)."""
+        if self.mask_id is None:
+            return list(self.first_committed)
+        canvas, steps = list(self.initial), [None] * len(self._canvas)
+        for number, record in enumerate(self.steps, start=1):
+            for position, token in zip(record.positions, record.tokens):
+                if (position == len(canvas) or canvas[position] == self.mask_id) and token != self.mask_id:
+                    steps[position] = number
+                _apply(canvas, Step([position], [token], [], 0.0, 0))
+        return steps
 
     def work_saved(self) -> float | None:
         """How many times fewer positions the forwards computed than the same forwards without a KV cache

@@ -191,3 +191,52 @@ def test_tokens_per_forward_and_work_saved_worked_example():
     assert history.committed() == 16 and history.tokens_per_forward() == 2.0
     assert history.computed_positions == 44 and history.work_saved() == 176 / 44 == 4.0
     assert four_steps().work_saved() is None and four_steps().tokens_per_forward() == 3 / 4  # positions not recorded
+
+
+def test_out_of_order_counts_tokens_written_before_a_masked_position_to_their_left():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 3, mask_id=MASK, stop_ids=[EOS])
+    history.record([2], [7], [0.5], 0.01, 1)
+    history.record([0, 1], [5, 6], [0.5, 0.5], 0.01, 2)
+    assert history.out_of_order() == pytest.approx(1 / 3)
+
+
+def test_left_to_right_canvases_are_never_out_of_order():
+    assert three_tokens().out_of_order() == 0.0
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 3, mask_id=MASK, stop_ids=[EOS])
+    for position in range(3):
+        history.record([position], [5], [0.5], 0.01, position + 1)
+    assert history.out_of_order() == 0.0 and history.revisions() == 0
+
+
+def test_out_of_order_counts_a_position_from_the_step_it_last_left_the_mask():
+    """A draft written early, sent back to the mask and written again counts from its last writing."""
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 2, mask_id=MASK, stop_ids=[EOS])
+    history.record([1], [7], [0.5], 0.01, 1)
+    history.record([1], [MASK], [None], 0.01, 2)
+    history.record([0], [5], [0.5], 0.01, 3)
+    history.record([1], [6], [0.5], 0.01, 4)
+    assert history.out_of_order() == 0.0
+    assert history.revisions() == 1  # the draft 7 sent back to the mask; writing 6 into a mask is no revision
+
+
+def test_revisions_count_changes_of_written_tokens_only():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 2, mask_id=MASK, stop_ids=[EOS])
+    history.record([0], [5], [0.5], 0.01, 1)
+    history.record([0, 1], [6, 7], [0.5, 0.5], 0.01, 2)
+    history.record([1], [7], [0.5], 0.01, 3)  # the same token again: no change
+    assert history.revisions() == 1
+
+
+def test_a_noise_models_first_draw_over_its_initial_tokens_is_no_revision():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[7, 7], mask_id=None, stop_ids=[0])
+    history.record([0, 1], [4, 5], [None] * 2, 0.01, 1, committed=[0])
+    history.record([1], [9], [None], 0.01, 2, committed=[1])
+    assert history.revisions() == 1 and history.out_of_order() == 0.0
+
+
+def test_drafts_round_trip_json():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 3, mask_id=MASK, stop_ids=[EOS])
+    history.record([0], [5], [0.5], 0.01, 1, draft_positions=[1, 2], draft_tokens=[6, 7])
+    assert history.canvas == [5, MASK, MASK]
+    again = History.from_json(history.to_json())
+    assert again.steps[-1].draft_positions == [1, 2] and again.steps[-1].draft_tokens == [6, 7]
