@@ -43,6 +43,7 @@ from visualize import export
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
 CSS_PATHS = [ASSETS / "unmask.css", ASSETS / "page.css"]
+JS_PATH = ASSETS / "page.js"  # first visit: How to read this open; the arrow keys step the replay
 EXAMPLES_FILE = ASSETS / "examples.json"
 
 CONCURRENCY_LIMIT = 4  # generations running at once across all users; the rest wait in the queue
@@ -77,7 +78,8 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
         ui.session = session
         views = dict(banner=ui.banner, legend=ui.legend, diffusion_view=ui.diffusion_view,
                      diffusion_stats=ui.diffusion_stats, ar_view=ui.ar_view, ar_stats=ui.ar_stats,
-                     progress=ui.progress, replay=ui.replay, play=ui.play, pause=ui.pause, commits=ui.commits_plot,
+                     progress=ui.progress, replay=ui.replay, previous=ui.previous, next=ui.next, play=ui.play,
+                     pause=ui.pause, commits=ui.commits_plot,
                      race=ui.race_plot, map=ui.map_plot, scores=ui.scores_plot, run_file=ui.run_file,
                      animation_file=ui.animation_file, make_gif=ui.make_gif)
         _wire_run(ui, views, load, defaults)
@@ -216,7 +218,8 @@ def _wire_start_over(ui: SimpleNamespace) -> None:
                 ui.diffusion_stats: stats_html(None, "waiting", generation.DIFFUSION),
                 ui.ar_view: placeholder_html("The answer streams here."),
                 ui.ar_stats: stats_html(None, "waiting", generation.AUTOREGRESSIVE),
-                ui.replay: gr.Slider(value=0, maximum=1, interactive=False), ui.play: off, ui.pause: off,
+                ui.replay: gr.Slider(value=0, maximum=1, interactive=False), ui.previous: off, ui.next: off,
+                ui.play: off, ui.pause: off,
                 ui.ticker: gr.Timer(active=False), ui.commits_plot: None, ui.race_plot: None, ui.map_plot: None,
                 ui.scores_plot: None, ui.run_file: gr.DownloadButton(value=None, interactive=False),
                 ui.animation_file: gr.DownloadButton(value=None, interactive=False), ui.make_gif: off,
@@ -224,7 +227,7 @@ def _wire_start_over(ui: SimpleNamespace) -> None:
                 ui.sweep_answers: ""}
 
     outputs = [ui.session, ui.prompt, ui.diffusion_view, ui.diffusion_stats, ui.ar_view, ui.ar_stats, ui.banner,
-               ui.replay, ui.play, ui.pause, ui.ticker, ui.commits_plot, ui.race_plot, ui.map_plot, ui.scores_plot,
+               ui.replay, ui.previous, ui.next, ui.play, ui.pause, ui.ticker, ui.commits_plot, ui.race_plot, ui.map_plot, ui.scores_plot,
                ui.run_file, ui.animation_file, ui.make_gif, ui.gif_file, ui.sweep_status, ui.sweep_plot,
                ui.sweep_answers]
     ui.clear.click(start_over, [ui.session], outputs, api_name="clear", api_visibility="undocumented")
@@ -234,6 +237,13 @@ def _wire_replay(ui: SimpleNamespace) -> None:
     """The replay slider, Play / Pause (a timer), the AR panel's timeline, and the GIF."""
     def show_step(session_state: Session, step: float, follow: str):
         return replay_views(session_state, int(step or 0), follow)
+
+    def step_by(delta: int):
+        def move(session_state: Session, step: float, follow: str):
+            """Previous / Next step: the slider and both panels one step back or on (within the run)."""
+            moved = max(0, min(int(step or 0) + delta, replay_length(session_state)))
+            return (gr.Slider(value=moved), *replay_views(session_state, moved, follow))
+        return move
 
     def start_play(session_state: Session, step: float):
         last = replay_length(session_state)
@@ -257,6 +267,9 @@ def _wire_replay(ui: SimpleNamespace) -> None:
                     api_visibility="undocumented", show_progress="hidden", trigger_mode="always_last")
     ui.timeline.change(show_step, [ui.session, ui.replay, ui.timeline], shown, api_visibility="private",
                        show_progress="hidden")
+    for button, delta in ((ui.previous, -1), (ui.next, 1)):
+        button.click(step_by(delta), [ui.session, ui.replay, ui.timeline], [ui.replay, *shown],
+                     api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     ui.play.click(start_play, [ui.session, ui.replay], [ui.ticker, ui.replay], api_visibility="private", queue=False)
     ui.pause.click(lambda: gr.Timer(active=False), None, [ui.ticker], api_visibility="private", queue=False)
     ui.ticker.tick(tick, [ui.session, ui.replay, ui.timeline], [ui.replay, *shown, ui.ticker], api_visibility="private",
@@ -277,7 +290,8 @@ def launch(demo: gr.Blocks | None = None, **overrides):
     """Launch with the page's CSS and theme; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by Gradio, and
     so is GRADIO_MCP_SERVER=True (the MCP server), unless `mcp_server` is passed."""
     demo = demo if demo is not None else build_demo()
-    options = dict(css_paths=[str(p) for p in CSS_PATHS if p.exists()], theme=theme(), show_error=True)
+    options = dict(css_paths=[str(p) for p in CSS_PATHS if p.exists()], theme=theme(), show_error=True,
+                   js=JS_PATH.read_text(encoding="utf-8"))
     options.update(overrides)
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(**options)
 

@@ -33,7 +33,7 @@ def panel_html(panel_kind: str, turns: list[tuple[str, str, str]], body: str) ->
 
 
 def legend_html(total_steps: int, fixed: bool = False) -> str:
-    return ('<div class="um-key"><div class="um-key-title">Colour = the step in which a token was written</div>'
+    return ('<div class="um-key"><div class="um-key-title">Colour = the step that wrote a token</div>'
             f'{render_legend(total_steps, fixed)}</div>')
 
 
@@ -94,10 +94,10 @@ def work_cells(history: History) -> list[tuple[str, str]]:
 
 def timing_note(mode: str, state: str) -> str:
     if mode == ONE_AFTER_THE_OTHER:
-        how = "one after the other: each model had the machine to itself, so the timings are fair"
+        how, why = "one after the other", "each model had the machine to itself, so the timings are fair"
     else:
-        how = "together: both models shared the machine, so each is slower than it would be alone"
-    return f'<div class="um-timing">Timings {state}: <b>{esc(how)}</b>.</div>'
+        how, why = "together", "both models shared the machine, so each is slower than it would be alone"
+    return f'<div class="um-timing">Timings {state}: <b>{esc(how)}</b> ({esc(why)}).</div>'
 
 
 def esc(text) -> str:
@@ -108,10 +108,21 @@ def panel_body(view, tokenizer) -> str:
     """A panel's canvas, or its message (`view` is a page.race.PanelView)."""
     if view.error is not None:
         return message_html(view.error_title, view.error, hint=fix_hint(view))
-    note = f'<div class="um-note">{esc(view.note)}</div>' if view.note else ""
+    note = note_html(view.note)
     if view.history is None:
         return note + placeholder_html(STATUS_WORDS.get(view.status, view.status).capitalize())
     return note + render_history(view.history, tokenizer)
+
+
+def note_html(note: str) -> str:
+    """A panel's note folded to its opening words (up to the first ':' or '.'), so the canvas stays in view;
+    the whole note opens on a click. note_html("Speculative decoding: each step ...") -> summary "Speculative
+    decoding", then the note."""
+    if not note:
+        return ""
+    cut = min((i for i in (note.find(":"), note.find(". ")) if i > 0), default=len(note))
+    return (f'<details class="um-note"><summary>{esc(note[:cut])}</summary>'
+            f'<div class="um-note-text">{esc(note)}</div></details>')
 
 
 def fix_hint(view) -> str:

@@ -22,47 +22,58 @@ REPLAY_TICK_SECONDS = 0.25  # autoplay speed: one step per tick
 
 def build_layout(defaults, examples: list[str], start_line: str, picks: SimpleNamespace) -> SimpleNamespace:
     """Every component, by name. `defaults`: the Settings the controls start at; `picks`: picked_preset (or None),
-    diffusion_model, ar_model, diffusion_choices, ar_choices, custom (whether the pickers take any name)."""
+    diffusion_model, ar_model, diffusion_choices, ar_choices, custom (whether the pickers take any name).
+
+    The stage (prompt, legend, both panels, replay) is the wide left column, so that on a laptop screen the
+    canvases are in view as soon as a run starts; the side column holds how to read it, the models, the timing,
+    infilling and settings. On a phone the columns stack, the stage first."""
     ui = {}
-    ui.update(_header_and_prompt(defaults, examples, start_line, picks))
-    ui.update(_settings(defaults))
-    ui.update(_panels_and_replay(defaults))
+    gr.HTML('<header class="um-header"><h1>Unmask</h1><p>A diffusion LM fills blanks in any order, an '
+            'autoregressive LM writes left to right: same prompt, each token coloured by the step that wrote it.'
+            '</p></header>')
+    with gr.Row(equal_height=False, elem_classes="um-main"):
+        with gr.Column(scale=4, min_width=340, elem_classes="um-stage"):
+            ui.update(_prompt(examples))
+            ui.update(_panels_and_replay(defaults))
+        with gr.Column(scale=1, min_width=300, elem_classes="um-side"):
+            gr.HTML(HOW_TO_READ, elem_id="um-how-to-read")
+            ui.update(_pickers(start_line, picks))
+            ui.update(_infill(defaults))
+            ui.update(_settings(defaults))
     ui.update(_charts_and_sweep())
     ui.update(_export())
     return SimpleNamespace(**ui)
 
 
-def _header_and_prompt(defaults, examples: list[str], start_line: str, picks: SimpleNamespace) -> dict:
-    gr.HTML('<header class="um-header"><h1>Unmask</h1><p>A diffusion language model fills a canvas of '
-            'blanks in any order; an autoregressive model writes left to right. Same prompt, side by '
-            'side, every step coloured by when it happened.</p></header>')
-
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", placeholder="Ask something…", lines=2, max_lines=8,
-                                elem_id="um-prompt", autofocus=True)
+def _prompt(examples: list[str]) -> dict:
+    with gr.Row(equal_height=True, elem_classes="um-prompt-row"):
+        prompt = gr.Textbox(label="Prompt", show_label=False, placeholder="Your prompt: ask something…", lines=2,
+                            max_lines=8, elem_id="um-prompt", autofocus=True, scale=5)
+        with gr.Column(scale=1, min_width=130, elem_classes="um-run-buttons"):
+            generate = gr.Button("Generate", variant="primary", elem_id="um-generate")
             with gr.Row():
-                generate = gr.Button("Generate", variant="primary", elem_id="um-generate")
-                stop = gr.Button("Stop", variant="stop", elem_id="um-stop")
-                clear = gr.Button("Clear conversation", elem_id="um-clear")
-            gr.Examples(examples=[[p] for p in examples], inputs=[prompt], label="Try one")
-            with gr.Accordion("Fill in the blanks (infilling)", open=False, elem_id="um-infill"):
-                task = gr.Radio(list(TASKS), value=ANSWER, label="The diffusion model writes",
-                                info=SETTING_HELP["task"], elem_id="um-task")
-                template = gr.Textbox(label="Text with blanks, or position:word pairs", lines=2, max_lines=6,
-                                      placeholder="The capital of France is ___, and it is famous for ___8.",
-                                      info=SETTING_HELP["template"], elem_id="um-template")
-                blank_length = gr.Number(value=defaults.blank_length, precision=0, minimum=1,
-                                         label="Default blank length (tokens)",
-                                         info=SETTING_HELP["blank_length"], elem_id="um-blank-length")
-                infill_check = gr.HTML("", elem_id="um-infill-check")
-        pickers = _pickers(start_line, picks)
-    return dict(pickers, prompt=prompt, generate=generate, stop=stop, clear=clear, task=task, template=template,
-                blank_length=blank_length, infill_check=infill_check)
+                stop = gr.Button("Stop", variant="stop", elem_id="um-stop", size="sm", min_width=60)
+                clear = gr.Button("Clear", elem_id="um-clear", size="sm", min_width=60)
+    gr.Examples(examples=[[p] for p in examples], inputs=[prompt], label="Try one", elem_id="um-examples")
+    return dict(prompt=prompt, generate=generate, stop=stop, clear=clear)
+
+
+def _infill(defaults) -> dict:
+    with gr.Accordion("Fill in the blanks (infilling)", open=False, elem_id="um-infill"):
+        task = gr.Radio(list(TASKS), value=ANSWER, label="The diffusion model writes",
+                        info=SETTING_HELP["task"], elem_id="um-task")
+        template = gr.Textbox(label="Text with blanks, or position:word pairs", lines=2, max_lines=6,
+                              placeholder="The capital of France is ___, and it is famous for ___8.",
+                              info=SETTING_HELP["template"], elem_id="um-template")
+        blank_length = gr.Number(value=defaults.blank_length, precision=0, minimum=1,
+                                 label="Default blank length (tokens)",
+                                 info=SETTING_HELP["blank_length"], elem_id="um-blank-length")
+        infill_check = gr.HTML("", elem_id="um-infill-check")
+    return dict(task=task, template=template, blank_length=blank_length, infill_check=infill_check)
 
 
 def _pickers(start_line: str, picks: SimpleNamespace) -> dict:
-    with gr.Column(scale=2):
+    with gr.Accordion("Models and timing", open=True, elem_id="um-models"):
         preset = gr.Dropdown(preset_choices(), value=picks.picked_preset.label if picks.picked_preset else None,
                              label="Preset: a diffusion model and its AR partner", elem_id="um-preset",
                              info="Sets both models below; empty when they are a pair of your own.")
@@ -113,29 +124,31 @@ def _settings(defaults) -> dict:
 
 def _panels_and_replay(defaults) -> dict:
     banner = gr.HTML("", elem_id="um-banner")
-    with gr.Row(elem_classes="um-legend-row", equal_height=False):
-        legend = gr.HTML(legend_html(defaults.steps), elem_id="um-legend", scale=2)
-        gr.Markdown(HOW_TO_READ, elem_id="um-how-to-read", scale=3)
+    legend = gr.HTML(legend_html(defaults.steps), elem_id="um-legend")
 
     with gr.Row(equal_height=False, elem_classes="um-panels"):
-        with gr.Column(elem_classes="um-panel um-panel-diffusion"):
+        with gr.Column(elem_classes="um-panel um-panel-diffusion", min_width=300):
             gr.HTML('<h2 class="um-panel-title">Diffusion <span>fills blanks in any order</span></h2>')
             diffusion_view = gr.HTML(placeholder_html("The canvas appears here."), elem_id="um-diffusion")
             diffusion_stats = gr.HTML(stats_html(None, "waiting", generation.DIFFUSION),
                                       elem_id="um-diffusion-stats")
-        with gr.Column(elem_classes="um-panel um-panel-ar"):
+        with gr.Column(elem_classes="um-panel um-panel-ar", min_width=300):
             gr.HTML('<h2 class="um-panel-title">Autoregressive <span>writes left to right</span></h2>')
             ar_view = gr.HTML(placeholder_html("The answer streams here."), elem_id="um-ar")
             ar_stats = gr.HTML(stats_html(None, "waiting", generation.AUTOREGRESSIVE), elem_id="um-ar-stats")
 
     with gr.Column(elem_classes="um-replay"):
         with gr.Row(equal_height=True):
+            previous = gr.Button("◀ Previous", interactive=False, elem_id="um-previous", size="sm", min_width=90,
+                                 scale=0)
             replay = gr.Slider(0, 1, value=0, step=1, label="Replay: diffusion step", interactive=False,
                                elem_id="um-replay", scale=6,
-                               info="Drag to see the canvas as it was after any step; Play runs it forward.")
-            with gr.Column(scale=1, min_width=180, elem_classes="um-replay-buttons"):
-                play = gr.Button("▶ Play", interactive=False, elem_id="um-play", size="md")
-                pause = gr.Button("❚❚ Pause", interactive=False, elem_id="um-pause", size="md")
+                               info="Drag, step with ◀ ▶ (or the ← → keys), or Play: both panels as they were "
+                                    "after any step.")
+            following = gr.Button("Next ▶", interactive=False, elem_id="um-next", size="sm", min_width=90, scale=0)
+            with gr.Column(scale=0, min_width=90, elem_classes="um-replay-buttons"):
+                play = gr.Button("▶ Play", interactive=False, elem_id="um-play", size="sm")
+                pause = gr.Button("❚❚ Pause", interactive=False, elem_id="um-pause", size="sm")
         timeline = gr.Radio(list(TIMELINES), value=SAME_SECONDS, label="The autoregressive panel follows at",
                             info="same seconds: what it had written after as many seconds as the diffusion "
                                  "step took (a race); same share: the same fraction of its own run.",
@@ -143,8 +156,8 @@ def _panels_and_replay(defaults) -> dict:
     ticker = gr.Timer(REPLAY_TICK_SECONDS, active=False)
 
     return dict(banner=banner, legend=legend, diffusion_view=diffusion_view, diffusion_stats=diffusion_stats,
-                ar_view=ar_view, ar_stats=ar_stats, replay=replay, play=play, pause=pause, timeline=timeline,
-                ticker=ticker)
+                ar_view=ar_view, ar_stats=ar_stats, replay=replay, previous=previous, next=following, play=play,
+                pause=pause, timeline=timeline, ticker=ticker)
 
 
 def _charts_and_sweep() -> dict:

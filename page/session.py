@@ -70,6 +70,7 @@ ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))  # set by Hugging Face on 
 # that slowed a plain 64-token run of the embedded pair by ~4% on a 2-core CPU (16.3 s vs 15.7 s, median
 # of 6 alternating runs); every 2 s halves it.
 LIVE_CHART_SECONDS = 2.0
+REPLAY_BUTTONS = ("previous", "next", "play", "pause")  # off while a run goes, on once it has steps to replay
 
 
 def run_generation(session: Session, load, views: dict, prompt: str, diffusion_name: str, ar_name: str,
@@ -121,7 +122,7 @@ def run_generation(session: Session, load, views: dict, prompt: str, diffusion_n
         yield {views["banner"]: timing_note(mode, "in progress"),
                views["legend"]: legend_html(diffusion_config.steps, fixed=spec is not None),
                views["replay"]: gr.Slider(value=0, maximum=1, interactive=False),
-               views["play"]: gr.Button(interactive=False), views["pause"]: gr.Button(interactive=False),
+               **{views[name]: gr.Button(interactive=False) for name in REPLAY_BUTTONS},
                views["run_file"]: gr.DownloadButton(interactive=False),
                views["animation_file"]: gr.DownloadButton(interactive=False),
                views["make_gif"]: gr.Button(interactive=False),
@@ -196,7 +197,7 @@ def finish(session: Session, views: dict, panels: tuple[PanelView, PanelView], t
            views["replay"]: gr.Slider(value=steps, minimum=0, maximum=max(steps, 1), step=1,
                                       interactive=steps > 0,
                                       label="Replay: diffusion step" if d is not None else "Replay: AR token"),
-           views["play"]: gr.Button(interactive=steps > 0), views["pause"]: gr.Button(interactive=steps > 0)}
+           **{views[name]: gr.Button(interactive=steps > 0) for name in REPLAY_BUTTONS}}
     if d is not None:
         out[views["legend"]] = legend_html(default_total(d), fixed=bool(d.fixed))
         out[views["commits"]] = charts.commits_figure(d)

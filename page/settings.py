@@ -27,13 +27,16 @@ SAME_SHARE = "same share of the run"
 TIMELINES = (SAME_SECONDS, SAME_SHARE)
 
 HOW_TO_READ = """\
-**How to read this.** Each box is one token. Its colour says *when* it was written: early steps are
-dark, late steps are light (the scale above, the same for both panels). The diffusion model starts
-from a canvas of blank ░ boxes and fills them in any order, so its colours come out scattered; the
-autoregressive model writes left to right, so its colours form a smooth gradient. Outlined boxes
-changed in the step shown. Faded boxes come after the end of the answer: the canvas had room the
-answer did not use. Hover a token to see its step and the model's confidence.
-"""
+<details class="um-how" open><summary>How to read this</summary>
+<p>Each box is one token. Its colour says <i>when</i> it was written: early steps are dark, late steps are light
+(the scale above the panels, the same for both). The diffusion model starts from a canvas of blank ░ boxes and
+fills them in any order, so its colours come out scattered; the autoregressive model writes left to right, so its
+colours form a smooth gradient. Outlined boxes changed in the step shown; faded ones come after the end of the
+answer (room the answer did not use).</p>
+<p>Step through a run with ◀ ▶ or the ← → keys; the line under each canvas says what that step did. Hover or tap
+a token to see its step and the five words the model found likeliest there, with their probabilities.</p>
+</details>
+"""  # open on a first visit; the page's script folds it on later ones (app.FIRST_VISIT_JS)
 
 SWEEP_HELP = """\
 Runs the diffusion model on the prompt above at several step counts (the answer length × 1, ½, ¼, ⅛, or
