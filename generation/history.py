@@ -9,7 +9,8 @@ canvas after step k), `canvases()` (every step's canvas in turn), `as_of(k)` (th
 it was after step k, for replay), `answer_end(canvas)` (where the answer ends), `answer_tokens()`
 (answer tokens written so far; an infilling run's given tokens, `fixed`, do not count; per step:
 `answer_tokens_per_step()`), the work done (`computed_positions`, `tokens_per_forward()`, `work_saved()`),
-`copy()` (a snapshot later steps do not touch). `collect(stream)` runs a stream of Histories (either
+`copy()` (a snapshot later steps do not touch), `changes(k)` (what step k committed, revised, drafted and
+rejected). `collect(stream)` runs a stream of Histories (either
 backend) to its end and returns the last one.
 
 Deliberately left out: text, colours, HTML. Token ids only; decoding happens at the edge.
@@ -44,6 +45,15 @@ class Step:
     # answer-relative positions and their tokens, empty where the decoder writes its drafts onto the canvas
     draft_positions: list[int] = field(default_factory=list)
     draft_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepChanges:
+    """What one step did, as answer-relative positions (History.changes)."""
+    committed: list[int]  # left the mask (or, with no mask, got their first token) in this step
+    revised: list[int]  # held a written token that this step replaced (or masked again)
+    drafted: list[int]  # proposed for the next step to check, not written (speculative decoding)
+    rejected: list[int]  # drafted by the step before and not kept by this one
 
 
 @dataclass
@@ -202,6 +212,31 @@ class History:
         past.first_committed = [s if s is not None and s <= step else None
                                 for s in self.first_committed[: len(past._canvas)]]
         return past
+
+    def changes(self, step: int) -> StepChanges:
+        """What step `step` (1-based; 0 = none) committed, revised, drafted, and which of the previous step's
+        drafts it did not keep.
+
+        Masks [m, m], step 1 writes 5 at 0 and drafts 7 at 1, step 2 writes 6 at 1:
+        changes(2) -> committed [1], revised [], drafted [], rejected [1]."""
+        if step <= 0 or step > len(self.steps):
+            return StepChanges([], [], [], [])
+        record, before = self.steps[step - 1], self.canvas_at(step - 1)
+        after = list(before)
+        _apply(after, record)
+        written = {p for earlier in self.steps[:step - 1] for p in earlier.positions}  # not the initial noise
+        revised = [p for p, t in zip(record.positions, record.tokens)
+                   if p in written and p < len(before) and before[p] not in (self.mask_id, t)]
+        committed = [p for p in dict.fromkeys(record.positions)
+                     if p < len(self.first_committed) and self.first_committed[p] == step]
+        earlier = self.steps[step - 2] if step > 1 else Step([], [], [], 0.0, 0)
+        rejected = [p for p, t in zip(earlier.draft_positions, earlier.draft_tokens)
+                    if p >= len(after) or after[p] != t]
+        return StepChanges(committed, revised, list(record.draft_positions), rejected)
+
+    def has_drafts(self) -> bool:
+        """Whether any step drafted tokens without writing them (speculative decoding)."""
+        return any(step.draft_positions for step in self.steps)
 
     def answer_ids(self) -> list[int]:
         return self._canvas[: self.answer_end()]

@@ -10,7 +10,7 @@ import html
 import generation
 from generation import History
 from page.settings import ONE_AFTER_THE_OTHER
-from visualize.canvas import render_history, render_legend
+from visualize.canvas import render_history, render_legend, render_step_line
 
 STATUS_WORDS = {
     "waiting": "waiting", "loading": "loading the model…", "queued": "waiting for its turn (fair timing)",
@@ -111,7 +111,12 @@ def panel_body(view, tokenizer) -> str:
     note = note_html(view.note)
     if view.history is None:
         return note + placeholder_html(STATUS_WORDS.get(view.status, view.status).capitalize())
-    return note + render_history(view.history, tokenizer)
+    return note + canvas_html(view.history, tokenizer)
+
+
+def canvas_html(history: History, tokenizer, step: int | None = None) -> str:
+    """The canvas after `step` steps (None = the latest) and, under it, the line saying what that step did."""
+    return render_history(history, tokenizer, step=step) + render_step_line(history, step)
 
 
 def note_html(note: str) -> str:

@@ -19,11 +19,11 @@ import gradio as gr
 import generation
 from generation import ConfigError, History
 from generation.config import require_prompt
-from page.fragments import legend_html, message_html, panel_body, panel_html, stats_html, timing_note
+from page.fragments import canvas_html, legend_html, message_html, panel_body, panel_html, stats_html, timing_note
 from page.race import PanelView, race
 from page.settings import SAME_SHARE, TOGETHER, Settings
 from visualize import charts, export
-from visualize.canvas import default_total, render_history
+from visualize.canvas import default_total
 
 
 @dataclass
@@ -66,9 +66,9 @@ def new_session() -> Session:
 
 
 ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))  # set by Hugging Face on ZeroGPU Spaces
-# Live charts redraw at most this often. A redraw costs ~50 ms of Python beside the models: once a second
-# that slowed a plain 64-token run of the embedded pair by ~4% on a 2-core CPU (16.3 s vs 15.7 s, median
-# of 6 alternating runs); every 2 s halves it.
+# Live charts redraw at most this often: each redraw is Python time taken from the models on a small CPU, and
+# once a second measurably slowed the embedded pair's runs; every 2 s halves that (`python -m bench.render`
+# times a redraw, and its share of the frames between two).
 LIVE_CHART_SECONDS = 2.0
 REPLAY_BUTTONS = ("previous", "next", "play", "pause")  # off while a run goes, on once it has steps to replay
 
@@ -254,13 +254,13 @@ def replay_views(session: Session, step: int, follow: str):
     if d is not None:
         step = max(0, min(step, len(d.steps)))
         outputs.append(panel_html(generation.DIFFUSION, session.turns[:-1],
-                                  render_history(d, session.diffusion_tokenizer, step=step)))
+                                  canvas_html(d, session.diffusion_tokenizer, step)))
     else:
         outputs.append(gr.skip())
     if a is not None:
         ar_step = ar_step_for(d, a, step, follow)
         outputs.append(panel_html(generation.AUTOREGRESSIVE, session.turns[:-1],
-                                  render_history(a, session.ar_tokenizer, step=ar_step)))
+                                  canvas_html(a, session.ar_tokenizer, ar_step)))
     else:
         outputs.append(gr.skip())
     outputs.append(stats_html(d.as_of(step), "replay", generation.DIFFUSION, f"replay · step {step}")

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes import ar_history, diffusion_history
-from visualize.canvas import MASK_GLYPH, render_canvas, render_history, render_legend
+from fakes import TINY_EOS_ID, TINY_MASK_ID, ar_history, diffusion_history
+from generation.history import History
+from visualize.canvas import MASK_GLYPH, render_canvas, render_history, render_legend, render_step_line
 from visualize.colors import VIRIDIS, step_color
 from fakes import BYTE_LEVEL_EOS, BYTE_LEVEL_MASK, byte_level_tokenizer
 
@@ -181,3 +182,12 @@ def test_given_tokens_have_their_own_style_and_escaped_text():
     assert '<span class="um-tok um-fixed" title="given: fixed, never changes">&lt;b&gt;&amp;</span>' in html_out
     assert html_out.count("um-fixed") == 1 and "given (fixed)" in render_legend(4, fixed=True)
     assert "given (fixed)" not in render_legend(4)
+
+
+def test_the_step_line_says_what_the_shown_step_did():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[TINY_MASK_ID] * 3, mask_id=TINY_MASK_ID,
+                      stop_ids=[TINY_EOS_ID], planned_steps=4)
+    history.record([0], [5], [0.5], 0.01, 1)
+    history.record([1, 0], [7, 6], [0.5, 0.5], 0.01, 2)
+    assert "Step 2</b> of 4 · 1 committed · 1 revised" in render_step_line(history, 2)
+    assert "drafted" not in render_step_line(history, 2) and "Step 0" in render_step_line(history, 0)

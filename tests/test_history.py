@@ -7,7 +7,7 @@ import pytest
 from fakes import small_config as config
 from fakes import TINY_EOS_ID, TINY_MASK_ID, ar_history, diffusion_history, tiny_diffusion_lm
 from generation import DiffusionConfig, diffuse
-from generation.history import History, collect
+from generation.history import History, StepChanges, collect
 
 MASK, EOS = 9, 0
 PROMPT = [3, 14, 15, 92, 65]
@@ -240,3 +240,13 @@ def test_drafts_round_trip_json():
     assert history.canvas == [5, MASK, MASK]
     again = History.from_json(history.to_json())
     assert again.steps[-1].draft_positions == [1, 2] and again.steps[-1].draft_tokens == [6, 7]
+
+
+def test_changes_name_what_a_step_committed_revised_drafted_and_rejected():
+    history = History(kind="diffusion", prompt_ids=[1], initial=[MASK] * 3, mask_id=MASK, stop_ids=[EOS])
+    history.record([0], [5], [0.5], 0.01, 1, draft_positions=[1, 2], draft_tokens=[7, 8])
+    history.record([1, 0], [7, 6], [0.5, 0.5], 0.01, 2)  # keeps the draft at 1, drops the one at 2, revises 0
+    assert history.changes(1) == StepChanges(committed=[0], revised=[], drafted=[1, 2], rejected=[])
+    assert history.changes(2) == StepChanges(committed=[1], revised=[0], drafted=[], rejected=[2])
+    assert history.changes(0) == StepChanges([], [], [], []) and history.has_drafts()
+    assert history.as_of(1).changes(1) == history.changes(1)

@@ -172,3 +172,19 @@ def render_legend(total_steps: int, fixed: bool = False) -> str:
         + ('<span class="um-legend-key"><span class="um-tok um-fixed">ab</span> given (fixed)</span>' if fixed else '')
         + '</div></div>'
     )
+
+
+def render_step_line(history: History, step: int | None = None) -> str:
+    """One line under the canvas: the step shown and what it did (History.changes); drafts and rejections only
+    where the decoder drafts. 'Step 3 of 8 · 2 committed · 1 revised'."""
+    step = _clamp_step(history, step)
+    total = history.planned_steps or len(history.steps)
+    if step == 0:
+        return '<div class="um-step-line">Step 0: the canvas before the first step</div>'
+    changes = history.changes(step)
+    parts = [f"<b>Step {step}</b> of {max(total, step)}", f"{len(changes.committed)} committed"]
+    if changes.revised:
+        parts.append(f"{len(changes.revised)} revised")
+    if history.has_drafts():
+        parts += [f"{len(changes.drafted)} drafted", f"{len(changes.rejected)} rejected"]
+    return f'<div class="um-step-line" data-step="{step}">{" · ".join(parts)}</div>'
