@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation import DiffusionConfig, diffuse  # noqa: E402
-from generation.checkpoints import dream_qwen2_config  # noqa: E402
+from generation.dream_llada import dream_qwen2_config  # noqa: E402
 from generation.models import DiffusionLM, make_bidirectional  # noqa: E402
 
 # Dream-org/Dream-v0-Instruct-7B config.json as published (the Base model has the same shape).

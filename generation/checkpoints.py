@@ -1,10 +1,8 @@
 """Checkpoint files: a local directory's or a hub repository's config.json and tokenizer, read without
-remote code, and the Dream and LLaDA configs translated into the native transformers configs they are.
+remote code, and the small helpers every loader uses on them (ids, stop lists, short names).
 
-- Dream's config.json (model_type "Dream") is a Qwen2.5 config under the same keys.
-- LLaDA's (model_type "llada", OLMo keys) describes blocks that compute exactly a LLaMA layer.
-
-Left out: weights (dream_llada.py loads them), the memory check (memory.py).
+Left out: what a family's config means (its loader module translates it; families.py records which),
+weights (the loaders), the memory check (memory.py).
 """
 
 from __future__ import annotations
@@ -43,19 +41,6 @@ def read_config(name_or_path: str) -> dict:
     return config
 
 
-def dream_qwen2_config(dream: dict):
-    """Dream's config.json (model_type "Dream") as the Qwen2Config it is: the same keys, minus Dream's own."""
-    from transformers import Qwen2Config
-
-    if dream.get("model_type") != "Dream":
-        raise ModelUnavailable(f"not a Dream checkpoint: model_type is {dream.get('model_type')!r}")
-    drop = {"model_type", "architectures", "auto_map", "mask_token_id", "transformers_version", "torch_dtype",
-            "dtype", "_name_or_path"}
-    config = Qwen2Config(**{k: v for k, v in dream.items() if k not in drop})
-    config.use_cache = False  # every step re-reads the whole canvas
-    return config
-
-
 def load_tokenizer(name_or_path: str):
     """The checkpoint's tokenizer without remote code. Dream's tokenizer_config names a remote-code
     `DreamTokenizer`, a copy of Qwen2's: its vocab.json/merges.txt load into the native Qwen2Tokenizer.
@@ -73,49 +58,6 @@ def load_tokenizer(name_or_path: str):
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise ModelUnavailable(f"could not load the tokenizer of {name_or_path!r}: {error}") from error
-
-
-# LLaDA config values the LLaMA mapping relies on (anything else is refused with a clear message).
-LLADA_REQUIRED = {
-    "block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu", "rope": True, "alibi": False,
-    "include_bias": False, "include_qkv_bias": False, "scale_logits": False, "input_emb_norm": False,
-    "attention_layer_norm": False, "block_group_size": 1,
-}
-
-
-def llada_llama_config(llada: dict):
-    """LLaDA's config.json (model_type "llada", OLMo keys) as a LlamaConfig."""
-    from transformers import LlamaConfig
-
-    if llada.get("model_type") != "llada":
-        raise ModelUnavailable(f"not a LLaDA checkpoint: model_type is {llada.get('model_type')!r}")
-    unsupported = {k: llada.get(k) for k, v in LLADA_REQUIRED.items() if k in llada and llada[k] != v}
-    if unsupported:
-        raise ModelUnavailable(f"this LLaDA variant has settings the native LLaMA mapping does not cover: {unsupported}")
-    heads = llada["n_heads"]
-    return LlamaConfig(
-        vocab_size=llada.get("embedding_size") or llada["vocab_size"],
-        hidden_size=llada["d_model"],
-        intermediate_size=llada.get("mlp_hidden_size") or llada["mlp_ratio"] * llada["d_model"],
-        num_hidden_layers=llada["n_layers"],
-        num_attention_heads=heads,
-        num_key_value_heads=_llada_kv_heads(llada),
-        hidden_act="silu",
-        max_position_embeddings=llada.get("max_sequence_length", 4096),
-        rms_norm_eps=llada.get("rms_norm_eps", 1e-5),
-        rope_theta=llada.get("rope_theta", 10000.0),
-        tie_word_embeddings=bool(llada.get("weight_tying", False)),
-        attention_bias=False, mlp_bias=False, use_cache=False,
-        bos_token_id=llada.get("bos_token_id"), eos_token_id=llada.get("eos_token_id"),
-        pad_token_id=llada.get("pad_token_id"),
-    )
-
-
-def _llada_kv_heads(llada: dict) -> int:
-    """OLMo's effective_n_kv_heads: n_kv_heads, or 1 with multi_query_attention, else n_heads."""
-    if llada.get("n_kv_heads") is not None:
-        return llada["n_kv_heads"]
-    return 1 if llada.get("multi_query_attention") else llada["n_heads"]
 
 
 def token_id(tokenizer, token: str | None, fallback: int) -> int:

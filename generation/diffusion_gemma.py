@@ -42,8 +42,9 @@ import torch
 from .background import Halt, iterate_in_thread
 from .config import ConfigError, DiffusionConfig, check_fits
 from .history import DIFFUSION, History
-from .memory import can_run
 from .models import DiffusionLM, ModelUnavailable, placement
+
+DIFFUSION_GEMMA_MODEL_TYPE = "diffusion_gemma"  # config.json's model_type: its checkpoints (families.py)
 
 # The only DiffusionConfig fields DiffusionGemma's own loop can honour; the others must keep their defaults.
 APPLICABLE_SETTINGS = ("gen_length", "steps", "seed")
@@ -186,16 +187,8 @@ def applicable_config(config: DiffusionConfig) -> tuple[DiffusionConfig, tuple[s
 
 
 def load_diffusion_gemma(name_or_path: str, device: str, dtype: torch.dtype) -> BlockDiffusionLM:
-    """DiffusionGemma (hub id or local checkpoint) with its tokenizer and chat template."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as error:
-        raise ModelUnavailable(f"could not read the config of {name_or_path!r}: {error}") from error
-    verdict = can_run(name_or_path, device, dtype, config=config)
-    if not verdict.ok:
-        raise ModelUnavailable(verdict.message)
+    """DiffusionGemma (hub id or local checkpoint) with its tokenizer and chat template (the registry has
+    read its config and checked that it fits: families.py)."""
     tokenizer = _tokenizer(name_or_path)
     try:
         module = recording_class().from_pretrained(name_or_path, dtype=dtype, **placement(device)).eval()

@@ -11,17 +11,21 @@
 
 Neither family needs `trust_remote_code`: their published code does not run on transformers 5
 (Dream issue #83, LLaDA issue #130); the native classes do, and get SDPA, device_map and bf16 for free.
-Left out: DiffusionGemma (diffusion_gemma.py: it runs its own loop), naming and caching (registry.py).
+Their config.json translations (Dream's is a Qwen2.5 config under the same keys; LLaDA's, OLMo keys, describes
+blocks that compute exactly a LLaMA layer) live here too: memory.py counts parameters with them (families.py).
+Left out: DiffusionGemma (diffusion_gemma.py: it runs its own loop), naming and caching (registry.py), whether
+the weights fit (the registry asks memory.py first).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .checkpoints import (as_list, dream_qwen2_config, llada_llama_config, load_tokenizer, read_config, short_name,
-                          token_id, unique_ids)
-from .memory import can_run
+from .checkpoints import as_list, load_tokenizer, read_config, short_name, token_id, unique_ids
 from .models import DiffusionLM, ModelUnavailable, make_bidirectional, placement
+
+DREAM_MODEL_TYPE = "Dream"  # config.json's model_type: Dream's checkpoints (families.py)
+LLADA_MODEL_TYPE = "llada"
 
 # Dream (Qwen2.5 tokenizer). The ids are read from the checkpoint; these are the published values.
 DREAM_MASK_ID = 151666  # <|mask|>
@@ -32,6 +36,19 @@ LLADA_MASK_ID = 126336  # <|mdm_mask|>
 LLADA_EOS_ID = 126081  # <|endoftext|>: LLaDA-Instruct pads the canvas with it
 LLADA_END_OF_TURN_ID = 126348  # <|eot_id|>
 LLADA_END_OF_TURN_TOKEN = "<|eot_id|>"
+
+
+def dream_qwen2_config(dream: dict):
+    """Dream's config.json (model_type "Dream") as the Qwen2Config it is: the same keys, minus Dream's own."""
+    from transformers import Qwen2Config
+
+    if dream.get("model_type") != DREAM_MODEL_TYPE:
+        raise ModelUnavailable(f"not a Dream checkpoint: model_type is {dream.get('model_type')!r}")
+    drop = {"model_type", "architectures", "auto_map", "mask_token_id", "transformers_version", "torch_dtype",
+            "dtype", "_name_or_path"}
+    config = Qwen2Config(**{k: v for k, v in dream.items() if k not in drop})
+    config.use_cache = False  # every step re-reads the whole canvas
+    return config
 
 
 def load_dream(name_or_path: str, device: str, dtype: torch.dtype) -> DiffusionLM:
@@ -71,6 +88,49 @@ LLADA_KEY_MAPPING = {
 }
 
 
+# LLaDA config values the LLaMA mapping relies on (anything else is refused with a clear message).
+LLADA_REQUIRED = {
+    "block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu", "rope": True, "alibi": False,
+    "include_bias": False, "include_qkv_bias": False, "scale_logits": False, "input_emb_norm": False,
+    "attention_layer_norm": False, "block_group_size": 1,
+}
+
+
+def llada_llama_config(llada: dict):
+    """LLaDA's config.json (model_type "llada", OLMo keys) as a LlamaConfig."""
+    from transformers import LlamaConfig
+
+    if llada.get("model_type") != LLADA_MODEL_TYPE:
+        raise ModelUnavailable(f"not a LLaDA checkpoint: model_type is {llada.get('model_type')!r}")
+    unsupported = {k: llada.get(k) for k, v in LLADA_REQUIRED.items() if k in llada and llada[k] != v}
+    if unsupported:
+        raise ModelUnavailable(f"this LLaDA variant has settings the native LLaMA mapping does not cover: {unsupported}")
+    heads = llada["n_heads"]
+    return LlamaConfig(
+        vocab_size=llada.get("embedding_size") or llada["vocab_size"],
+        hidden_size=llada["d_model"],
+        intermediate_size=llada.get("mlp_hidden_size") or llada["mlp_ratio"] * llada["d_model"],
+        num_hidden_layers=llada["n_layers"],
+        num_attention_heads=heads,
+        num_key_value_heads=_llada_kv_heads(llada),
+        hidden_act="silu",
+        max_position_embeddings=llada.get("max_sequence_length", 4096),
+        rms_norm_eps=llada.get("rms_norm_eps", 1e-5),
+        rope_theta=llada.get("rope_theta", 10000.0),
+        tie_word_embeddings=bool(llada.get("weight_tying", False)),
+        attention_bias=False, mlp_bias=False, use_cache=False,
+        bos_token_id=llada.get("bos_token_id"), eos_token_id=llada.get("eos_token_id"),
+        pad_token_id=llada.get("pad_token_id"),
+    )
+
+
+def _llada_kv_heads(llada: dict) -> int:
+    """OLMo's effective_n_kv_heads: n_kv_heads, or 1 with multi_query_attention, else n_heads."""
+    if llada.get("n_kv_heads") is not None:
+        return llada["n_kv_heads"]
+    return 1 if llada.get("multi_query_attention") else llada["n_heads"]
+
+
 def load_llada(name_or_path: str, device: str, dtype: torch.dtype) -> DiffusionLM:
     """LLaDA-8B (Instruct or Base) as a bidirectional native LlamaForCausalLM."""
     from transformers import LlamaForCausalLM
@@ -90,10 +150,7 @@ def load_llada(name_or_path: str, device: str, dtype: torch.dtype) -> DiffusionL
 
 
 def _from_pretrained(cls, name_or_path: str, config, device: str, dtype: torch.dtype, **kwargs):
-    """Load weights into a native class, refusing (with the numbers) a model that will not fit."""
-    verdict = can_run(name_or_path, device, dtype, config=config)
-    if not verdict.ok:
-        raise ModelUnavailable(verdict.message)
+    """Load weights into a native class (the registry has checked they fit: families.py)."""
     try:
         module = cls.from_pretrained(name_or_path, config=config, dtype=dtype, **placement(device), **kwargs)
     except (OSError, ValueError) as error:

@@ -2,16 +2,16 @@
 by the memory estimate (`memory.can_run`), so a verdict and the load that follows it agree.
 
 CUDA when present, in bf16. On CPU, bf16 for diffusion models: a whole-sequence forward (a diffusion
-step, 128-297 tokens) takes about half as long in bf16 (bench/cpu_dtype.py, SmolLM2-135M, 2 cores).
+step) takes about half as long in bf16 (`python -m bench.cpu_dtype` measures it).
 For the embedded AR model (TIMED_ON_CPU), whichever of bf16 and float32 takes the shorter one-token
 step on this CPU, timed at its first load (`one_token_step_ms`; registry.py loads it in float32, casts
-a copy to bf16 and keeps the faster). The answer differs by CPU (an Intel Xeon: float32 42 ms against
-bf16 50 ms; an AMD EPYC: bf16 25-29 ms against float32 44-47 ms), and the page's AR panel, the race's
-baseline, should run at its best. Until it is timed, and for other AR models on CPU (a bf16 copy of a
+a copy to bf16 and keeps the faster). The answer differs by CPU (float32 won on an Intel Xeon, bf16 on an
+AMD EPYC; each evaluation records both, docs/results.md), and the page's AR panel, the race's baseline,
+should run at its best. Until it is timed, and for other AR models on CPU (a bf16 copy of a
 large model would double its memory for a while), float32.
 
 A model's kind comes from the catalogue (presets.DIFFUSION_CHOICES, which holds every registered
-diffusion model), else from its config.json's model_type (a diffusion family); anything else is AR.
+diffusion model), else from its config.json's model_type (a diffusion family's, families.py); anything else is AR.
 Left out: loading (registry.py), the estimate (memory.py).
 """
 
@@ -23,13 +23,15 @@ import time
 import torch
 
 from .checkpoints import read_json
+from .families import FAMILIES
 from .models import ModelUnavailable
 from .presets import AR_CHOICES, AR_SMOLLM2, DIFFUSION_CHOICES
 
 TIMED_ON_CPU = (AR_SMOLLM2,)  # AR models loaded on CPU in the dtype that steps faster here
 _cpu_step_ms: dict[str, dict[torch.dtype, float]] = {}  # their timings, once measured (registry.py)
 
-DIFFUSION_MODEL_TYPES = ("Dream", "llada", "diffusion_gemma")  # config.json model_types registry.FAMILY_LOADERS loads
+# config.json model_types of the diffusion families' checkpoints (what registry.FAMILY_LOADERS loads)
+DIFFUSION_MODEL_TYPES = tuple(model_type for family in FAMILIES for model_type in family.model_types)
 
 
 def device_dtype(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None, *,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import dream_qwen2_config, llada_llama_config, read_json, short_name
+from .checkpoints import read_json, short_name
 from .dtypes import default_device, device_dtype
+from .families import by_model_type
 from .models import ModelUnavailable
 from .presets import KNOWN_PARAMETERS
 
@@ -41,12 +42,9 @@ def parameter_count(name_or_path: str, config=None) -> int | None:
     if config is None:
         config = _native_config(name_or_path)
     if config is not None:
-        from transformers import AutoModelForCausalLM
-
         try:
             with torch.device("meta"):
-                model = AutoModelForCausalLM.from_config(config) if not _is_block_diffusion(config) \
-                    else _block_diffusion_class()(config)
+                model = _build(config)
             return sum(p.numel() for p in model.parameters())
         except (ValueError, KeyError, TypeError):
             pass
@@ -62,10 +60,9 @@ def _native_config(name_or_path: str):
         return None
     if not raw:
         return None
-    if raw.get("model_type") == "Dream":
-        return dream_qwen2_config(raw)
-    if raw.get("model_type") == "llada":
-        return llada_llama_config(raw)
+    family = by_model_type(raw.get("model_type"))
+    if family and family.native_config:
+        return family.native_config(raw)
     from transformers import AutoConfig
 
     try:
@@ -74,14 +71,14 @@ def _native_config(name_or_path: str):
         return None
 
 
-def _is_block_diffusion(config) -> bool:
-    return getattr(config, "model_type", "") == "diffusion_gemma"
+def _build(config):
+    """The model `config` describes, built by its family's transformers class, else as a causal LM."""
+    import transformers
 
-
-def _block_diffusion_class():
-    from transformers import DiffusionGemmaForBlockDiffusion
-
-    return DiffusionGemmaForBlockDiffusion
+    family = by_model_type(getattr(config, "model_type", None))
+    if family and family.model_class:
+        return getattr(transformers, family.model_class)(config)
+    return transformers.AutoModelForCausalLM.from_config(config)
 
 
 def free_memory(device: str) -> int:

@@ -1,15 +1,18 @@
 """One entry point for every model: `load_model(name_or_path)`, the registry of names behind it, the
 cache of what is loaded, and `unload_models`.
 
-Registered names (REGISTRY): the embedded models (`smollm2-135m-instruct`, `smollm2-135m-block-diffusion`,
-`smollm2-135m-diffusion`),
-Dream and LLaDA (Instruct and Base), DiffusionGemma. A local checkpoint directory of one of those
-families is recognised by its config's model_type; any other name is taken as a hub id or local
-path of a causal LM for the AR panel.
+Registered names (REGISTRY): each family's catalogue names (families.py: the embedded SmolLM2 models,
+Dream and LLaDA, Instruct and Base, DiffusionGemma). A local checkpoint directory of one of those
+families is recognised by its config's model_type (its family's record); any other name is taken as a hub
+id or local path of a causal LM for the AR panel. A family's weights load only once memory.can_run says
+they fit (the family record says which families are checked).
 
-To add a model: write its loader `(device, dtype) -> DiffusionLM | CausalLM` next to the others and
-add one `Registered` line to REGISTRY; its name goes in the catalogue (presets.py), which says whether
-it is a diffusion model (and so its CPU dtype, dtypes.py). This module imports the loaders; no loader imports it.
+To add a model family, touch three files: its loader module in generation/ (the loader
+`(name_or_path, device, dtype) -> DiffusionLM | CausalLM` and any translation of its config.json), one
+`Family` record in generation/families.py (its names, model_type, config translation, transformers class),
+and generation/presets.py (its names in the catalogue, which also says it is a diffusion model and so its
+CPU dtype, dtypes.py; KNOWN_PARAMETERS; a preset). This module, dtypes.py and memory.py read the record.
+This module imports the loaders (through families.py); no loader imports it.
 Loads are lazy and cached: importing this module loads nothing.
 """
 
@@ -20,20 +23,14 @@ import gc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 
 import torch
 
 from .checkpoints import as_list, read_json, short_name
-from .diffusion_gemma import load_diffusion_gemma
-from .dream_llada import load_dream, load_llada
 from . import dtypes
+from .families import FAMILIES, Family, by_model_type
+from .memory import can_run
 from .models import CausalLM, DiffusionLM, ModelUnavailable, placement
-from .presets import (
-    AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_GEMMA, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE,
-    LLADA_INSTRUCT,
-)
-from .smollm2 import load_ar_smollm2, load_block_diffusion, load_embedded_diffusion
 
 
 @dataclass(frozen=True)
@@ -41,19 +38,22 @@ class Registered:
     load: Callable[[str, torch.dtype], DiffusionLM | CausalLM]  # (device, dtype) -> the wrapped model
 
 
-REGISTRY: dict[str, Registered] = {
-    AR_SMOLLM2: Registered(load_ar_smollm2),
-    DIFFUSION_SMOLLM2: Registered(load_embedded_diffusion),
-    BLOCK_DIFFUSION_SMOLLM2: Registered(load_block_diffusion),
-    DREAM_INSTRUCT: Registered(partial(load_dream, DREAM_INSTRUCT)),
-    DREAM_BASE: Registered(partial(load_dream, DREAM_BASE)),
-    LLADA_INSTRUCT: Registered(partial(load_llada, LLADA_INSTRUCT)),
-    LLADA_BASE: Registered(partial(load_llada, LLADA_BASE)),
-    DIFFUSION_GEMMA: Registered(partial(load_diffusion_gemma, DIFFUSION_GEMMA)),
-}
+def family_entry(family: Family, name_or_path: str) -> Registered:
+    """`name_or_path` loaded by its family, refused with can_run's numbers first where the family is checked."""
+    def load(device: str, dtype: torch.dtype) -> DiffusionLM | CausalLM:
+        if family.check_fit:
+            verdict = can_run(name_or_path, device, dtype, config=family.transformers_config(name_or_path))
+            if not verdict.ok:
+                raise ModelUnavailable(verdict.message)
+        return family.load(name_or_path, device, dtype)
+
+    return Registered(load)
+
+
+REGISTRY: dict[str, Registered] = {name: family_entry(family, name) for family in FAMILIES for name in family.names}
 
 # Diffusion checkpoints outside the registry, by their config.json model_type.
-FAMILY_LOADERS = {"Dream": load_dream, "llada": load_llada, "diffusion_gemma": load_diffusion_gemma}
+FAMILY_LOADERS = {model_type: family.load for family in FAMILIES for model_type in family.model_types}
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -121,8 +121,8 @@ def checkpoint_entry(name_or_path: str) -> Registered | None:
         config = read_json(name_or_path, "config.json")
     except ModelUnavailable:
         return None
-    loader = FAMILY_LOADERS.get((config or {}).get("model_type"))
-    return Registered(partial(loader, name_or_path)) if loader else None
+    family = by_model_type((config or {}).get("model_type"))
+    return family_entry(family, name_or_path) if family else None
 
 
 def load_causal_lm(name_or_path: str, device: str, dtype: torch.dtype) -> CausalLM:

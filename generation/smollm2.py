@@ -106,6 +106,13 @@ def load_block_diffusion(device: str, dtype: torch.dtype, adapter_dir: Path = BL
         bigrams=Bigrams.load(bigrams) if bigrams.exists() else None)
 
 
+def load_embedded_smollm2(name: str, device: str, dtype: torch.dtype) -> CausalLM | DiffusionLM:
+    """The embedded model registered as `name`: AR_SMOLLM2, DIFFUSION_SMOLLM2 or BLOCK_DIFFUSION_SMOLLM2."""
+    loaders = {AR_SMOLLM2: load_ar_smollm2, DIFFUSION_SMOLLM2: load_embedded_diffusion,
+               BLOCK_DIFFUSION_SMOLLM2: load_block_diffusion}
+    return loaders[name](device, dtype)
+
+
 def smollm2_diffusion_lm(module: torch.nn.Module, tokenizer=None) -> DiffusionLM:
     """Wrap a bidirectional SmolLM2 module with the embedded diffusion model's conventions."""
     return DiffusionLM(
