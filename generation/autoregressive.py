@@ -9,12 +9,11 @@ the same moment never perturb each other's draws. Greedy at temperature 0: trans
 `generate`, token for token.
 
 Why a loop here and not transformers' `generate` in a thread feeding a streamer (what this module did
-before): CPU torch (libgomp) runs about 1.7x slower in a thread started after the main thread has run
-its parallel kernels. Measured on this project's 2-core CPU, SmolLM2-135M in bf16: 26 ms per token in
-the caller's thread, 40-50 ms in such a thread. The evaluation and the benchmarks run the diffusion
+before): CPU torch (libgomp) runs markedly slower in a thread started after the main thread has run
+its parallel kernels (background.py says why). The evaluation and the benchmarks run the diffusion
 sampler in the main thread, so a generate thread handicapped the AR baseline they compare against.
-In the caller's thread the two sides run alike, and the loop is as fast as `generate` (29.2 vs 28.4
-ms per token at T=0.7 here).
+In the caller's thread the two sides run alike, and the loop is as fast as `generate` (the AR rows of
+`python -m bench.speed` time it).
 
 Left out: batching, transformers' other generation options (repetition penalty, beams).
 """

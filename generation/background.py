@@ -10,8 +10,8 @@ in the caller's thread: autoregressive.py says why).
 throttles the spin-waiting of every thread team once more threads hold a team than there are CPUs, and
 a thread holds its team while it lives. So a long-lived thread that has run torch (a web server's worker
 after a steps sweep, a panel that loaded its model and waits for its turn) slows every later run in
-other threads: an AR step took 28-31 ms alone, 47-48 ms beside such an idle thread, 28 ms after it had
-ended (2-core AMD EPYC, bf16). A thread that ends takes its team with it.
+other threads (an AR step beside such an idle thread took over half as long again as alone, and as long as
+alone once it had ended). A thread that ends takes its team with it.
 """
 
 from __future__ import annotations

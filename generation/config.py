@@ -195,33 +195,20 @@ class Recommendation:
 
 
 RECOMMENDED = {
-    # Embedded SmolLM2 diffusion model. Measured with `python -m bench.speed` (4 held-out prompts,
-    # 128 tokens, blocks of 32, greedy, idle 2-core CPU): the dual cache answers in 14.5 s against the
-    # exact loop's 34.3 s (2.36x; 4.5x fewer positions computed) at generative perplexity 1.87 vs 2.25.
-    # The threshold buys little here: at 0.9 and 0.95 it still commits one token per forward; 0.8
-    # commits 1.06 (perplexity 2.53), 0.7 1.17 (2.58, 11% faster), 0.5 1.34 (5.42).
+    # Embedded SmolLM2 diffusion model: the dual cache is the fastest exact-enough mode on CPU, and the threshold
+    # buys little here (it still commits about one token per forward at 0.9): time and perplexity per cache mode and
+    # threshold from `python -m bench.speed`; the model's evaluation in docs/results.md.
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
-    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 (a forward
-    # holds t0, the first draft's 4 alternatives, a second draft from the bigram counts after the best one, and a
-    # mask after each: 12 positions), its exact block cache. Its answers are distributed as the model's own causal
-    # path, which loops far less than its unmasking samplers. The samples of every draft length follow that one
-    # distribution, so the length is a speed choice, made on training prompts (T=0.7, 128 tokens; held-out prompts
-    # stay unseen), interleaved with the AR model in bf16 in the same thread, AMD EPYC, 2 cores, with the drafts
-    # rescored by the model's bigram counts (generation/bigrams.py). Per answer token, against the AR model's: on 10
-    # prompts, drafts of 2 with the bigram draft 0.632x (1.87 tokens per forward), drafts of 3 without it 0.714x
-    # (1.88); on 10 others, drafts of 2 with it and 3 / 4 / 5 alternatives 0.614 / 0.677 / 0.665x (1.82 / 1.87 /
-    # 1.85), drafts of 3 with it 0.657x (1.98). The noise between such runs is about +-0.04. (Those runs took the
-    # bigram draft by the rescoring score with zero logits; the code takes the most frequent follower: 1.89 tokens
-    # per forward on the first 10 prompts against 1.87, 0.670x there, on a faster hour of the machine: the AR model
-    # 22 ms per token against 41.)
-    # On 40 held-out prompts (the model card, AMD EPYC, the settings taking turns answer by answer): perplexity 2.7
-    # (AR 3.6), 95% of the AR samples' entropy, 10% repeated 4-grams (AR 5%), 1.86 tokens per forward, 0.67x the AR
-    # model's seconds per answer (bf16; 0.66x per token).
-    # Fast-dLLM's threshold 0.9 in blocks of 8, the page's setting before: 28% repeated 4-grams, 1.20 tokens per
-    # forward, 1.31x the AR model's time.
+    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 plus the
+    # bigram draft, its exact block cache. Its answers are distributed as the model's own causal path, which loops
+    # far less than its unmasking samplers; every draft length samples that one distribution, so the length is a
+    # speed choice, made on training prompts (held-out ones stay unseen): `python -m bench.speed --model
+    # smollm2-135m-block-diffusion --split train`. Held-out quality and speed against the AR model, and Fast-dLLM's
+    # threshold (the page's setting before), are in the model card (assets/smollm2-135m-block-diffusion/README.md)
+    # and docs/results.md.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE.name, block=2),
-    # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache,
-    # threshold 0.9, blocks of 32: LLaDA GSM8K 79.3 -> 78.5 at 8.1x the speed, arXiv 2505.22618).
+    # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache, threshold 0.9, blocks
+    # of 32; arXiv 2505.22618 reports LLaDA's GSM8K score kept at several times the speed).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),
     LLADA_BASE: Recommendation(cache="dual", threshold=0.9),
     # Dream: the dual cache alone; parallel decoding hurt Dream on HumanEval (Fast-dLLM issue #43).

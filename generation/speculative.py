@@ -29,8 +29,7 @@ first mask is that token's own position). So every forward commits 1..k tokens (
 and yields the next tree; no forward is spent on drafting alone. At temperature 0 the answer is the causal path's greedy decode.
 
 A block after an anchor holds k - 1 masks, one per draft; the k-th mask of the training layout would draft
-past the block and is left out (at drafts of 2, 142 anchors of bench/drafts.py's protocol: the likeliest first
-draft is kept 0.43 of the time without it, 0.40 with it; the 4 likeliest 0.65 either way).
+past the block and is left out: the first draft is kept no more often with it (`python -m bench.drafts`).
 Each forward is one step of the History: the committed tokens, each scored by p under the causal path.
 Left out: TiDAR's training (it trains its model for this layout; ours is the BD3-LM one of training/block.py),
 infilling (a given token would need the verifier to skip it), classifier-free guidance.
@@ -51,18 +50,14 @@ from .infill import Infill
 from .models import DiffusionLM, new_cache
 from .sampling import next_token
 
-# The first draft's alternatives. Over 1,813 trees on 30 training prompts (drafts of 2, T=0.7) the drafter's best
-# 1 / 2 / 4 / 6 values held the token the verifier drew 0.44 / 0.56 / 0.67 / 0.73 of the time by its logits alone,
-# 0.55 / 0.69 / 0.78 / 0.83 rescored by the bigram counts (generation/bigrams.py). A forward costs about 1 ms more per
-# position here (bf16, AMD EPYC, 2 cores); interleaved with the AR model (10 training prompts, 128 tokens, drafts of
-# 2 rescored, with the bigram draft below) K = 3 / 4 / 5 took 0.614 / 0.677 / 0.665x its time per token, within the
-# noise of such runs (about +-0.04); without the bigram draft, on 12 others, K = 4 / 6 took 0.649 / 0.675x.
+# The first draft's alternatives: more of them hold the verifier's token more often (`python -m bench.drafts
+# --candidates K`, on training prompts), but each costs a position in every forward; against the AR model, K = 3 to 5
+# timed alike (`python -m bench.speed --model smollm2-135m-block-diffusion --split train`, with this changed).
 CANDIDATES = 4
 # Drafts after the drafting block's, from the bigram counts alone (for a model that has them): the most frequent
-# follower of the chain's last draft, and a mask after it. Interleaved with the AR model (10 training prompts, T=0.7,
-# 128 tokens, AMD EPYC, 2 cores): drafts of 2 with one such draft committed 1.87 tokens per forward, as many as drafts
-# of 3 (1.88, the second draft from the drafter's second mask), in a forward of 12 positions instead of 18: 0.632x the
-# AR model's time per token against 0.714x; a second one added nothing (1.877, 0.710x).
+# follower of the chain's last draft, and a mask after it. One such draft commits about as many tokens per forward
+# as a third drafted token, in a forward of fewer positions; a second added nothing (timed against the AR model on
+# training prompts: `python -m bench.speed --model smollm2-135m-block-diffusion --split train`, with this changed).
 BIGRAM_DRAFTS = 1
 
 

@@ -25,7 +25,7 @@ from page.fragments import esc
 log = logging.getLogger("unmask.page")
 
 # Off unless the operator says so: on a public Space any visitor could otherwise make the server fetch any hub
-# id or read any local path (an unknown id cost 70 s of network time-outs). `make demo` turns it on.
+# id or read any local path (an unknown id waits out the network's time-outs). `make demo` turns it on.
 CUSTOM_MODELS_ENV = "UNMASK_ALLOW_CUSTOM_MODELS"
 
 
