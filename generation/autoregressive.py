@@ -5,7 +5,8 @@ token i), so one visualisation and one set of charts serve both. Each step is on
 newest token over the model's KV cache (the first one prefills the prompt), the vocabulary projection
 of that position only, and a draw from the tempered distribution (`sampling.tempered`: the same
 temperature, top-p, top-k as the diffusion samplers) with the run's own seeded generator, so runs at
-the same moment never perturb each other's draws. Greedy at temperature 0: transformers' greedy
+the same moment never perturb each other's draws. Each step also records the 5 likeliest tokens of
+that distribution (what else the model could have written there). Greedy at temperature 0: transformers' greedy
 `generate`, token for token.
 
 Why a loop here and not transformers' `generate` in a thread feeding a streamer (what this module did
@@ -29,7 +30,7 @@ import torch
 from .config import ARConfig, check_fits
 from .history import AUTOREGRESSIVE, History, collect
 from .models import CausalLM
-from .sampling import next_token
+from .sampling import distribution, pick, top_candidates
 
 
 @torch.no_grad()
@@ -53,8 +54,10 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
         began = time.perf_counter()
         output = model.module(feed, past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache = output.past_key_values
-        token, probability = next_token(output.logits[0, -1].float(), config, generator)
-        history.record([history.length], [token], [probability], time.perf_counter() - began, forward_passes)
+        p = distribution(output.logits[0, -1].float(), config)  # (V,)
+        token = pick(p, config, generator)
+        history.record([history.length], [token], [float(p[token])], time.perf_counter() - began, forward_passes,
+                       candidates=top_candidates(p.unsqueeze(0)))
         yield history
         if token in model.stop_ids:
             return

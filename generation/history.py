@@ -45,6 +45,10 @@ class Step:
     # answer-relative positions and their tokens, empty where the decoder writes its drafts onto the canvas
     draft_positions: list[int] = field(default_factory=list)
     draft_tokens: list[int] = field(default_factory=list)
+    # per changed position (in `positions` order), the sampler's likeliest tokens there at that moment, likeliest
+    # first: [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
+    # sampler does not record them (masks written back, decoders without candidates, runs saved before they were)
+    candidates: list[list[list]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,16 +95,19 @@ class History:
     def record(self, positions: list[int], tokens: list[int], scores: list[float | None],
                seconds: float, forward_passes: int, committed: list[int] | None = None,
                computed_positions: int | None = None, uncached_positions: int | None = None,
-               draft_positions: Iterable[int] = (), draft_tokens: Iterable[int] = ()) -> None:
+               draft_positions: Iterable[int] = (), draft_tokens: Iterable[int] = (),
+               candidates: Iterable[list[list]] = ()) -> None:
         """Append one step; positions are answer-relative, at most one past the canvas end.
 
         A position counts as committed in the step it first leaves the mask (or, with no mask, first
         gets a token), unless the sampler says itself which positions it accepted in this step
         (`committed`: DiffusionGemma keeps revising tokens after it has drawn them). `draft_positions` /
-        `draft_tokens`: what the step drafted for the next one to check, without writing it (see Step)."""
+        `draft_tokens`: what the step drafted for the next one to check, without writing it; `candidates`: per
+        position, the likeliest tokens there (see Step)."""
         step_number = len(self.steps) + 1
         self.steps.append(Step(list(positions), list(tokens), list(scores), seconds, forward_passes,
-                               computed_positions, uncached_positions, list(draft_positions), list(draft_tokens)))
+                               computed_positions, uncached_positions, list(draft_positions), list(draft_tokens),
+                               list(candidates)))
         for position, token in zip(positions, tokens):
             if position == len(self._canvas):  # autoregressive growth
                 self._canvas.append(token)

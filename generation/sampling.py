@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from .config import ARConfig, DiffusionConfig
 
+CANDIDATES = 5  # likeliest tokens recorded per written token (History's Step.candidates): what else it could have been
+
 
 def tempered(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
     """Dream's order: temperature (none at 0), then top-p, then top-k filtering (transformers' `generate`
@@ -52,10 +54,26 @@ def next_token(logits: torch.Tensor, config: DiffusionConfig | ARConfig,
                generator: torch.Generator) -> tuple[int, float]:
     """(the next token, its probability under the distribution it was drawn from): the argmax of the
     plain softmax at temperature 0, else a draw from the tempered and filtered one."""
-    if config.temperature == 0:
-        p = torch.softmax(logits, dim=-1)
-        token = int(p.argmax())
-    else:
-        p = torch.softmax(tempered(logits, config), dim=-1)
-        token = draw(p, generator)
+    p = distribution(logits, config)
+    token = pick(p, config, generator)
     return token, float(p[token])
+
+
+def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
+    """What the next token is drawn from: the plain softmax at temperature 0, else the tempered, filtered one."""
+    return torch.softmax(logits if config.temperature == 0 else tempered(logits, config), dim=-1)
+
+
+def pick(p: torch.Tensor, config: DiffusionConfig | ARConfig, generator: torch.Generator) -> int:
+    """The argmax of `p` at temperature 0 (no draw), else one draw from it."""
+    return int(p.argmax()) if config.temperature == 0 else draw(p, generator)
+
+
+def top_candidates(probs: torch.Tensor, k: int = CANDIDATES) -> list[list[list]]:
+    """Per row of (N, V) probabilities, the k likeliest [token id, probability], each probability rounded to float16
+    and written with 4 significant digits (float16 holds ~3.3; enough for a percentage, short in JSON).
+    [[0.1, 0.7, 0.2]], k=2 -> [[[1, 0.7002], [2, 0.2]]]."""
+    values, ids = torch.topk(probs, min(k, probs.shape[-1]), dim=-1)
+    values = values.to(torch.float16).float().tolist()
+    return [[[token, float(f"{p:.4g}")] for token, p in zip(row_ids, row_values)]
+            for row_ids, row_values in zip(ids.tolist(), values)]

@@ -2,7 +2,8 @@
 
 `stream` is one generator that reads top to bottom: lay out the canvas, then for each semi-autoregressive
 block and each step, ask the model for proposals at the masked positions of the block, score them, commit
-some (the algorithm's `Scheme`, schemes.py), record the step in the `History`, and yield. The published
+some (the algorithm's `Scheme`, schemes.py), record the step in the `History` (with each committed position's 5
+likeliest proposals), and yield. The published
 loops it follows:
 
 - LLaDA (Nie et al., "Large Language Diffusion Models", arXiv 2502.09992; github.com/ML-GSAI/LLaDA
@@ -52,7 +53,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill, start_canvas
 from .models import DiffusionLM, crop_cache, new_cache
-from .schemes import SCHEMES, Scheme
+from .schemes import SCHEMES, Scheme, candidates
 
 
 def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
@@ -104,6 +105,7 @@ def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                 seconds=time.perf_counter() - began, forward_passes=forward_passes,
                 computed_positions=passes * inputs.computed(canvas),
                 uncached_positions=passes * (end if model.block_size is not None else canvas.length),
+                candidates=candidates(probs, chosen),
             )
             step += 1
             yield history

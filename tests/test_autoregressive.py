@@ -125,3 +125,11 @@ def test_a_prefix_starts_the_canvas_as_given_tokens_and_is_continued(tiny_ar):
     plain = generate_autoregressive(tiny_ar, PROMPT + prefix, ARConfig(max_new_tokens=6))
     assert history.canvas[3:] == plain.canvas  # the same as prompting with the prefix appended
     assert history.answer_tokens() == history.answer_length() - 3
+
+
+def test_each_token_keeps_the_five_likeliest_of_the_distribution_it_was_drawn_from(tiny_ar):
+    history = generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=8, temperature=0.8, top_p=0.9, seed=3))
+    for step in history.steps:
+        (top,) = step.candidates
+        assert len(top) <= 5 and [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+        assert step.tokens[0] in [token for token, _ in top] or step.scores[0] < top[-1][1] + 1e-3

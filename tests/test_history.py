@@ -8,6 +8,7 @@ from fakes import small_config as config
 from fakes import TINY_EOS_ID, TINY_MASK_ID, ar_history, diffusion_history, tiny_diffusion_lm
 from generation import DiffusionConfig, diffuse
 from generation.history import History, StepChanges, collect
+from generation.sampling import CANDIDATES
 
 MASK, EOS = 9, 0
 PROMPT = [3, 14, 15, 92, 65]
@@ -99,7 +100,27 @@ def test_history_records_changes_not_snapshots():
     history = diffuse(tiny_diffusion_lm(11), PROMPT, DiffusionConfig(gen_length=64, steps=64))
     stored = sum(len(s.positions) for s in history.steps)
     assert stored == 64  # one entry per change, not steps x length (64 x 64)
-    assert len(history.to_json()) < 64 * 64 * 4
+    assert all(len(top) == CANDIDATES for step in history.steps for top in step.candidates)
+    assert len(history.to_json()) < 64 * 64 * 4 + stored * CANDIDATES * 24  # a candidate: [id, 4 digits]
+
+
+@pytest.mark.parametrize("algorithm", ["low_confidence", "entropy"])
+def test_each_committed_token_keeps_its_five_likeliest_candidates_at_temperature_0(algorithm):
+    history = diffuse(tiny_diffusion_lm(12), PROMPT, config(algorithm))
+    for step in history.steps:
+        assert len(step.candidates) == len(step.positions)
+        for token, top in zip(step.tokens, step.candidates):
+            probabilities = [p for _, p in top]
+            assert top[0][0] == token and probabilities == sorted(probabilities, reverse=True)
+            assert 0 < sum(probabilities) <= 1.001
+
+
+def test_a_history_saved_without_candidates_still_loads():
+    history = three_tokens()
+    data = json.loads(history.to_json())
+    for step in data["steps"]:
+        del step["candidates"]
+    assert History.from_json(json.dumps(data)) == history
 
 
 def test_last_changed_and_first_committed_for_masked_models():
