@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fakes import TINY_EOS_ID, TINY_MASK_ID, ar_history, diffusion_history
 from generation.history import History
-from visualize.canvas import MASK_GLYPH, render_canvas, render_history, render_legend, render_step_line
+from visualize.canvas import MASK_GLYPH, cell_html, cells, render_canvas, render_history, render_legend, render_step_line
 from visualize.colors import VIRIDIS, step_color
 from fakes import BYTE_LEVEL_EOS, BYTE_LEVEL_MASK, byte_level_tokenizer
 
@@ -191,3 +191,13 @@ def test_the_step_line_says_what_the_shown_step_did():
     history.record([1, 0], [7, 6], [0.5, 0.5], 0.01, 2)
     assert "Step 2</b> of 4 · 1 committed · 1 revised" in render_step_line(history, 2)
     assert "drafted" not in render_step_line(history, 2) and "Step 0" in render_step_line(history, 0)
+
+
+def test_a_tokens_candidates_show_as_escaped_text_with_percentages():
+    history = History(kind="autoregressive", prompt_ids=[1], initial=[], stop_ids=[TINY_EOS_ID])
+    history.record([0], [5], [0.41], 0.01, 1, candidates=[[[5, 0.41], [6, 0.22], [7, 0.09], [8, 0.004], [9, 0.001]]])
+    names = {5: " sea", 6: "<b>ocean", 7: "\n", 8: " ", 9: "x"}
+    (cell,) = cells(history, ["sea"], 1, candidate_text=names.get)
+    page = cell_html(cell, 1)
+    assert 'data-candidates="sea 41% · &lt;b&gt;ocean 22% · ↵ 9% · ␣ &lt;1% · x &lt;1%"' in page
+    assert 'data-tip="step 1 · score 0.41"' in page and "title=" not in page

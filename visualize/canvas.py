@@ -4,6 +4,8 @@ One <span class="um-tok"> per canvas position, in order:
 - committed tokens carry the colour of the step in which they last changed (as of the shown step)
   and a tooltip "step N · score 0.93"; for AR that step is the one that produced the token, so an
   AR answer shows a left-to-right gradient and a diffusion answer shows the order it was unmasked;
+  where the sampler recorded candidates (Step.candidates), the tooltip is the page's own (CSS, on hover
+  or tap) and adds them: "sea 41% · ocean 22% · water 9% · ..." (`data-tip`, `data-candidates`);
 - tokens changed in the shown step get the class `um-now` (outlined);
 - still-masked positions show a placeholder (class `um-mask`);
 - positions after the end of the answer (the first stop token onward) get `um-after` (dimmed);
@@ -61,14 +63,18 @@ def text_html(text: str) -> str:
     return f'<span class="um-nl">{NEWLINE_GLYPH}</span><br>'.join(lines)
 
 
-def state_at(history: History, step: int) -> tuple[dict[int, int], dict[int, float | None]]:
-    """Per position, the step (1-based) in which it last changed and that change's score, after `step` steps."""
-    changed, scores = {}, {}
+def state_at(history: History, step: int) -> tuple[dict[int, int], dict[int, float | None], dict[int, list]]:
+    """Per position, after `step` steps: the step (1-based) in which it last changed, that change's score, and the
+    candidates the sampler recorded for it then ([[token id, probability], ...]; absent where none were)."""
+    changed, scores, candidates = {}, {}, {}
     for number, record in enumerate(history.steps[:step], start=1):
-        for position, score in zip(record.positions, record.scores):
+        for i, (position, score) in enumerate(zip(record.positions, record.scores)):
             changed[position] = number
             scores[position] = score
-    return changed, scores
+            candidates.pop(position, None)
+            if i < len(record.candidates):
+                candidates[position] = record.candidates[i]
+    return changed, scores, candidates
 
 
 def default_total(history: History) -> int:
@@ -92,23 +98,30 @@ class Cell:
     now: bool  # changed in the shown step
     after: bool  # at or after the first stop token: canvas, not answer
     fixed: bool = False  # given before the run (infilling); never changes
+    candidates: tuple[tuple[str, float], ...] = ()  # the likeliest tokens there when it was written (text, prob)
 
 
 def _clamp_step(history: History, step: int | None) -> int:
     return len(history.steps) if step is None else max(0, min(int(step), len(history.steps)))
 
 
-def cells(history: History, texts: list[str | None], step: int | None = None) -> list[Cell]:
-    """The canvas after `step` steps (None = latest) as Cells; `texts` from token_texts(canvas_at(step))."""
+def cells(history: History, texts: list[str | None], step: int | None = None,
+          candidate_text=None) -> list[Cell]:
+    """The canvas after `step` steps (None = latest) as Cells; `texts` from token_texts(canvas_at(step)).
+    `candidate_text(token id) -> str` names the recorded candidates (None: left out)."""
     step = _clamp_step(history, step)
     canvas = history.canvas_at(step)
     if len(texts) != len(canvas):
         raise ValueError(f"got {len(texts)} texts for a canvas of {len(canvas)} positions at step {step}")
-    changed, scores = state_at(history, step)
+    changed, scores, candidates = state_at(history, step)
     now = set(history.steps[step - 1].positions) if step else set()
     end = history.answer_end(canvas)
     given = set(history.fixed)
-    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end, i in given) for i, text in enumerate(texts)]
+    named = {}
+    if candidate_text is not None:
+        named = {i: tuple((candidate_text(int(token)), p) for token, p in top) for i, top in candidates.items()}
+    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end, i in given, named.get(i, ()))
+            for i, text in enumerate(texts)]
 
 
 def cell_html(cell: Cell, total: int) -> str:
@@ -121,9 +134,22 @@ def cell_html(cell: Cell, total: int) -> str:
     if cell.step is None:
         return f'<span class="{classes} um-initial" title="not yet changed">{text_html(cell.text)}</span>'
     background = step_color(cell.step, total)
-    title = html.escape(_tooltip(cell.step, cell.score), quote=True)
+    tip = html.escape(_tooltip(cell.step, cell.score), quote=True)
+    # with candidates, the page's own tooltip (CSS, on hover or on a tap that focuses the token) replaces `title`
+    hint = (f'title="{tip}"' if not cell.candidates else
+            f'data-tip="{tip}" data-candidates="{html.escape(candidates_text(cell.candidates), quote=True)}" '
+            f'tabindex="0"')
     return (f'<span class="{classes}" style="background:{background};color:{text_color_for(background)}" '
-            f'title="{title}" data-step="{cell.step}">{text_html(cell.text)}</span>')
+            f'{hint} data-step="{cell.step}">{text_html(cell.text)}</span>')
+
+
+def candidates_text(candidates: tuple[tuple[str, float], ...]) -> str:
+    """The candidates as one line: candidates_text(((" sea", 0.41), (" ocean", 0.22))) -> 'sea 41% · ocean 22%'.
+    Blank-only tokens show as ␣ (or ↵), under 1% as '<1%'."""
+    def name(text: str) -> str:
+        shown = visible_text(text).strip()
+        return shown or ("↵" if "\n" in text else "␣")
+    return " · ".join(f"{name(text)} {f'{p:.0%}' if p >= 0.005 else '<1%'}" for text, p in candidates)
 
 
 def canvas_open(history: History, step: int, total: int) -> str:
@@ -146,7 +172,16 @@ def render_history(history: History, tokenizer, step: int | None = None, total_s
     step = _clamp_step(history, step)
     hidden = () if history.mask_id is None else (history.mask_id,)
     texts = token_texts(tokenizer, history.canvas_at(step), hidden_ids=hidden)
-    return render_canvas(history, texts, step=step, total_steps=total_steps)
+    total = total_steps or default_total(history)
+    spans = [cell_html(cell, total) for cell in cells(history, texts, step, candidate_namer(tokenizer))]
+    return canvas_open(history, step, total) + "".join(spans) + "</div>"
+
+
+def candidate_namer(tokenizer):
+    """token id -> its text, decoded one token at a time and remembered (a candidate stands alone, so a byte of a
+    longer character shows as '\ufffd')."""
+    return cache(lambda token: tokenizer.decode([token], skip_special_tokens=False,
+                                                clean_up_tokenization_spaces=False))
 
 
 def render_legend(total_steps: int, fixed: bool = False) -> str:
