@@ -9,6 +9,7 @@ Both models are the real embedded pair. Fails, never skips, when the browser can
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PROMPT = "Write a short poem about the sea."
 TEMPLATE = "The capital of France is ___, and it is famous for ___8."
 RUN_SECONDS = 240
+LAPTOP = {"width": 1366, "height": 768}  # the screen on which the stage must fit once a run starts
 SWEEP_STEPS = "8 16 32"  # the sweep tour's step counts (answers of the page's default length)
 
 
@@ -51,8 +53,8 @@ def chromium():
             browser.close()
 
 
-def open_page(browser, url, errors, theme="light"):
-    page = browser.new_page(viewport={"width": 1440, "height": 1100})
+def open_page(browser, url, errors, theme="light", viewport=None):
+    page = browser.new_page(viewport=viewport or {"width": 1440, "height": 1100})
     page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.goto(f"{url}?__theme={theme}")
@@ -70,16 +72,41 @@ def _wait_for_step(page, step, timeout_ms):
         " return c && Number(c.dataset.step) === n; }", arg=step, timeout=timeout_ms)
 
 
+def _in_view(page, selector) -> bool:
+    """Whether the element is wholly inside the viewport, the page not scrolled."""
+    return page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
+                         " return window.scrollY === 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight"
+                         " && r.right <= innerWidth; }", selector)
+
+
+def _shown_steps(page) -> tuple[int, int]:
+    return tuple(int(page.get_attribute(f"#um-{panel} .um-canvas", "data-step")) for panel in ("diffusion", "ar"))
+
+
+def _candidates(page, panel) -> list[str]:
+    """Hover a token of `panel` that has candidates; the percentages its tooltip shows."""
+    token = page.locator(f"#um-{panel} .um-tok[data-candidates]").first
+    token.hover()
+    shown = page.evaluate("el => getComputedStyle(el, '::after').content", token.element_handle())
+    return re.findall(r"<?\d+%", shown)
+
+
 def stream_replay_and_play(browser, url, shots: Path) -> None:
-    """Generate, watch both panels stream, replay an early step, autoplay to the end.
-    Saves screenshot-light.png and screenshot-replay.png."""
+    """On a 1366x768 screen: Generate, both canvases in view at once, watch both panels stream, step through with
+    Previous / Next and the arrow keys, replay an early step, autoplay to the end. Saves screenshot-light.png and
+    screenshot-replay.png."""
     errors: list[str] = []
-    page = open_page(browser, url, errors)
+    page = open_page(browser, url, errors, viewport=LAPTOP)
     assert "early" in page.inner_text("#um-legend") and "late" in page.inner_text("#um-legend")
     assert "How to read this" in page.inner_text("#um-how-to-read")
+    assert page.locator("#um-how-to-read details[open]").count() == 1  # open on a first visit
 
     page.fill("#um-prompt textarea", PROMPT)
     page.click("#um-generate")
+    page.wait_for_selector("#um-diffusion .um-canvas", timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector("#um-ar .um-canvas", timeout=RUN_SECONDS * 1000)
+    assert _in_view(page, "#um-diffusion .um-canvas") and _in_view(page, "#um-ar .um-canvas")
+    assert _in_view(page, "#um-prompt textarea") and _in_view(page, "#um-generate")
     diffusion_steps, ar_tokens, live_chart = set(), set(), False
     deadline = time.monotonic() + RUN_SECONDS
     while time.monotonic() < deadline:
@@ -98,6 +125,9 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert len([n for n in ar_tokens if n > 0]) >= 2, f"AR tokens did not stream: {sorted(ar_tokens)}"
     assert page.locator("#um-diffusion .um-mask").count() == 0
     assert live_chart, "no chart appeared while the diffusion model was running"
+    assert _in_view(page, "#um-diffusion .um-canvas") and _in_view(page, "#um-ar .um-canvas")
+    assert len(_candidates(page, "ar")) == 5
+    step_through(page)
     for chart in ("commits", "race", "map", "scores"):
         page.wait_for_selector(f"#um-chart-{chart} .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
@@ -117,6 +147,25 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert page.locator("#um-diffusion .um-mask").count() == 0
     assert errors == [], errors
     page.close()
+
+
+def step_through(page) -> None:
+    """Previous / Next and the left / right arrow keys move both panels one step on the shared timeline (the AR
+    panel following at the same share of its run), and the line under the canvas names the step."""
+    page.get_by_label("same share of the run").check()
+    total = _shown_steps(page)[0]
+    start = max(total // 4, 1)
+    page.locator("#um-replay input[type=range]").fill(str(start))
+    _wait_for_step(page, start, 15_000)
+    before = _shown_steps(page)
+    for move, delta in (("#um-next", 1), ("#um-previous", 0), ("ArrowRight", 1), ("ArrowLeft", 0)):
+        page.click(move) if move.startswith("#") else page.keyboard.press(move)
+        _wait_for_step(page, start + delta, 15_000)
+        page.wait_for_function("n => Number(document.querySelector('#um-ar .um-canvas').dataset.step) !== n",
+                               arg=-1 if delta == 0 else before[1], timeout=15_000)
+        shown = _shown_steps(page)
+        assert (shown == before) if delta == 0 else (shown[0] == before[0] + 1 and shown[1] > before[1]), shown
+        assert f"Step {start + delta}" in page.inner_text("#um-diffusion .um-step-line")
 
 
 def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
@@ -166,6 +215,8 @@ def fill_the_blanks(browser, url, shots: Path) -> None:
     assert given.startswith("The capital of France is") and "and it is famous for" in given
     assert "cannot fill one" in page.inner_text("#um-ar") and page.locator("#um-ar .um-fixed").count() > 0
     assert "given (fixed)" in page.inner_text("#um-legend")
+    assert "endoftext" not in page.inner_text("#um-diffusion")  # unused room shows as blanks
+    assert len(_candidates(page, "diffusion")) == 5 and len(_candidates(page, "ar")) == 5
     page.locator(".um-panels").screenshot(path=str(shots / "screenshot-infill.png"))
     assert errors == [], errors
     page.close()

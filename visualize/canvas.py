@@ -33,6 +33,7 @@ from visualize.tokens import token_texts
 
 MASK_GLYPH = "░"  # a still-masked position: a patch of fog the size of one character
 NEWLINE_GLYPH = "↵"
+STOP_TEXT = "  "  # a stop token (the end of the answer, the unused room after it) shows as a blank chip
 CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "unmask.css"
 
 
@@ -171,7 +172,10 @@ def render_history(history: History, tokenizer, step: int | None = None, total_s
     """Decode and render in one call: the canvas of `history` after `step` steps (None = latest)."""
     step = _clamp_step(history, step)
     hidden = () if history.mask_id is None else (history.mask_id,)
-    texts = token_texts(tokenizer, history.canvas_at(step), hidden_ids=hidden)
+    canvas = history.canvas_at(step)
+    texts = token_texts(tokenizer, canvas, hidden_ids=hidden)
+    stops = set(history.stop_ids)  # room the answer did not use (an infilled blank's tail): a blank, not the token's name
+    texts = [STOP_TEXT if token in stops else text for token, text in zip(canvas, texts)]
     total = total_steps or default_total(history)
     spans = [cell_html(cell, total) for cell in cells(history, texts, step, candidate_namer(tokenizer))]
     return canvas_open(history, step, total) + "".join(spans) + "</div>"

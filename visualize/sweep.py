@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 TIME_COLOR = "#999999"  # wall time: grey, so the quality lines stay the eye's first stop
 OTHER_COLOR = "#009e73"  # Okabe-Ito green: settings that are not a step count (threshold, cache)
 TITLE = "Quality against steps"
+OTHER_SYMBOLS = ("diamond", "square", "triangle-up", "star", "cross", "x")  # one per other row, named in the legend
 
 
 def _is_steps_row(row: SweepRow) -> bool:
@@ -59,10 +60,11 @@ def sweep_figure(rows: list[SweepRow]) -> go.Figure:
             figure.add_scatter(x=[r.steps for r in ladder], y=[_finite(getattr(r, metric)) for r in ladder],
                                mode="lines+markers", name=title, line={"color": DIFFUSION_COLOR, "width": 3},
                                hovertemplate="%{x} steps: %{y:.2f}<extra>" + metric + "</extra>", row=panel, col=1)
-        for row in others:
-            figure.add_scatter(x=[row.steps], y=[_finite(getattr(row, metric))], mode="markers+text",
-                               text=[row.label], textposition="top center", name=row.label,
-                               showlegend=panel == 1, marker={"color": OTHER_COLOR, "size": 11, "symbol": "diamond"},
+        for number, row in enumerate(others):  # named in the legend and on hover: in-plot labels overlapped
+            figure.add_scatter(x=[row.steps], y=[_finite(getattr(row, metric))], mode="markers", name=row.label,
+                               legendgroup=row.label, showlegend=panel == 1,
+                               marker={"color": OTHER_COLOR, "size": 11,
+                                       "symbol": OTHER_SYMBOLS[number % len(OTHER_SYMBOLS)]},
                                hovertemplate=f"{html.escape(row.label)}: %{{x}} steps, %{{y:.2f}}<extra></extra>",
                                row=panel, col=1)
         figure.update_yaxes(title_text=title, row=panel, col=1, **GRID)
