@@ -77,6 +77,17 @@ SPECULATIVE = Decoder(
          "few alternatives for the first draft (and one more draft from word-pair counts where the model has "
          "them), and keeps the ones its own left-to-right reading accepts, so the canvas fills left to right, a "
          "few tokens a step. Pick low_confidence to watch it unmask in any order inside its blocks.")
+# Block-causal models only: the diffusion stream writes ahead in any order, the causal path verifies (verified.py).
+VERIFIED = Decoder(
+    "verified", "Writes drafts anywhere ahead by diffusion, several a step; the model's own left-to-right reading "
+                "keeps or revises them", runner="verified", order=ANY_ORDER, takes_steps=False, cache_modes=("prefix",),
+    infills=False, block_causal_only=True, blocks_divide_canvas=False, fallback=LOW_CONFIDENCE.name,
+    no_infill="verified diffusion checks the canvas left to right and cannot keep given tokens; pick another "
+              "algorithm to fill blanks",
+    note="Verified diffusion: each step the diffusion stream writes a few drafts anywhere in the next positions, the "
+         "ones it is surest of first, and the model's own left-to-right reading checks them: a draft it agrees with "
+         "stays (it keeps its early colour), one it disagrees with is revised and the drafts after it go back to "
+         "blanks. Faint tokens are the next step's drafts for the positions right after the text.")
 # A model that runs its own denoising loop (protocols.RunsOwnLoop, e.g. DiffusionGemma): the model decides.
 OWN_LOOP = Decoder(
     "own loop", "The model's own denoising loop: it takes only the settings it names", runner="protocols",
@@ -84,7 +95,7 @@ OWN_LOOP = Decoder(
     no_infill="{model} runs its own denoising loop and cannot fill blanks; pick a masked diffusion model "
               "(e.g. the embedded one) for infilling")
 
-DECODERS = {decoder.name: decoder for decoder in (*UNMASKING, SPECULATIVE, OWN_LOOP)}
+DECODERS = {decoder.name: decoder for decoder in (*UNMASKING, SPECULATIVE, VERIFIED, OWN_LOOP)}
 ALGORITHMS = tuple(name for name, decoder in DECODERS.items() if decoder.selectable)  # DiffusionConfig.algorithm
 
 

@@ -150,6 +150,27 @@ class Tree:
     def child(self, node: int, token: int) -> int | None:
         return self.children.get((node, token))
 
+    def with_branch(self, branch: list[int]) -> Tree:
+        """This tree with `branch` (tokens after t0) as a path from t0, sharing the nodes it already has:
+        Tree([7, 9, 8], [0, 1, 0]).with_branch([8, 2]) -> tokens [7, 9, 8, 2], parents [0, 1, 0, 3]."""
+        tokens, parents, children, node = list(self.tokens), list(self.parents), dict(self.children), 0
+        for token in branch:
+            if (node, token) not in children:
+                tokens.append(token), parents.append(node)
+                children[node, token] = len(tokens)
+            node = children[node, token]
+        return Tree(tokens, parents)
+
+    def chain(self) -> list[int]:
+        """The tokens from t0 along each node's first child: the drafts the tree tries first."""
+        firsts, chain, node = {}, [], 0
+        for child, parent in enumerate(self.parents, 1):
+            firsts.setdefault(parent, child)
+        while node in firsts:
+            node = firsts[node]
+            chain.append(self.tokens[node - 1])
+        return chain
+
     def path(self, node: int) -> list[int]:
         """The nodes from the first draft down to `node` (empty for t0)."""
         path = []
