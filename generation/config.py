@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .decoders import ALGORITHMS, CACHE_MODES, DECODERS, SPECULATIVE, UNMASKING, decoder
+from .decoders import ALGORITHMS, CACHE_MODES, DECODERS, UNMASKING, VERIFIED, decoder
 from .presets import BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2, DREAM_BASE, DREAM_INSTRUCT, LLADA_BASE, LLADA_INSTRUCT
 
 # The methods' names, from their records (decoders.py): what DiffusionConfig.algorithm may say.
@@ -199,14 +199,12 @@ RECOMMENDED = {
     # buys little here (it still commits about one token per forward at 0.9): time and perplexity per cache mode and
     # threshold from `python -m bench.speed`; the model's evaluation in docs/results.md.
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
-    # Embedded block-diffusion model: self-speculative decoding (generation/speculative.py), drafts of 2 plus the
-    # bigram draft, its exact block cache. Its answers are distributed as the model's own causal path, which loops
-    # far less than its unmasking samplers; every draft length samples that one distribution, so the length is a
-    # speed choice, made on training prompts (held-out ones stay unseen): `python -m bench.speed --model
-    # smollm2-135m-block-diffusion --split train`. Held-out quality and speed against the AR model, and Fast-dLLM's
-    # threshold (the page's setting before), are in the model card (assets/smollm2-135m-block-diffusion/README.md)
-    # and docs/results.md.
-    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=SPECULATIVE.name, block=2),
+    # Embedded block-diffusion model: verified diffusion (generation/verified.py): the canvas fills in any order, several
+    # drafts a step, and the causal path keeps or revises them, so the answers are its own samples (which loop far less
+    # than the unmasking samplers'); speculative drafts of 3 beside the window, its exact block cache. Chosen on
+    # training prompts against speculative decoding, the fastest mode (`python -m bench.verified`); held-out quality,
+    # the share out of order and the speed against the AR model are in the model card and docs/results.md.
+    BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=VERIFIED.name, block=3),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache, threshold 0.9, blocks
     # of 32; arXiv 2505.22618 reports LLaDA's GSM8K score kept at several times the speed).
     LLADA_INSTRUCT: Recommendation(cache="dual", threshold=0.9),

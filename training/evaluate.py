@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -88,16 +90,19 @@ def settings(config: EvalConfig) -> list[dict]:
 
 
 def block_settings(config: EvalConfig) -> list[dict]:
-    """The block model at the page's default, at 1, 4 and 8 tokens per step and at Fast-dLLM's threshold (its
-    trained block size, exact cache), plus the any-order model."""
+    """The block model at the page's default, speculative decoding (its fastest mode), 1, 2 and 4 tokens per step and
+    Fast-dLLM's threshold in its trained block size, 2 tokens per step in blocks of 32 (exact cache), and the
+    any-order model's page default."""
     n = config.gen_length
     fixed = dict(block_length=BLOCK_SIZE, cache="prefix", algorithm="low_confidence")
-    rows = [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "kind": "diffusion", "model": "student",
-             "diffusion": dict(fixed, steps=n // per)} for per in (1, 4, 8)]
-    rows.insert(0, {"name": "block, page default", "kind": "diffusion", "model": "student",
-                    "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)})
-    rows.append({"name": "block, threshold", "kind": "diffusion", "model": "student",
-                 "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
+    rows = [{"name": "block, page default", "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)},
+            {"name": "block, speculative", "diffusion": dict(block_length=2, cache="prefix", algorithm="speculative",
+                                                             steps=n)}]
+    rows += [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "diffusion": dict(fixed, steps=n // per)}
+             for per in (1, 2, 4)]
+    rows.append({"name": "block, threshold", "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
+    rows.append({"name": "block of 32, 2 tokens/step", "diffusion": dict(fixed, block_length=32, steps=n // 2)})
+    rows = [dict(row, kind="diffusion", model="student") for row in rows]
     rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
                  "diffusion": _page_default(DIFFUSION_SMOLLM2, n), "prompts": config.compare_prompts})
     return rows
@@ -137,6 +142,7 @@ class Tally:
     def __init__(self) -> None:
         self.nll = self.tokens = self.seconds = 0.0
         self.entropies, self.repeats, self.lengths, self.per_forward, self.shown = [], [], [], [], []
+        self.out_of_order, self.revisions = [], []
         self.leaks = 0
 
     def add(self, history, seconds: float, teacher: CausalLM, prompt_ids: list[int], tokenizer, prompt: str,
@@ -149,6 +155,8 @@ class Tally:
         self.repeats.append(repeated_ngrams(answer))
         self.lengths.append(len(answer))
         self.per_forward.append(history.tokens_per_forward() or 0.0)
+        self.out_of_order.append(history.out_of_order())
+        self.revisions.append(history.revisions())
         self.leaks += leaked(answer)
         if show:
             self.shown.append({"prompt": prompt, "answer": tokenizer.decode(answer)})
@@ -159,6 +167,7 @@ class Tally:
                 "gen_ppl": perplexity(self.nll, self.tokens),
                 "unigram_entropy_nats": sum(self.entropies) / answers, "repeated_4grams": sum(self.repeats) / answers,
                 "mean_length": sum(self.lengths) / answers, "tokens_per_forward": sum(self.per_forward) / answers,
+                "out_of_order": sum(self.out_of_order) / answers, "revisions": sum(self.revisions) / answers,
                 "leaks": self.leaks, "answers": answers, "seconds_per_answer": self.seconds / answers,
                 "samples": self.shown}
 
@@ -186,7 +195,8 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     rows = []
     result = {"config": asdict(config), "device": device, "dtypes": {k: str(v).removeprefix("torch.") for k, v in dtypes.items()},
               "ar_step_ms": {str(k).removeprefix("torch."): v for k, v in (cpu_step_ms(AR_SMOLLM2) or {}).items()},
-              "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows}
+              "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows,
+              "date": time.strftime("%Y-%m-%d"), "hardware": _hardware(device)}
     tallies = [(setting, Tally()) for setting in settings(config)]
     for setting, _ in tallies:  # loaded before the clock runs
         models[setting.get("model", "ar")]()
@@ -210,17 +220,27 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     return result
 
 
+def _hardware(device: str) -> str:
+    """What ran the evaluation, e.g. 'AMD EPYC 7B13, 2 cores' (the CPU's model name from /proc/cpuinfo where it has one)."""
+    if device != "cpu" and torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{names[0] if names else platform.processor() or 'CPU'}, {os.cpu_count()} cores"
+
+
 def format_row(row: dict) -> str:
     setting = row["setting"] + (f" ({describe(row['diffusion'])})" if "diffusion" in row else "")
     return (f"| {setting} | {row['gen_ppl']:.1f} | {row['unigram_entropy_nats']:.2f} | {100 * row['repeated_4grams']:.0f}% | "
-            f"{row['mean_length']:.0f} | {row.get('tokens_per_forward', 1.0):.2f} | {row['leaks']}/{row['answers']} | "
-            f"{row['seconds_per_answer']:.1f} |")
+            f"{row['mean_length']:.0f} | {row.get('tokens_per_forward', 1.0):.2f} | {100 * row.get('out_of_order', 0):.0f}% | "
+            f"{row.get('revisions', 0):.1f} | {row['leaks']}/{row['answers']} | {row['seconds_per_answer']:.1f} |")
 
 
 def table(result: dict) -> str:
     """The markdown table for the model card."""
     head = ("| setting | gen. perplexity (teacher) | unigram entropy (nats) | repeated 4-grams | mean length (tokens) | "
-            "tokens / forward | leaks | s / answer |\n|---|---|---|---|---|---|---|---|")
+            "tokens / forward | out of order | revisions | leaks | s / answer |\n|---|---|---|---|---|---|---|---|---|---|")
     return "\n".join([head] + [format_row(r) for r in result["rows"]])
 
 
@@ -233,12 +253,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
     parser.add_argument("--objective", default=EvalConfig.objective, choices=("masked", "block"),
                         help="block: the block model's rows (pass its adapter with --adapter)")
+    parser.add_argument("--seeds", type=int, default=EvalConfig.seeds, help="answers per prompt")
+    parser.add_argument("--compare-prompts", type=int, default=EvalConfig.compare_prompts,
+                        help="block: prompts for the any-order model's row")
     parser.add_argument("--out", type=Path, default=Path("runs/eval.json"))
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = EvalConfig(prompts=args.prompts, gen_length=args.gen_length, steps=tuple(args.steps),
                         temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length),
-                        objective=args.objective)
+                        objective=args.objective, seeds=args.seeds, compare_prompts=args.compare_prompts)
     result = evaluate(args.adapter, config, args.device, out=args.out)
     print(table(result))
 
