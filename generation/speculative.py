@@ -100,16 +100,20 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
         model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
         tokens, scores = _until_stop(tokens, scores, model.stop_ids)
+        last = anchor + len(tokens)  # absolute position of the last committed token
+        done = last == end - 1 or tokens[-1] in model.stop_ids
+        if not done:  # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn just now)
+            tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
+        ghosts = [] if done else tree.chain()[:end - 1 - last]  # shown after this step, checked by the next
         first = anchor + 1 - prompt_len  # answer position of the first committed token
         history.record(positions=list(range(first, first + len(tokens))), tokens=tokens, scores=scores,
                        seconds=time.perf_counter() - began, forward_passes=forward_passes,
-                       computed_positions=len(layout.positions), uncached_positions=cached + len(layout.positions))
+                       computed_positions=len(layout.positions), uncached_positions=cached + len(layout.positions),
+                       draft_positions=range(first + len(tokens), first + len(tokens) + len(ghosts)),
+                       draft_tokens=ghosts)
         yield history
-        last = anchor + len(tokens)  # absolute position of the last committed token
-        if last == end - 1 or tokens[-1] in model.stop_ids:
+        if done:
             return
-        # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn in this forward)
-        tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
         feed = [tokens[-1]]
 
 

@@ -100,7 +100,8 @@ def stream_verified(model: DiffusionLM, prompt_ids: list[int], config: Diffusion
             changes.update(_draft(canvas, logits[len(causal) + len(layout.draft_rows):], ahead[1:], last,
                                   drafts_per_step))
             tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
-        ghosts = [] if done else [(last + depth, token) for depth, token in enumerate(tree.chain(), 1)]
+        ghosts = [] if done else [(last + depth, token) for depth, token in enumerate(tree.chain()[:end - 1 - last], 1)
+                                  if last + depth not in canvas]  # the window's own drafts are on the canvas already
         history.record(positions=[p - prompt_len for p in changes], tokens=[t for t, _ in changes.values()],
                        scores=[s for _, s in changes.values()], seconds=time.perf_counter() - began,
                        forward_passes=forward_passes, committed=list(range(anchor + 1 - prompt_len,

@@ -162,6 +162,18 @@ def test_history_commits_left_to_right_one_forward_per_step():
     assert history.planned_steps is None and history.settings["algorithm"] == "speculative"
 
 
+def test_each_step_records_the_drafts_the_next_one_checks():
+    history = diffuse(tiny_block_causal_lm(3, stop_ids=()), PROMPT, speculative(temperature=1.0, seed=4))
+    for step, following in zip(history.steps, history.steps[1:]):
+        assert step.draft_positions == list(range(step.positions[-1] + 1, step.positions[-1] + 1 + len(step.draft_tokens)))
+        assert following.positions[0] == step.positions[-1] + 1 and len(step.draft_tokens) >= 1
+        kept = 0  # the next step commits the ghosts it accepts, then a token of its own
+        while kept < len(step.draft_tokens) and following.tokens[kept] == step.draft_tokens[kept]:
+            kept += 1
+        assert len(following.tokens) >= kept + (kept < len(step.draft_tokens))
+    assert history.steps[-1].draft_positions == [] and max(history.steps[-2].draft_positions) < 16
+
+
 def test_the_answer_ends_at_the_first_stop():
     free = diffuse(tiny_block_causal_lm(4, stop_ids=()), PROMPT, speculative())
     stop = free.canvas[5]
