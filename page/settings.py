@@ -55,12 +55,16 @@ SETTING_HELP = {
     "algorithm": "The rule that picks which boxes to reveal each step (low_confidence: the ones the model "
                  "is surest of; random: any; speculative, block-diffusion models: the block is drafted at once "
                  "and the model's left-to-right reading keeps the drafts it agrees with).",
-    "temperature": "0 = always the likeliest token (the same picture every run); higher = more varied words.",
+    "temperature": "0 = always the likeliest token; higher = more varied words. The page starts at 0.5 with top-p "
+                   "0.9: at 0 the small models can repeat themselves ('A place where… A place where…'); at 0.5 both "
+                   "panels repeat fewest 4-grams at the lowest perplexity of the settings measured "
+                   "(python -m bench.defaults).",
     "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
     "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
     "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
                  "The number of steps then depends on the model.",
-    "seed": "Same seed and settings, same picture.",
+    "seed": "Same seed and settings, same picture: the draws are seeded, so a run at temperature 0.5 is "
+            "reproducible.",
     "task": "What the diffusion model writes: a whole answer, only the blanks of your text, or an answer "
             "with words pinned at token positions.",
     "template": "Blanks: ___ is a blank of the default length, ___8 a blank of 8 tokens, e.g. 'The capital of "
@@ -84,8 +88,8 @@ class Settings:
     steps: float = 32
     block_length: float | None = 32
     algorithm: str = "low_confidence"
-    temperature: float = 0.0
-    top_p: float = 1.0
+    temperature: float = 0.5  # the page's sampling, for any model: why in SETTING_HELP (bench/defaults.py)
+    top_p: float = 0.9
     alg_temp: float = 0.0
     threshold: float = 0.0
     seed: float = 0
@@ -122,6 +126,7 @@ class Settings:
 
 DEFAULTS = Settings()  # what the page's controls and its data API start from, unless a model recommends otherwise
 RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
+PAGE_SAMPLING = ("temperature", "top_p", "seed")  # the page's own (DEFAULTS), whichever model is picked
 
 
 def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:
@@ -131,8 +136,8 @@ def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_
     """
     config = recommended_config(diffusion_model, _whole("answer length", gen_length))
     return Settings(gen_length=config.gen_length, steps=config.steps, block_length=config.block_length,
-                    algorithm=config.algorithm, temperature=config.temperature, top_p=config.top_p,
-                    alg_temp=config.alg_temp, threshold=config.threshold or 0.0, seed=config.seed, cache=config.cache)
+                    algorithm=config.algorithm, alg_temp=config.alg_temp, threshold=config.threshold or 0.0,
+                    cache=config.cache, **{name: getattr(DEFAULTS, name) for name in PAGE_SAMPLING})
 
 
 def _whole(name: str, value) -> int:

@@ -127,7 +127,6 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert live_chart, "no chart appeared while the diffusion model was running"
     assert _in_view(page, "#um-diffusion .um-canvas") and _in_view(page, "#um-ar .um-canvas")
     assert len(_candidates(page, "ar")) == 5
-    step_through(page)
     for chart in ("commits", "race", "map", "scores"):
         page.wait_for_selector(f"#um-chart-{chart} .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
@@ -145,6 +144,7 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     page.click("#um-play")
     _wait_for_step(page, total, 60_000)
     assert page.locator("#um-diffusion .um-mask").count() == 0
+    step_through(page)
     assert errors == [], errors
     page.close()
 

@@ -189,7 +189,7 @@ def test_the_step_line_says_what_the_shown_step_did():
                       stop_ids=[TINY_EOS_ID], planned_steps=4)
     history.record([0], [5], [0.5], 0.01, 1)
     history.record([1, 0], [7, 6], [0.5, 0.5], 0.01, 2)
-    assert "Step 2</b> of 4 · 1 committed · 1 revised" in render_step_line(history, 2)
+    assert "Step 2</strong> of 4 · 1 committed · 1 revised" in render_step_line(history, 2)
     assert "drafted" not in render_step_line(history, 2) and "Step 0" in render_step_line(history, 0)
 
 

@@ -1,10 +1,12 @@
 """page/settings.py: the controls' values as the page sends them, turned into the two configs; the settings
 the page starts with for a model; the help texts."""
 
+from dataclasses import replace
+
 import pytest
 
 from generation import ConfigError, recommended_config
-from page.settings import SETTING_HELP, Settings, recommended_settings
+from page.settings import DEFAULTS, PAGE_SAMPLING, SETTING_HELP, Settings, recommended_settings
 
 
 def test_settings_accept_what_the_page_sends():
@@ -41,7 +43,8 @@ def test_the_cache_setting_reaches_the_diffusion_config():
 
 @pytest.mark.parametrize("name", ["smollm2-135m-diffusion", "Dream-org/Dream-v0-Instruct-7B", "some/unknown-model"])
 def test_recommended_settings_are_the_models_recommended_config(name):
-    assert recommended_settings(name, 128).configs()[0] == recommended_config(name, 128)
+    page_sampling = {field: getattr(DEFAULTS, field) for field in PAGE_SAMPLING}  # the page's own, for any model
+    assert recommended_settings(name, 128).configs()[0] == replace(recommended_config(name, 128), **page_sampling)
     assert recommended_settings(name).configs()[0].gen_length == Settings().gen_length
 
 

@@ -221,7 +221,7 @@ def render_step_line(history: History, step: int | None = None) -> str:
     if step == 0:
         return '<div class="um-step-line">Step 0: the canvas before the first step</div>'
     changes = history.changes(step)
-    parts = [f"<b>Step {step}</b> of {max(total, step)}", f"{len(changes.committed)} committed"]
+    parts = [f"<strong>Step {step}</strong> of {max(total, step)}", f"{len(changes.committed)} committed"]
     if changes.revised:
         parts.append(f"{len(changes.revised)} revised")
     if history.has_drafts():
