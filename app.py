@@ -31,6 +31,7 @@ import generation
 from generation import ConfigError
 from page.api import data_endpoints
 from page.fragments import esc, message_html, placeholder_html, stats_html
+from page import lesson_page
 from page.layout import build_layout
 from page.pickers import (ModelGate, custom_models_allowed, default_load, matching_preset, model_choices, picker_note,
                           preload, preset_named)
@@ -42,7 +43,7 @@ from visualize import export
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
-CSS_PATHS = [ASSETS / "unmask.css", ASSETS / "page.css"]
+CSS_PATHS = [ASSETS / "unmask.css", ASSETS / "page.css", ASSETS / "lessons.css"]  # lessons.css: the presenter view
 JS_PATH = ASSETS / "page.js"  # first visit: How to read this open; the arrow keys step the replay
 EXAMPLES_FILE = ASSETS / "examples.json"
 
@@ -82,10 +83,11 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
                      pause=ui.pause, commits=ui.commits_plot,
                      race=ui.race_plot, map=ui.map_plot, scores=ui.scores_plot, run_file=ui.run_file,
                      animation_file=ui.animation_file, make_gif=ui.make_gif)
-        _wire_run(ui, views, load, defaults)
+        run = _wire_run(ui, views, load, defaults)
         _wire_checks(ui)
         _wire_pickers(ui)
-        _wire_sweep(ui, load)
+        sweep = _wire_sweep(ui, load)
+        _wire_lessons(ui, run, sweep)
         # The API for programs (and the MCP tools): plain data, named parameters.
         for endpoint in data_endpoints(load, diffusion_model, ar_model):
             gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=CONCURRENCY_LIMIT,
@@ -113,8 +115,8 @@ def _settings(gen_length, steps, block_length, algorithm, temperature, top_p, al
                     cache=cache, task=task, template=template, blank_length=blank_length)
 
 
-def _wire_run(ui: SimpleNamespace, views: dict, load, defaults: Settings) -> None:
-    """Generate (the button, Enter in the prompt) and Stop."""
+def _wire_run(ui: SimpleNamespace, views: dict, load, defaults: Settings) -> tuple:
+    """Generate (the button, Enter in the prompt) and Stop; returns (handler, inputs, outputs) for the lessons."""
     def run(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, mode: str,
             gen_length: float, steps: float, block_length: float | None, algorithm: str, temperature: float,
             top_p: float, alg_temp: float, threshold: float, seed: float, cache: str = "none", task: str = ANSWER,
@@ -132,6 +134,7 @@ def _wire_run(ui: SimpleNamespace, views: dict, load, defaults: Settings) -> Non
     ui.prompt.submit(run, inputs, list(views.values()), api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT,
                      concurrency_id="generate", show_progress="hidden")
     ui.stop.click(request_stop, [ui.session], None, api_name="stop", api_visibility="undocumented", queue=False)
+    return run, inputs, list(views.values())
 
 
 def request_stop(session_state: Session) -> None:
@@ -174,16 +177,20 @@ def _wire_pickers(ui: SimpleNamespace) -> None:
         chosen = matching_preset(diffusion_pick, ar_pick)
         return (chosen.label if chosen else None), picker_note(diffusion_pick, ar_pick)
 
-    def recommend(diffusion_pick: str, gen_length: float):
+    def recommend(diffusion_pick: str, gen_length: float, lesson: str | None = None):
         """A new diffusion model (picked, or set by a preset) starts from its recommended settings; the answer
-        length, temperature, top-p, position temperature and seed stay as the user set them."""
+        length, temperature, top-p, position temperature and seed stay as the user set them. A lesson's model
+        keeps the lesson's settings (whichever of the two updates lands last)."""
+        picked = lesson_page.picked(lesson)
+        if picked is not None and picked.diffusion_model == diffusion_pick:
+            return tuple(getattr(picked.settings, name) for name in RECOMMENDED_FIELDS)
         try:
             chosen = recommended_settings((diffusion_pick or "").strip(), gen_length)
         except ConfigError:  # no usable answer length yet: keep the controls as they are
             return tuple(gr.skip() for _ in RECOMMENDED_FIELDS)
         return tuple(getattr(chosen, name) for name in RECOMMENDED_FIELDS)
 
-    ui.diffusion_name.change(recommend, [ui.diffusion_name, ui.gen_length],
+    ui.diffusion_name.change(recommend, [ui.diffusion_name, ui.gen_length, ui.lesson_pick],
                              [getattr(ui, name) for name in RECOMMENDED_FIELDS], api_visibility="private", queue=False)
     ui.preset.input(pick_preset, [ui.preset], [ui.diffusion_name, ui.ar_name, ui.note], api_name="preset",
                     api_visibility="undocumented", queue=False)
@@ -192,7 +199,8 @@ def _wire_pickers(ui: SimpleNamespace) -> None:
                       queue=False)
 
 
-def _wire_sweep(ui: SimpleNamespace, load) -> None:
+def _wire_sweep(ui: SimpleNamespace, load) -> tuple:
+    """Run the sweep and Stop; returns (handler, inputs, outputs) for the lessons."""
     sweep_views = dict(sweep_status=ui.sweep_status, sweep_plot=ui.sweep_plot, sweep_answers=ui.sweep_answers,
                        run_file=ui.run_file)
 
@@ -202,10 +210,33 @@ def _wire_sweep(ui: SimpleNamespace, load) -> None:
                                   _settings(*sampling), steps_text, threshold)
 
     ui.sweep_stop.click(request_stop, [ui.session], None, api_visibility="private", queue=False)
-    ui.sweep_run.click(sweep, [ui.session, ui.prompt, ui.diffusion_name, ui.ar_name, ui.sweep_steps,
-                               ui.sweep_threshold, *_sampling_inputs(ui)], list(sweep_views.values()),
-                       api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
-                       show_progress="hidden")
+    inputs = [ui.session, ui.prompt, ui.diffusion_name, ui.ar_name, ui.sweep_steps, ui.sweep_threshold,
+              *_sampling_inputs(ui)]
+    ui.sweep_run.click(sweep, inputs, list(sweep_views.values()), api_visibility="private",
+                       concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate", show_progress="hidden")
+    return sweep, inputs, list(sweep_views.values())
+
+
+def _wire_lessons(ui: SimpleNamespace, run: tuple, sweep: tuple) -> None:
+    """A lesson, picked or the next one: its prompt, models, settings and sections, then Generate, its sweep (if it
+    has one) and its take-away file."""
+    (run_fn, run_inputs, run_outputs), (sweep_fn, sweep_inputs, sweep_outputs) = run, sweep
+
+    def lesson_sweep(title: str | None, *args):
+        lesson = lesson_page.picked(title)
+        if lesson is None or not lesson.sweep:
+            yield tuple(gr.skip() for _ in sweep_outputs)  # no sweep: leave its views as they are
+            return
+        yield from sweep_fn(*args)
+
+    busy = dict(api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
+                show_progress="hidden")
+    for event, choose in ((ui.lesson_pick.input, lesson_page.picked), (ui.lesson_next.click, lesson_page.after)):
+        (event(lambda title, choose=choose: lesson_page.apply(ui, choose(title)), [ui.lesson_pick],
+               lesson_page.apply_outputs(ui), api_visibility="private", queue=False)
+         .success(run_fn, run_inputs, run_outputs, **busy)
+         .then(lesson_sweep, [ui.lesson_pick, *sweep_inputs], sweep_outputs, **busy)
+         .then(lesson_page.takeaway, [ui.session, ui.lesson_pick], ui.lesson_takeaway, api_visibility="private"))
 
 
 def _wire_start_over(ui: SimpleNamespace) -> None:

@@ -1,5 +1,7 @@
 // The page's own script (app.launch passes it to Gradio, which runs it once on load).
 () => {
+  // The presenter view (?view=present): assets/lessons.css hides the settings and enlarges the type.
+  if (new URLSearchParams(location.search).get("view") === "present") document.body.classList.add("um-present");
   // "How to read this" is open on a first visit and folded on later ones.
   const seen = localStorage.getItem("unmask-seen");
   localStorage.setItem("unmask-seen", "1");

@@ -14,6 +14,7 @@ import gradio as gr
 import generation
 from generation.decoders import ALGORITHMS, CACHE_MODES
 from page.fragments import legend_html, placeholder_html, start_line_html, stats_html
+from page.lesson_page import lesson_box, lesson_picker
 from page.pickers import picker_choices, picker_note, preset_choices
 from page.settings import ANSWER, HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TASKS, TIMELINES, TOGETHER
 
@@ -34,8 +35,10 @@ def build_layout(defaults, examples: list[str], start_line: str, picks: SimpleNa
     with gr.Row(equal_height=False, elem_classes="um-main"):
         with gr.Column(scale=4, min_width=340, elem_classes="um-stage"):
             ui.update(_prompt(examples))
+            ui.update(lesson_picker())
             ui.update(_panels_and_replay(defaults))
         with gr.Column(scale=1, min_width=300, elem_classes="um-side"):
+            ui.update(lesson_box())
             gr.HTML(HOW_TO_READ, elem_id="um-how-to-read")
             ui.update(_pickers(start_line, picks))
             ui.update(_infill(defaults))
@@ -59,7 +62,7 @@ def _prompt(examples: list[str]) -> dict:
 
 
 def _infill(defaults) -> dict:
-    with gr.Accordion("Fill in the blanks (infilling)", open=False, elem_id="um-infill"):
+    with gr.Accordion("Fill in the blanks (infilling)", open=False, elem_id="um-infill") as infill_box:
         task = gr.Radio(list(TASKS), value=ANSWER, label="The diffusion model writes",
                         info=SETTING_HELP["task"], elem_id="um-task")
         template = gr.Textbox(label="Text with blanks, or position:word pairs", lines=2, max_lines=6,
@@ -69,7 +72,8 @@ def _infill(defaults) -> dict:
                                  label="Default blank length (tokens)",
                                  info=SETTING_HELP["blank_length"], elem_id="um-blank-length")
         infill_check = gr.HTML("", elem_id="um-infill-check")
-    return dict(task=task, template=template, blank_length=blank_length, infill_check=infill_check)
+    return dict(task=task, template=template, blank_length=blank_length, infill_check=infill_check,
+                infill_box=infill_box)
 
 
 def _pickers(start_line: str, picks: SimpleNamespace) -> dict:
@@ -90,7 +94,7 @@ def _pickers(start_line: str, picks: SimpleNamespace) -> dict:
 
 
 def _settings(defaults) -> dict:
-    with gr.Accordion("Settings", open=False, elem_id="um-settings"):
+    with gr.Accordion("Settings", open=False, elem_id="um-settings") as settings_box:
         with gr.Row():
             gen_length = gr.Slider(8, 512, value=defaults.gen_length, step=8, label="Answer length (tokens)",
                                    info=SETTING_HELP["gen_length"], elem_id="um-gen-length")
@@ -119,7 +123,7 @@ def _settings(defaults) -> dict:
 
     return dict(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
                 temperature=temperature, top_p=top_p, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache,
-                settings_check=settings_check)
+                settings_check=settings_check, settings_box=settings_box)
 
 
 def _panels_and_replay(defaults) -> dict:
@@ -161,7 +165,7 @@ def _panels_and_replay(defaults) -> dict:
 
 
 def _charts_and_sweep() -> dict:
-    with gr.Accordion("Charts", open=True, elem_id="um-charts"):
+    with gr.Accordion("Charts", open=True, elem_id="um-charts") as charts_box:
         with gr.Row():
             commits_plot = gr.Plot(label="Tokens committed per step", elem_id="um-chart-commits")
             race_plot = gr.Plot(label="The race: tokens against wall time", elem_id="um-chart-race")
@@ -169,7 +173,7 @@ def _charts_and_sweep() -> dict:
             map_plot = gr.Plot(label="Denoising map: when each position was last changed", elem_id="um-chart-map")
             scores_plot = gr.Plot(label="Scores per step", elem_id="um-chart-scores")
 
-    with gr.Accordion("Steps sweep: what do fewer steps cost?", open=False, elem_id="um-sweep"):
+    with gr.Accordion("Steps sweep: what do fewer steps cost?", open=False, elem_id="um-sweep") as sweep_box:
         gr.Markdown(SWEEP_HELP)
         with gr.Row(equal_height=True):
             sweep_steps = gr.Textbox(label="Step counts", placeholder="empty: answer length × 1, ½, ¼, ⅛",
@@ -184,11 +188,12 @@ def _charts_and_sweep() -> dict:
 
     return dict(commits_plot=commits_plot, race_plot=race_plot, map_plot=map_plot, scores_plot=scores_plot,
                 sweep_steps=sweep_steps, sweep_threshold=sweep_threshold, sweep_run=sweep_run, sweep_stop=sweep_stop,
-                sweep_status=sweep_status, sweep_plot=sweep_plot, sweep_answers=sweep_answers)
+                sweep_status=sweep_status, sweep_plot=sweep_plot, sweep_answers=sweep_answers, charts_box=charts_box,
+                sweep_box=sweep_box)
 
 
 def _export() -> dict:
-    with gr.Accordion("Export", open=False, elem_id="um-export"):
+    with gr.Accordion("Export", open=False, elem_id="um-export") as export_box:
         with gr.Row():
             run_file = gr.DownloadButton("Run (JSON)", value=None, interactive=False, elem_id="um-run-json")
             animation_file = gr.DownloadButton("Animation (HTML, for slides)", value=None, interactive=False,
@@ -199,4 +204,4 @@ def _export() -> dict:
     progress = gr.JSON(visible=False, elem_id="um-progress")
 
     return dict(run_file=run_file, animation_file=animation_file, make_gif=make_gif, gif_file=gif_file,
-                progress=progress)
+                progress=progress, export_box=export_box)

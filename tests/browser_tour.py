@@ -262,6 +262,10 @@ def main(argv: list[str]) -> None:
             dark_theme_and_a_bad_setting(browser, url, shots)
             fill_the_blanks(browser, url, shots)
             steps_sweep(browser, url, shots)
+            import lesson_tour  # the lessons' tours build on this module's helpers, so they load after it
+
+            lesson_tour.takeaway_offline(browser, lesson_tour.every_lesson(browser, url, shots))
+            lesson_tour.presenter_view(browser, url, shots)
     finally:
         demo.close()
     print(f"screenshots written to {shots}/")

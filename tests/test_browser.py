@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 import browser_tour
+import lesson_tour
 from page_server import serve
 
 
@@ -53,3 +54,16 @@ def test_fill_the_blanks(browser, page_url, tmp_path):
 def test_steps_sweep(browser, page_url, tmp_path):
     browser_tour.steps_sweep(browser, page_url, tmp_path)
     assert (tmp_path / "screenshot-sweep.png").stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_lesson_presenter_view(browser, page_url, tmp_path):
+    lesson_tour.presenter_view(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-present.png").stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_every_lesson_runs_and_its_takeaway_opens_offline(browser, page_url, tmp_path):
+    takeaway = lesson_tour.every_lesson(browser, page_url, tmp_path)
+    lesson_tour.takeaway_offline(browser, takeaway)
+    assert (tmp_path / "screenshot-lesson.png").stat().st_size > 0
