@@ -232,7 +232,8 @@ def _wire_lessons(ui: SimpleNamespace, run: tuple, sweep: tuple) -> None:
     busy = dict(api_visibility="private", concurrency_limit=CONCURRENCY_LIMIT, concurrency_id="generate",
                 show_progress="hidden")
     for event, choose in ((ui.lesson_pick.input, lesson_page.picked), (ui.lesson_next.click, lesson_page.after)):
-        (event(lambda title, choose=choose: lesson_page.apply(ui, choose(title)), [ui.lesson_pick],
+        (event(lambda title, session, choose=choose: lesson_page.apply(ui, choose(title), session),
+               [ui.lesson_pick, ui.session],
                lesson_page.apply_outputs(ui), api_visibility="private", queue=False)
          .success(run_fn, run_inputs, run_outputs, **busy)
          .then(lesson_sweep, [ui.lesson_pick, *sweep_inputs], sweep_outputs, **busy)

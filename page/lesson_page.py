@@ -50,10 +50,13 @@ def apply_outputs(ui: SimpleNamespace) -> list:
             ui.lesson_takeaway]
 
 
-def apply(ui: SimpleNamespace, lesson: Lesson | None) -> dict:
-    """The page as the lesson wants it: prompt, models, settings, open sections, its text shown."""
+def apply(ui: SimpleNamespace, lesson: Lesson | None, session: Session) -> dict:
+    """The page as the lesson wants it: prompt, models, settings, open sections, its text shown, and a fresh
+    conversation (an earlier lesson's turns would change the answer)."""
     if lesson is None:
         raise gr.Error("Pick a lesson first.")
+    if not session.running:
+        session.diffusion_messages, session.ar_messages, session.turns, session.sweep = [], [], [], []
     return {ui.lesson_pick: lesson.title, ui.prompt: lesson.prompt, ui.diffusion_name: lesson.diffusion_model,
             ui.ar_name: lesson.ar_model, **{getattr(ui, name): getattr(lesson.settings, name) for name in CONTROLS},
             ui.sweep_steps: lesson.sweep,

@@ -32,6 +32,12 @@ def _wait_for_lesson(page, title: str, sweep: bool) -> None:
         assert page.get_attribute("#um-sweep-status .um-sweep-progress", "data-state") == "finished"
 
 
+def _top_in_view(page, selector) -> bool:
+    """Whether the element starts on the first screen, beside the others (it may run on below)."""
+    return page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
+                         " return window.scrollY === 0 && r.top >= 0 && r.top < innerHeight * 0.75; }", selector)
+
+
 def every_lesson(browser, url, shots: Path) -> Path:
     """Pick the first lesson, then Next lesson through all of them: each sets its prompt, shows its text beside
     the panels and runs to the end. Saves screenshot-lesson.png (the last lesson) and the last take-away file,
@@ -48,6 +54,7 @@ def every_lesson(browser, url, shots: Path) -> Path:
         first_words = " ".join(lesson.body.replace("*", "").split()[:4])
         assert first_words in page.inner_text("#um-lesson"), (lesson.slug, first_words)
         assert page.locator("#um-diffusion .um-mask").count() == 0, lesson.slug
+        assert "Earlier turns" not in page.inner_text("#um-diffusion"), "a lesson starts a fresh conversation"
         if lesson.missing:
             assert "Not in Unmask yet" in page.inner_text("#um-lesson")
     assert _in_view(page, "#um-lesson") and _in_view(page, "#um-diffusion .um-canvas")
@@ -76,7 +83,9 @@ def presenter_view(browser, url, shots: Path) -> None:
     _wait_for_lesson(page, lesson.title, bool(lesson.sweep))
     for hidden in SETTINGS:
         assert not page.locator(hidden).first.is_visible(), f"{hidden} is visible in the presenter view"
-    assert _in_view(page, "#um-lesson") and _in_view(page, "#um-diffusion .um-canvas")
+    page.screenshot(path=str(shots / "screenshot-present.png"))
+    assert _top_in_view(page, "#um-lesson") and _top_in_view(page, "#um-diffusion .um-canvas")
+    assert _top_in_view(page, "#um-ar .um-canvas")
     assert float(page.evaluate("getComputedStyle(document.querySelector('#um-diffusion .um-canvas')).fontSize")
                  .rstrip("px")) >= 20
     last = _shown_steps(page)[0]
