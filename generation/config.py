@@ -202,7 +202,8 @@ RECOMMENDED = {
     # Embedded block-diffusion model: verified diffusion (generation/verified.py): the canvas fills in any order, several
     # drafts a step, and the causal path keeps or revises them, so the answers are its own samples (which loop far less
     # than the unmasking samplers'); speculative drafts of 3 beside the window, its exact block cache. Chosen on
-    # training prompts against speculative decoding, the fastest mode (`python -m bench.verified`); held-out quality,
+    # training prompts against speculative decoding, the fastest mode (its rows in `python -m training.evaluate
+    # --objective block`, run on training prompts by hand; not kept as a bench); held-out quality,
     # the share out of order and the speed against the AR model are in the model card and docs/results.md.
     BLOCK_DIFFUSION_SMOLLM2: Recommendation(cache="prefix", threshold=None, algorithm=VERIFIED.name, block=3),
     # LLaDA-8B and Dream-7B, not measurable here: Fast-dLLM's published setting (dual cache, threshold 0.9, blocks

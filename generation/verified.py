@@ -41,7 +41,7 @@ from .speculative import CANDIDATES, Layout, Tree, _until_stop, _verify
 # The window reaches this many positions right of t0 (the model's trained block size: training/block.py).
 WINDOW = 8
 # Drafts the window writes per forward: enough to keep drafts waiting next to t0, few enough that the canvas
-# visibly fills over several steps (bench: python -m bench.verified).
+# visibly fills over several steps (chosen on training prompts; held-out figures: docs/results.md).
 DRAFTS_PER_STEP = 3
 # The longest run of canvas drafts next to t0 that joins the tree (each node costs its position and a mask).
 BRANCH = 4

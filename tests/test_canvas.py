@@ -201,3 +201,22 @@ def test_a_tokens_candidates_show_as_escaped_text_with_percentages():
     page = cell_html(cell, 1)
     assert 'data-candidates="sea 41% · &lt;b&gt;ocean 22% · ↵ 9% · ␣ &lt;1% · x &lt;1%"' in page
     assert 'data-tip="step 1 · score 0.41"' in page and "title=" not in page
+
+
+def test_drafts_show_as_ghosts_then_as_tokens_or_a_rejection():
+    """Speculative decoding: step 1 writes 'the' and drafts ' quick<b>' after it; step 2 keeps ' quick' and writes
+    another token where '<b>' was drafted: the ghosts are escaped, faint and masked underneath; the rejected
+    position says so on hover."""
+    tokenizer = byte_level_tokenizer()
+    ids = lambda text: tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+    mask = tokenizer.convert_tokens_to_ids(BYTE_LEVEL_MASK)
+    the, quick, tag, fox = ids("the"), ids(" quick"), ids("<b>"), ids(" fox")
+    assert len(the) == len(quick) == len(fox) == 1
+    history = History(kind="diffusion", prompt_ids=[1], initial=[mask] * 5, mask_id=mask, stop_ids=[])
+    history.record([0], the, [0.5], 0.01, 1, draft_positions=range(1, 1 + 1 + len(tag)), draft_tokens=quick + tag)
+    history.record([1, 2], quick + fox, [0.5, 0.5], 0.01, 2)
+    first = render_history(history, tokenizer, step=1)
+    assert first.count("um-ghost") == 1 + len(tag) and "quick" in first and "&lt;" in first and "<b>" not in first
+    second = render_history(history, tokenizer, step=2)
+    assert "um-ghost" not in second and second.count("um-rejected") == 1
+    assert "was rejected here" in second

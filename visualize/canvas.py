@@ -100,6 +100,8 @@ class Cell:
     after: bool  # at or after the first stop token: canvas, not answer
     fixed: bool = False  # given before the run (infilling); never changes
     candidates: tuple[tuple[str, float], ...] = ()  # the likeliest tokens there when it was written (text, prob)
+    ghost: str | None = None  # a draft the shown step proposed here, for the next step to check (text)
+    rejected: str | None = None  # the previous step's draft here that the shown step did not keep (text)
 
 
 def _clamp_step(history: History, step: int | None) -> int:
@@ -107,9 +109,10 @@ def _clamp_step(history: History, step: int | None) -> int:
 
 
 def cells(history: History, texts: list[str | None], step: int | None = None,
-          candidate_text=None) -> list[Cell]:
+          candidate_text=None, ghosts: dict[int, str] | None = None) -> list[Cell]:
     """The canvas after `step` steps (None = latest) as Cells; `texts` from token_texts(canvas_at(step)).
-    `candidate_text(token id) -> str` names the recorded candidates (None: left out)."""
+    `candidate_text(token id) -> str` names the recorded candidates and the previous step's rejected drafts (None:
+    left out); `ghosts` {position: text}: the shown step's drafts (draft_texts)."""
     step = _clamp_step(history, step)
     canvas = history.canvas_at(step)
     if len(texts) != len(canvas):
@@ -121,13 +124,36 @@ def cells(history: History, texts: list[str | None], step: int | None = None,
     named = {}
     if candidate_text is not None:
         named = {i: tuple((candidate_text(int(token)), p) for token, p in top) for i, top in candidates.items()}
-    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end, i in given, named.get(i, ()))
-            for i, text in enumerate(texts)]
+    ghosts, rejected = ghosts or {}, {}
+    if candidate_text is not None and step > 1:
+        earlier = history.steps[step - 2]
+        drafted = dict(zip(earlier.draft_positions, earlier.draft_tokens))
+        rejected = {i: candidate_text(drafted[i]) for i in history.changes(step).rejected if i < len(canvas)}
+    return [Cell(text, changed.get(i), scores.get(i), i in now, i >= end, i in given, named.get(i, ()),
+                 ghosts.get(i) if text is None else None, rejected.get(i)) for i, text in enumerate(texts)]
+
+
+def draft_texts(history: History, tokenizer, step: int, canvas: list[int]) -> dict[int, str]:
+    """{position: text} of the drafts step `step` proposed at positions still masked in `canvas`, decoded as if
+    written there (with the text before them, so byte-level pieces join)."""
+    if not step or history.mask_id is None:
+        return {}
+    record = history.steps[step - 1]
+    drafts = {p: t for p, t in zip(record.draft_positions, record.draft_tokens)
+              if p < len(canvas) and canvas[p] == history.mask_id}
+    if not drafts:
+        return {}
+    drafted = [drafts.get(i, token) for i, token in enumerate(canvas)]
+    texts = token_texts(tokenizer, drafted, hidden_ids=(history.mask_id,))
+    return {p: texts[p] or "" for p in drafts}
 
 
 def cell_html(cell: Cell, total: int) -> str:
     """One <span> for one Cell, coloured on a scale of `total` steps."""
     classes = "um-tok" + (" um-after" if cell.after else "") + (" um-now" if cell.now else "")
+    if cell.text is None and cell.ghost is not None:
+        return (f'<span class="{classes} um-mask um-ghost" title="draft: the next step keeps it or drops it">'
+                f'{text_html(cell.ghost)}</span>')
     if cell.text is None:
         return f'<span class="{classes} um-mask" title="masked">{MASK_GLYPH}</span>'
     if cell.fixed:
@@ -135,7 +161,11 @@ def cell_html(cell: Cell, total: int) -> str:
     if cell.step is None:
         return f'<span class="{classes} um-initial" title="not yet changed">{text_html(cell.text)}</span>'
     background = step_color(cell.step, total)
-    tip = html.escape(_tooltip(cell.step, cell.score), quote=True)
+    tip = _tooltip(cell.step, cell.score)
+    if cell.rejected is not None:
+        classes += " um-rejected"
+        tip += f" · the draft '{visible_text(cell.rejected).strip() or cell.rejected}' was rejected here"
+    tip = html.escape(tip, quote=True)
     # with candidates, the page's own tooltip (CSS, on hover or on a tap that focuses the token) replaces `title`
     hint = (f'title="{tip}"' if not cell.candidates else
             f'data-tip="{tip}" data-candidates="{html.escape(candidates_text(cell.candidates), quote=True)}" '
@@ -177,7 +207,8 @@ def render_history(history: History, tokenizer, step: int | None = None, total_s
     stops = set(history.stop_ids)  # room the answer did not use (an infilled blank's tail): a blank, not the token's name
     texts = [STOP_TEXT if token in stops else text for token, text in zip(canvas, texts)]
     total = total_steps or default_total(history)
-    spans = [cell_html(cell, total) for cell in cells(history, texts, step, candidate_namer(tokenizer))]
+    ghosts = draft_texts(history, tokenizer, step, canvas)
+    spans = [cell_html(cell, total) for cell in cells(history, texts, step, candidate_namer(tokenizer), ghosts)]
     return canvas_open(history, step, total) + "".join(spans) + "</div>"
 
 
