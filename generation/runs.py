@@ -58,8 +58,13 @@ def prepare_run(model, config: DiffusionConfig, infilling: bool = False, lenient
             raise ConfigError(method.no_infill.format(model=getattr(model, "name", "") or "this model"))
         fallback_note = (f"{method.name.capitalize()} decoding only writes {method.order}, so {method.fallback} "
                          f"fills them.")
+        drafts = not method.blocks_divide_canvas  # its block length was a draft length: the model's blocks instead
         method = decoder(method.fallback)
-        config = dataclasses.replace(config, algorithm=method.name)
+        block = config.block_length
+        if drafts and method.blocks_divide_canvas:  # the largest block up to the model's trained size that fits
+            block = max(d for d in range(1, config.gen_length + 1)
+                        if config.gen_length % d == 0 and d <= (model.block_size or config.gen_length))
+        config = dataclasses.replace(config, algorithm=method.name, block_length=block)
     if method is not OWN_LOOP:  # its own loop checks what it takes
         config = _as_model_runs(model, method, config)
     return Run(method, config, settings_note, fallback_note)

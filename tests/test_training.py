@@ -177,9 +177,10 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert record["train"]["config"]["objective"] == "block" and record["train"]["steps"] == 2
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert [r["setting"] for r in evaluation["rows"]] == [
-        "AR model (T=0.7)", "block, page default", "block, 1 token/step", "block, 4 tokens/step", "block, 8 tokens/step",
-        "block, threshold", "any-order model, page default"]
-    assert [r["diffusion"]["steps"] for r in evaluation["rows"][2:5]] == [16, 4, 2]  # 16 tokens: 1, 4, 8 per step
+        "AR model (T=0.7)", "block, page default", "block, speculative", "block, 1 token/step", "block, 2 tokens/step",
+        "block, 4 tokens/step", "block, threshold", "block of 32, 2 tokens/step", "any-order model, page default"]
+    assert [r["diffusion"]["steps"] for r in evaluation["rows"][3:6]] == [16, 8, 4]  # 16 tokens: 1, 2, 4 per step
+    assert all("out_of_order" in r and "revisions" in r for r in evaluation["rows"])
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     card = (run.adapter_out / "README.md").read_text()
     assert "block diffusion" in card and "| page default: perplexity |" in card

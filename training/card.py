@@ -47,7 +47,7 @@ def block_targets(evaluation: dict) -> str:
         ("page default: out of order", default.get("out_of_order", 0.0), " of answer tokens", 0.3, ">="),
         ("page default: tokens per forward", default["tokens_per_forward"], "", 2.0, ">="),
         ("page default: perplexity", default["gen_ppl"] / ar["gen_ppl"], "x the AR samples'", 1.2, "<="),
-        ("page default: repeated 4-grams", default["repeated_4grams"] / ar["repeated_4grams"], "x the AR samples'", 1.5, "<="),
+        ("page default: repeated 4-grams", default["repeated_4grams"] / max(ar["repeated_4grams"], 1e-9), "x the AR samples'", 1.5, "<="),
         ("page default: unigram entropy", default["unigram_entropy_nats"] / ar["unigram_entropy_nats"], "x the AR samples'", 0.95, ">="),
         ("page default: seconds per answer", default["seconds_per_answer"] / ar["seconds_per_answer"], "x the AR model's", 0.8, "<="),
         ("page default: leaks", default["leaks"], "", 0, "<="),

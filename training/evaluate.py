@@ -101,7 +101,7 @@ def block_settings(config: EvalConfig) -> list[dict]:
     rows += [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "diffusion": dict(fixed, steps=n // per)}
              for per in (1, 2, 4)]
     rows.append({"name": "block, threshold", "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
-    rows.append({"name": "block of 32, 2 tokens/step", "diffusion": dict(fixed, block_length=32, steps=n // 2)})
+    rows.append({"name": "block of 32, 2 tokens/step", "diffusion": dict(fixed, block_length=min(32, n), steps=n // 2)})
     rows = [dict(row, kind="diffusion", model="student") for row in rows]
     rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
                  "diffusion": _page_default(DIFFUSION_SMOLLM2, n), "prompts": config.compare_prompts})
