@@ -24,40 +24,10 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .steps import Step, StepChanges, apply_step, write
+
 DIFFUSION = "diffusion"
 AUTOREGRESSIVE = "autoregressive"
-
-
-@dataclass
-class Step:
-    positions: list[int]  # answer-relative canvas positions changed in this step
-    tokens: list[int]  # the token now at each of those positions
-    scores: list[float | None]  # the sampler's score for each (None where the algorithm has none)
-    seconds: float  # wall time of this step, model forward included
-    forward_passes: int  # model forward passes since the start of the run (cumulative)
-    # sequence positions the step's forward passes computed (the work: a cached step computes only
-    # its block); None where not recorded (AR runs, runs saved before this was kept)
-    computed_positions: int | None = None
-    # what the same forwards compute without a KV cache (the whole sequence; for a block-causal model
-    # everything up to the block's end): the baseline of work_saved(); None where not recorded
-    uncached_positions: int | None = None
-    # drafts this step proposed for the next one to check, shown as ghosts until then (speculative decoding);
-    # answer-relative positions and their tokens, empty where the decoder writes its drafts onto the canvas
-    draft_positions: list[int] = field(default_factory=list)
-    draft_tokens: list[int] = field(default_factory=list)
-    # per changed position (in `positions` order), the sampler's likeliest tokens there at that moment, likeliest
-    # first: [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
-    # sampler does not record them (masks written back, decoders without candidates, runs saved before they were)
-    candidates: list[list[list]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class StepChanges:
-    """What one step did, as answer-relative positions (History.changes)."""
-    committed: list[int]  # left the mask (or, with no mask, got their first token) in this step
-    revised: list[int]  # held a written token that this step replaced (or masked again)
-    drafted: list[int]  # proposed for the next step to check, not written (speculative decoding)
-    rejected: list[int]  # drafted by the step before and not kept by this one
 
 
 @dataclass
@@ -136,14 +106,14 @@ class History:
         """The canvas after `step` steps (0 = the initial canvas)."""
         canvas = list(self.initial)
         for record in self.steps[:step]:
-            _apply(canvas, record)
+            apply_step(canvas, record)
         return canvas
 
     def canvases(self) -> Iterator[tuple[int, Step, list[int]]]:
         """(step number, its record, the canvas after it) for every step in order; each canvas is a new list."""
         canvas = list(self.initial)
         for number, record in enumerate(self.steps, start=1):
-            _apply(canvas, record)
+            apply_step(canvas, record)
             yield number, record, list(canvas)
 
     def answer_end(self, canvas: Sequence[int] | None = None) -> int:
@@ -183,7 +153,7 @@ class History:
             for position, token in zip(record.positions, record.tokens):
                 if position < end:
                     count -= written(position)
-                _apply(canvas, Step([position], [token], [], 0.0, 0))
+                write(canvas, position, token)
                 if position < end and token in stops:  # the answer now ends earlier
                     end = position
                     count = sum(written(i) for i in range(end))
@@ -230,7 +200,7 @@ class History:
             return StepChanges([], [], [], [])
         record, before = self.steps[step - 1], self.canvas_at(step - 1)
         after = list(before)
-        _apply(after, record)
+        apply_step(after, record)
         written = {p for earlier in self.steps[:step - 1] for p in earlier.positions}  # not the initial noise
         revised = [p for p, t in zip(record.positions, record.tokens)
                    if p in written and p < len(before) and before[p] not in (self.mask_id, t)]
@@ -291,7 +261,7 @@ class History:
             for position, token in zip(record.positions, record.tokens):
                 if position < len(canvas):
                     count += position in written and token != canvas[position]
-                _apply(canvas, Step([position], [token], [], 0.0, 0))
+                write(canvas, position, token)
                 (written.add if token != self.mask_id else written.discard)(position)
         return count
 
@@ -304,7 +274,7 @@ class History:
             for position, token in zip(record.positions, record.tokens):
                 if (position == len(canvas) or canvas[position] == self.mask_id) and token != self.mask_id:
                     steps[position] = number
-                _apply(canvas, Step([position], [token], [], 0.0, 0))
+                write(canvas, position, token)
         return steps
 
     def work_saved(self) -> float | None:
@@ -357,15 +327,6 @@ def collect(states: Iterable[History]) -> History | None:
     for history in states:
         pass
     return history
-
-
-def _apply(canvas: list[int], record: Step) -> None:
-    """Write one step's changes into `canvas` in place; a position one past the end appends (AR growth)."""
-    for position, token in zip(record.positions, record.tokens):
-        if position == len(canvas):
-            canvas.append(token)
-        else:
-            canvas[position] = token
 
 
 def _total(counts) -> int | None:

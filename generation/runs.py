@@ -56,8 +56,7 @@ def prepare_run(model, config: DiffusionConfig, infilling: bool = False, lenient
     if infilling and not method.infills:
         if not (lenient and method.fallback):
             raise ConfigError(method.no_infill.format(model=getattr(model, "name", "") or "this model"))
-        fallback_note = (f"{method.name.capitalize()} decoding only writes {method.order}, so {method.fallback} "
-                         f"fills them.")
+        fallback_note = f"{method.name.capitalize()} decoding cannot keep given tokens, so {method.fallback} fills them."
         drafts = not method.blocks_divide_canvas  # its block length was a draft length: the model's blocks instead
         method = decoder(method.fallback)
         block = config.block_length
