@@ -180,6 +180,11 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def largest_block(gen_length: int, limit: int) -> int:
+    """The longest block length up to `limit` that divides the canvas: largest_block(12, 5) -> 4."""
+    return max(d for d in _divisors(gen_length) if d <= limit)
+
+
 # ---- the settings the page starts with, per registered model name
 
 RECOMMENDED_BLOCK = 32  # Fast-dLLM's block length for LLaDA and Dream; the embedded model's training length
@@ -227,6 +232,6 @@ def recommended_config(name: str, gen_length: int) -> DiffusionConfig:
     if not decoder(choice.algorithm).blocks_divide_canvas:  # e.g. drafts, cut at the canvas end: any length fits
         block = min(choice.block, gen_length)
     else:
-        block = max(d for d in _divisors(gen_length) if d <= choice.block)
+        block = largest_block(gen_length, choice.block)
     return DiffusionConfig(gen_length=gen_length, steps=gen_length, block_length=block, algorithm=choice.algorithm,
                            threshold=choice.threshold, cache=choice.cache)

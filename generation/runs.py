@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .config import ConfigError, DiffusionConfig
+from .config import ConfigError, DiffusionConfig, largest_block
 from .decoders import OWN_LOOP, Decoder, decoder
 from .protocols import runs_own_loop
 
@@ -61,8 +61,7 @@ def prepare_run(model, config: DiffusionConfig, infilling: bool = False, lenient
         method = decoder(method.fallback)
         block = config.block_length
         if drafts and method.blocks_divide_canvas:  # the largest block up to the model's trained size that fits
-            block = max(d for d in range(1, config.gen_length + 1)
-                        if config.gen_length % d == 0 and d <= (model.block_size or config.gen_length))
+            block = largest_block(config.gen_length, model.block_size or config.gen_length)
         config = dataclasses.replace(config, algorithm=method.name, block_length=block)
     if method is not OWN_LOOP:  # its own loop checks what it takes
         config = _as_model_runs(model, method, config)

@@ -97,11 +97,8 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         forward_passes += 1
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
-        tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
-        model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
-        tokens, scores = _until_stop(tokens, scores, model.stop_ids)
+        tokens, scores, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
         last = anchor + len(tokens)  # absolute position of the last committed token
-        done = last == end - 1 or tokens[-1] in model.stop_ids
         if not done:  # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn just now)
             tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else tree.chain()[:end - 1 - last]  # shown after this step, checked by the next
@@ -225,6 +222,17 @@ class Layout:
         self.draft_rows = [row for rows in self.block_rows for row in rows]
         starts = [0] + list(itertools.accumulate(len(rows) for rows in self.block_rows))
         self.drafts_of = [slice(a, b) for a, b in zip(starts, starts[1:])]
+
+
+def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Layout, anchor: int, end: int,
+           config: DiffusionConfig, generator: torch.Generator) -> tuple[list[int], list[float], int, bool]:
+    """One forward's verdict: walk the tree (`_verify`), keep the cache of the branch walked, cut after a stop id.
+    (the committed tokens, their scores, the last node kept, whether the run is done: the canvas end or a stop)."""
+    tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
+    cached = anchor - layout.causal_rows[0]  # cache entries before this forward (t0's input row is fed - 1)
+    model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
+    tokens, scores = _until_stop(tokens, scores, model.stop_ids)
+    return tokens, scores, node, anchor + len(tokens) == end - 1 or tokens[-1] in model.stop_ids
 
 
 def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig,

@@ -36,7 +36,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
-from .speculative import CANDIDATES, Layout, Tree, _until_stop, _verify
+from .speculative import CANDIDATES, Layout, Tree, commit
 
 # The window reaches this many positions right of t0 (the model's trained block size: training/block.py).
 WINDOW = 8
@@ -90,11 +90,8 @@ def stream_verified(model: DiffusionLM, prompt_ids: list[int], config: Diffusion
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows + window_rows)
         causal = logits[:len(layout.causal_rows)]
         drafting = logits[len(layout.causal_rows):len(layout.causal_rows) + len(layout.draft_rows)]
-        tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
-        model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
-        tokens, scores = _until_stop(tokens, scores, model.stop_ids)
+        tokens, scores, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
         last = anchor + len(tokens)  # absolute position of the last committed token
-        done = last == end - 1 or tokens[-1] in model.stop_ids
         changes = _commit(canvas, anchor, tokens, scores, model.mask_id, everything=done)
         if not done:
             changes.update(_draft(canvas, logits[len(causal) + len(layout.draft_rows):], ahead[1:], last,
