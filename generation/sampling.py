@@ -1,7 +1,8 @@
 """What the samplers share (generation/schemes.py, generation/speculative.py, generation/autoregressive.py):
-Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`) and the
-next token of a left-to-right loop (`next_token`), for the speculative and AR loops (the unmasking loop
-keeps the reference implementations' draws). A model's KV cache helpers live beside it (models.py)."""
+Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`), what the
+next token of a left-to-right loop is drawn from and the draw (`distribution`, `pick`), for the speculative and
+AR loops (the unmasking loop keeps the reference implementations' draws), and the likeliest tokens a History
+records where one was written (`top_candidates`). A model's KV cache helpers live beside it (models.py)."""
 
 from __future__ import annotations
 
@@ -48,15 +49,6 @@ def draw(p: torch.Tensor, generator: torch.Generator) -> int:
     cdf = p.double().cumsum(0)
     u = torch.rand((), dtype=torch.float64, generator=generator, device=p.device) * cdf[-1]
     return int(torch.searchsorted(cdf, u, right=True))  # the first i with cdf[i] > u
-
-
-def next_token(logits: torch.Tensor, config: DiffusionConfig | ARConfig,
-               generator: torch.Generator) -> tuple[int, float]:
-    """(the next token, its probability under the distribution it was drawn from): the argmax of the
-    plain softmax at temperature 0, else a draw from the tempered and filtered one."""
-    p = distribution(logits, config)
-    token = pick(p, config, generator)
-    return token, float(p[token])
 
 
 def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:

@@ -48,7 +48,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
-from .sampling import next_token
+from .sampling import distribution, pick, top_candidates
 
 # The first draft's alternatives: more of them hold the verifier's token more often (`python -m bench.drafts
 # --candidates K`, on training prompts), but each costs a position in every forward; against the AR model, K = 3 to 5
@@ -97,14 +97,14 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         forward_passes += 1
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
-        tokens, scores, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
+        tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
         last = anchor + len(tokens)  # absolute position of the last committed token
         if not done:  # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn just now)
             tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else tree.chain()[:end - 1 - last]  # shown after this step, checked by the next
         first = anchor + 1 - prompt_len  # answer position of the first committed token
         history.record(positions=list(range(first, first + len(tokens))), tokens=tokens, scores=scores,
-                       seconds=time.perf_counter() - began, forward_passes=forward_passes,
+                       candidates=likeliest, seconds=time.perf_counter() - began, forward_passes=forward_passes,
                        computed_positions=len(layout.positions), uncached_positions=cached + len(layout.positions),
                        draft_positions=range(first + len(tokens), first + len(tokens) + len(ghosts)),
                        draft_tokens=ghosts)
@@ -225,35 +225,37 @@ class Layout:
 
 
 def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Layout, anchor: int, end: int,
-           config: DiffusionConfig, generator: torch.Generator) -> tuple[list[int], list[float], int, bool]:
+           config: DiffusionConfig,
+           generator: torch.Generator) -> tuple[list[int], list[float], list[list[list]], int, bool]:
     """One forward's verdict: walk the tree (`_verify`), keep the cache of the branch walked, cut after a stop id.
-    (the committed tokens, their scores, the last node kept, whether the run is done: the canvas end or a stop)."""
-    tokens, scores, node = _verify(causal, tree, end - 1 - anchor, config, generator)
+    (the committed tokens, their scores, the likeliest tokens where each was drawn (sampling.top_candidates), the
+    last node kept, whether the run is done: the canvas end or a stop)."""
+    tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator)
     cached = anchor - layout.causal_rows[0]  # cache entries before this forward (t0's input row is fed - 1)
     model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
-    tokens, scores = _until_stop(tokens, scores, model.stop_ids)
-    return tokens, scores, node, anchor + len(tokens) == end - 1 or tokens[-1] in model.stop_ids
+    kept = _until_stop(tokens, model.stop_ids)
+    tokens, scores, likeliest = tokens[:kept], scores[:kept], likeliest[:kept]
+    return tokens, scores, likeliest, node, anchor + len(tokens) == end - 1 or tokens[-1] in model.stop_ids
 
 
 def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig,
-            generator: torch.Generator) -> tuple[list[int], list[float], int]:
-    """Walk the tree from t0: (the committed tokens, each one's probability under the causal path, the last node
-    whose draft was kept). causal[n] (logits) predicts the token after node n; each step draws from it and moves
-    to the child carrying the draw, until no child does or the canvas has no `room` left."""
-    node, tokens, scores = 0, [], []
+            generator: torch.Generator) -> tuple[list[int], list[float], list[list[list]], int]:
+    """Walk the tree from t0: (the committed tokens, each one's probability under the causal path, the likeliest
+    tokens where each was drawn, the last node whose draft was kept). causal[n] (logits) predicts the token after
+    node n; each step draws from it and moves to the child carrying the draw, until no child does or the canvas has
+    no `room` left."""
+    node, tokens, scores, likeliest = 0, [], [], []
     while len(tokens) < room:
-        token, score = next_token(causal[node], config, generator)
-        tokens.append(token), scores.append(score)
+        p = distribution(causal[node], config)
+        token = pick(p, config, generator)
+        tokens.append(token), scores.append(float(p[token])), likeliest.extend(top_candidates(p[None]))
         child = tree.child(node, token)
         if child is None:
             break
         node = child
-    return tokens, scores, node
+    return tokens, scores, likeliest, node
 
 
-def _until_stop(tokens: list[int], scores: list[float], stop_ids) -> tuple[list[int], list[float]]:
-    """Cut after the first stop id: ([5, 2, 7], [.5, .5, .5], (2,)) -> ([5, 2], [.5, .5])."""
-    for i, token in enumerate(tokens):
-        if token in stop_ids:
-            return tokens[:i + 1], scores[:i + 1]
-    return tokens, scores
+def _until_stop(tokens: list[int], stop_ids) -> int:
+    """How many tokens to keep: up to and including the first stop id. ([5, 2, 7], (2,)) -> 2."""
+    return next((i + 1 for i, token in enumerate(tokens) if token in stop_ids), len(tokens))

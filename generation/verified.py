@@ -36,6 +36,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
+from .sampling import top_candidates
 from .speculative import CANDIDATES, Layout, Tree, commit
 
 # The window reaches this many positions right of t0 (the model's trained block size: training/block.py).
@@ -90,17 +91,18 @@ def stream_verified(model: DiffusionLM, prompt_ids: list[int], config: Diffusion
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows + window_rows)
         causal = logits[:len(layout.causal_rows)]
         drafting = logits[len(layout.causal_rows):len(layout.causal_rows) + len(layout.draft_rows)]
-        tokens, scores, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
+        tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
         last = anchor + len(tokens)  # absolute position of the last committed token
-        changes = _commit(canvas, anchor, tokens, scores, model.mask_id, everything=done)
+        changes = _commit(canvas, anchor, list(zip(tokens, scores, likeliest)), model.mask_id, everything=done)
         if not done:
             changes.update(_draft(canvas, logits[len(causal) + len(layout.draft_rows):], ahead[1:], last,
                                   drafts_per_step))
             tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else [(last + depth, token) for depth, token in enumerate(tree.chain()[:end - 1 - last], 1)
                                   if last + depth not in canvas]  # the window's own drafts are on the canvas already
-        history.record(positions=[p - prompt_len for p in changes], tokens=[t for t, _ in changes.values()],
-                       scores=[s for _, s in changes.values()], seconds=time.perf_counter() - began,
+        history.record(positions=[p - prompt_len for p in changes], tokens=[t for t, _, _ in changes.values()],
+                       scores=[s for _, s, _ in changes.values()], candidates=[c for _, _, c in changes.values()],
+                       seconds=time.perf_counter() - began,
                        forward_passes=forward_passes, committed=list(range(anchor + 1 - prompt_len,
                                                                            last + 1 - prompt_len)),
                        computed_positions=len(positions), uncached_positions=cached + len(positions),
@@ -130,39 +132,42 @@ def _with_window(layout: Layout, cached: int, fed: int, ahead: list[int]) -> tup
     return torch.cat([layout.positions, torch.tensor(ahead, dtype=torch.long)]), mask
 
 
-def _commit(canvas: dict[int, int], anchor: int, tokens: list[int], scores: list[float], mask_id: int,
-            everything: bool) -> dict[int, tuple[int, float | None]]:
-    """Write the verified tokens after `anchor` into the canvas; the changes {position: (token, score)}: a draft
-    the verifier replaced is revised, and the drafts right of it (or, at the end, all drafts left) go back to the
-    mask. A draft the verifier kept does not change.
+def _commit(canvas: dict[int, int], anchor: int, verified: list[tuple[int, float, list[list]]], mask_id: int,
+            everything: bool) -> dict[int, tuple[int, float | None, list[list]]]:
+    """Write the `verified` tokens after `anchor` (each with its score and candidates) into the canvas; the changes
+    {position: (token, score, candidates)}: a draft the verifier replaced is revised, and the drafts right of it
+    (or, at the end, all drafts left) go back to the mask. A draft the verifier kept does not change.
 
-    canvas {5: 7, 6: 8, 8: 3}, anchor 4, tokens [7, 9]: {6: (9, .), 8: (mask, None)}, canvas {} after."""
+    canvas {5: 7, 6: 8, 8: 3}, anchor 4, verified tokens 7, 9: {6: (9, ., .), 8: (mask, None, [])}, canvas {} after."""
     changes, revised = {}, everything
-    for position, token, score in zip(range(anchor + 1, anchor + 1 + len(tokens)), tokens, scores):
+    for position, (token, score, likeliest) in enumerate(verified, anchor + 1):
         drafted = canvas.pop(position, None)
         if drafted != token:
-            changes[position] = (token, score)
+            changes[position] = (token, score, likeliest)
             revised = revised or drafted is not None
     if revised:
-        for position in sorted(p for p in canvas if p > anchor + len(tokens) or everything):
-            changes[position] = (mask_id, None)
+        for position in sorted(p for p in canvas if p > anchor + len(verified) or everything):
+            changes[position] = (mask_id, None, [])
             del canvas[position]
     return changes
 
 
 def _draft(canvas: dict[int, int], logits: torch.Tensor, positions: list[int], last: int,
-           count: int) -> dict[int, tuple[int, float]]:
+           count: int) -> dict[int, tuple[int, float, list[list]]]:
     """The window's new drafts: of the masked `positions` right of `last` (logits[i] predicts positions[i]), the
-    `count` the drafter is surest of, no two neighbours; written into `canvas`, returned as changes."""
+    `count` the drafter is surest of, no two neighbours; written into `canvas`, returned as changes (with the
+    drafter's likeliest tokens there)."""
     probs = torch.softmax(logits, dim=-1)
     confidence, best = probs.max(dim=-1)
     open_rows = [i for i, p in enumerate(positions) if p > last and p not in canvas]
-    chosen: dict[int, tuple[int, float]] = {}
+    chosen: dict[int, int] = {}  # position -> its row
     for i in sorted(open_rows, key=lambda i: -float(confidence[i])):
         if len(chosen) == count:
             break
         if positions[i] - 1 in chosen or positions[i] + 1 in chosen:
             continue
-        chosen[positions[i]] = (int(best[i]), float(confidence[i]))
+        chosen[positions[i]] = i
         canvas[positions[i]] = int(best[i])
-    return chosen
+    likeliest = top_candidates(probs[list(chosen.values())]) if chosen else []
+    return {position: (int(best[i]), float(confidence[i]), top)
+            for (position, i), top in zip(chosen.items(), likeliest)}

@@ -66,7 +66,7 @@ def test_the_walk_is_distributed_as_the_causal_path_whatever_the_tree():
         generator = torch.Generator().manual_seed(0)
         firsts, after_first_draft = Counter(), Counter()
         for _ in range(n):
-            tokens, _, node = _verify(logits, tree, 5, config, generator)
+            tokens, _, _, node = _verify(logits, tree, 5, config, generator)
             firsts[tokens[0]] += 1
             kept_drafts = [tree.tokens[i - 1] for i in tree.path(node)]
             assert len(tokens) == len(kept_drafts) + 1 and tokens[:-1] == kept_drafts
@@ -84,9 +84,11 @@ def test_the_walk_follows_the_drawn_branch_until_no_child_carries_the_draw():
     config = DiffusionConfig(temperature=1.0)
     generator = torch.Generator().manual_seed(0)
     chain = Tree([2, 0, 4, 1], [0, 1, 0, 3])  # t0 -> 2 -> 0 and t0 -> 4 -> 1
-    assert _verify(certain, chain, 9, config, generator) == ([4, 1, 3], [1.0, 1.0, 1.0], 4)  # 4, 1 kept; 3 drawn
+    tokens, scores, likeliest, node = _verify(certain, chain, 9, config, generator)
+    assert (tokens, scores, node) == ([4, 1, 3], [1.0, 1.0, 1.0], 4)  # 4, 1 kept; 3 drawn
+    assert [top[0] for top in likeliest] == [[4, 1.0], [1, 1.0], [3, 1.0]]  # what else each could have been
     assert _verify(certain, chain, 2, config, generator)[0] == [4, 1]  # no room to draw after them
-    assert _verify(certain, Tree([3], [0]), 9, config, generator) == ([4], [1.0], 0)  # nothing kept
+    assert _verify(certain, Tree([3], [0]), 9, config, generator)[::3] == ([4], 0)  # nothing kept
 
 
 def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():
@@ -160,6 +162,14 @@ def test_history_commits_left_to_right_one_forward_per_step():
     assert [step.forward_passes for step in history.steps] == list(range(1, len(history.steps) + 1))
     assert all(0 < score <= 1 for step in history.steps for score in step.scores)
     assert history.planned_steps is None and history.settings["algorithm"] == "speculative"
+
+
+def test_each_committed_token_carries_the_verifiers_five_likeliest_with_it_among_them_at_temperature_0():
+    history = diffuse(tiny_block_causal_lm(3, stop_ids=()), PROMPT, speculative())
+    for step in history.steps:
+        assert len(step.candidates) == len(step.tokens)
+        for token, score, top in zip(step.tokens, step.scores, step.candidates):
+            assert len(top) == 5 and top[0] == [token, pytest.approx(score, rel=1e-3)]  # greedy: the likeliest
 
 
 def test_each_step_records_the_drafts_the_next_one_checks():

@@ -10,7 +10,7 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.sampling import next_token
+from generation.sampling import distribution, pick
 from generation.speculative import Layout, Tree
 from generation.verified import _commit, _draft, _waiting, _with_window, stream_verified
 
@@ -47,7 +47,8 @@ def test_answers_are_the_causal_paths_samples_whatever_the_window_drafts(seed):
     config = verified(temperature=1.0, top_p=0.9, seed=seed)
     generator, ids = torch.Generator().manual_seed(seed), list(PROMPT)
     for _ in range(config.gen_length):
-        ids.append(next_token(lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float()), config, generator)[0])
+        ids.append(pick(distribution(lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float()), config), config,
+                        generator))
     for window, drafts in ((4, 1), (8, 3)):
         history = last(stream_verified(lm, PROMPT, config, window=window, drafts_per_step=drafts))
         assert history.canvas == ids[len(PROMPT):]
@@ -97,6 +98,17 @@ def test_a_stop_signal_ends_the_run():
     assert history.stopped and not history.steps
 
 
+def test_every_written_token_carries_candidates_and_a_mask_written_back_none():
+    """At temperature 0 the verifier and the drafter both write their likeliest token: the first candidate."""
+    history = diffuse(tiny_block_causal_lm(2, stop_ids=()), PROMPT, verified(gen_length=32, seed=2))
+    assert history.revisions() > 0
+    for step in history.steps:
+        assert len(step.candidates) == len(step.tokens)
+        for token, score, top in zip(step.tokens, step.scores, step.candidates):
+            assert (top == []) == (token == MASK)
+            assert token == MASK or (len(top) == 5 and top[0] == [token, pytest.approx(score, rel=1e-3)])
+
+
 def test_what_it_cannot_take_is_refused():
     with pytest.raises(ConfigError, match="threshold"):
         verified(threshold=0.9)
@@ -108,14 +120,15 @@ def test_what_it_cannot_take_is_refused():
 
 
 def test_commit_keeps_agreeing_drafts_revises_the_others_and_masks_what_followed():
+    top = [[9, 0.6], [8, 0.3]]  # the verifier's likeliest where it drew
     canvas = {5: 7, 6: 8, 8: 3, 9: 4}
-    assert _commit(canvas, 4, [7, 9], [0.5, 0.4], MASK, everything=False) == {6: (9, 0.4), 8: (MASK, None),
-                                                                             9: (MASK, None)}
+    assert _commit(canvas, 4, [(7, 0.5, top), (9, 0.4, top)], MASK, everything=False) == {
+        6: (9, 0.4, top), 8: (MASK, None, []), 9: (MASK, None, [])}
     assert canvas == {}
     canvas = {5: 7, 8: 3}
-    assert _commit(canvas, 4, [7, 2], [0.5, 0.4], MASK, everything=False) == {6: (2, 0.4)}  # no draft replaced
-    assert canvas == {8: 3}
-    assert _commit(canvas, 6, [1], [0.5], MASK, everything=True) == {7: (1, 0.5), 8: (MASK, None)}
+    assert _commit(canvas, 4, [(7, 0.5, top), (2, 0.4, top)], MASK, everything=False) == {6: (2, 0.4, top)}
+    assert canvas == {8: 3}  # no draft replaced: the one further right stays
+    assert _commit(canvas, 6, [(1, 0.5, top)], MASK, everything=True) == {7: (1, 0.5, top), 8: (MASK, None, [])}
 
 
 def test_draft_takes_the_surest_masked_positions_never_two_neighbours():
@@ -125,6 +138,8 @@ def test_draft_takes_the_surest_masked_positions_never_two_neighbours():
     canvas = {13: 0}
     chosen = _draft(canvas, logits, [10, 11, 12, 13, 14], last=9, count=2)
     assert sorted(chosen) == [10, 14] and canvas == {13: 0, 10: 1, 14: 5}  # 11 neighbours 10; 13 holds a draft
+    token, confidence, top = chosen[10]
+    assert token == 1 and top[0] == [1, pytest.approx(confidence, rel=1e-3)] and len(top) == 5
     assert _draft({}, logits, [10, 11, 12, 13, 14], last=10, count=1).keys() == {11}  # 10 is committed
 
 
