@@ -83,18 +83,23 @@ def _shown_steps(page) -> tuple[int, int]:
     return tuple(int(page.get_attribute(f"#um-{panel} .um-canvas", "data-step")) for panel in ("diffusion", "ar"))
 
 
-def _candidates(page, panel) -> list[str]:
-    """Hover a token of `panel` that has candidates; the percentages its tooltip shows."""
+def _candidates(page, panel, tap: bool = False) -> list[str]:
+    """Hover a token of `panel` that has candidates (or tap it: a tap focuses it, the mouse elsewhere); the
+    percentages its tooltip shows."""
     token = page.locator(f"#um-{panel} .um-tok[data-candidates]").first
-    token.hover()
+    if tap:
+        page.mouse.move(0, 0)
+        token.focus()
+    else:
+        token.hover()
     shown = page.evaluate("el => getComputedStyle(el, '::after').content", token.element_handle())
     return re.findall(r"<?\d+%", shown)
 
 
 def stream_replay_and_play(browser, url, shots: Path) -> None:
-    """On a 1366x768 screen: Generate, both canvases in view at once, watch both panels stream, step through with
-    Previous / Next and the arrow keys, replay an early step, autoplay to the end. Saves screenshot-light.png and
-    screenshot-replay.png."""
+    """On a 1366x768 screen: Generate, both canvases in view at once, watch both panels stream, a token's 5
+    candidates on hover (both panels) and on a tap (diffusion), step through with Previous / Next and the arrow
+    keys, replay an early step, autoplay to the end. Saves screenshot-light.png and screenshot-replay.png."""
     errors: list[str] = []
     page = open_page(browser, url, errors, viewport=LAPTOP)
     assert "early" in page.inner_text("#um-legend") and "late" in page.inner_text("#um-legend")
@@ -127,6 +132,9 @@ def stream_replay_and_play(browser, url, shots: Path) -> None:
     assert live_chart, "no chart appeared while the diffusion model was running"
     assert _in_view(page, "#um-diffusion .um-canvas") and _in_view(page, "#um-ar .um-canvas")
     assert len(_candidates(page, "ar")) == 5
+    # verified diffusion (the embedded model's default decoder) records the candidates of the tokens it writes
+    assert len(_candidates(page, "diffusion")) == 5 and len(_candidates(page, "diffusion", tap=True)) == 5
+    page.evaluate("document.activeElement.blur()")  # no tooltip in the screenshot
     for chart in ("commits", "race", "map", "scores"):
         page.wait_for_selector(f"#um-chart-{chart} .js-plotly-plot", timeout=30_000)
     page.screenshot(path=str(shots / "screenshot-light.png"), full_page=True)
