@@ -3,13 +3,17 @@ file and what is wrong; the take-away page (visualize/takeaway.py) is one file t
 
 from __future__ import annotations
 
+import html
 import re
 
+import gradio as gr
 import pytest
 
 from generation.presets import AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_SMOLLM2
 from page.lessons import (LESSONS_DIR, LOOK_AT, SECTIONS, LessonError, lessons, load_lessons, next_lesson,
                           parse_lesson)
+from page.session import Session
+from page.settings import RECOMMENDED_FIELDS, recommended_settings
 from visualize import charts
 from visualize.takeaway import takeaway_html
 
@@ -95,3 +99,93 @@ def test_the_takeaway_is_one_file_with_no_network(diffusion, autoregressive):
     assert "Watch the map." in page and page.count("<iframe") == 2
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page), "everything inline: no fetched files"
     assert page.count("Plotly.newPlot") >= 2 and page.count("plotly.js v") <= 2  # plotly inlined once
+
+
+# ---------------------------------------------------------------- the page's lesson handlers (tiny models, no browser)
+
+CONTROL_IDS = {"gen_length": "um-gen-length", "steps": "um-steps", "block_length": "um-block-length",
+               "algorithm": "um-algorithm", "temperature": "um-temperature", "top_p": "um-top-p",
+               "alg_temp": "um-alg-temp", "threshold": "um-threshold", "seed": "um-seed", "cache": "um-cache",
+               "task": "um-task", "template": "um-template", "blank_length": "um-blank-length"}
+SECTION_IDS = {"infill": "um-infill", "settings": "um-settings", "charts": "um-charts", "sweep": "um-sweep",
+               "export": "um-export"}
+
+
+@pytest.fixture(scope="module")
+def demo():
+    import app
+    from fakes import TINY_AR, TINY_DIFFUSION, tiny_load
+
+    return app.build_demo(load=tiny_load, diffusion_model=TINY_DIFFUSION, ar_model=TINY_AR)
+
+
+def lesson_event(demo, elem_id: str, event: str):
+    """The registered handler behind a lesson trigger (the picker's input, Next lesson's click) and its index."""
+    for index, fn in demo.fns.items():
+        if any(getattr(demo.blocks.get(block), "elem_id", None) == elem_id and name == event
+               for block, name in fn.targets):
+            return index, fn.fn
+    raise AssertionError(f"no {event} handler on #{elem_id}")
+
+
+def by_id(update: dict) -> dict:
+    """An event's {component: value} as {elem_id: value} (layout containers by their elem_id too)."""
+    return {block.elem_id: value for block, value in update.items() if getattr(block, "elem_id", None)}
+
+
+def test_picking_a_lesson_sets_prompt_models_every_setting_and_opens_its_sections(demo):
+    _, pick = lesson_event(demo, "um-lesson-pick", "input")
+    for lesson in lessons():
+        update = by_id(pick(lesson.title, Session()))
+        assert update["um-lesson-pick"] == lesson.title and update["um-prompt"] == lesson.prompt
+        assert (update["um-diffusion-model"], update["um-ar-model"]) == (lesson.diffusion_model, lesson.ar_model)
+        for name, elem_id in CONTROL_IDS.items():
+            assert update[elem_id] == getattr(lesson.settings, name), (lesson.slug, name)
+        assert update["um-sweep-steps"] == lesson.sweep
+        for section, elem_id in SECTION_IDS.items():
+            assert update[elem_id].open == (section in lesson.open), (lesson.slug, section)
+        assert update["um-lesson-box"].visible and html.escape(lesson.title) in update["um-lesson"]
+        assert update["um-lesson-takeaway"].interactive is False  # until this lesson's run has finished
+
+
+def test_a_lesson_runs_generate_then_its_sweep_then_writes_its_takeaway(demo):
+    for elem_id, event in (("um-lesson-pick", "input"), ("um-lesson-next", "click")):
+        index, _ = lesson_event(demo, elem_id, event)
+        chain = [index]
+        while follower := next((i for i, fn in demo.fns.items() if fn.trigger_after == chain[-1]), None):
+            chain.append(follower)
+        names = [demo.fns[i].fn.__name__ for i in chain]
+        assert names[1:] == ["run", "lesson_sweep", "takeaway"], names
+        assert demo.fns[chain[1]].trigger_only_on_success  # no run when the lesson could not be applied
+
+
+def test_next_lesson_moves_on_in_order_and_wraps_to_the_first(demo):
+    _, following = lesson_event(demo, "um-lesson-next", "click")
+    titles = [lesson.title for lesson in lessons()]
+    seen, title = [], None  # none picked yet: Next lesson starts at the first
+    for _ in range(len(titles) + 1):
+        title = by_id(following(title, Session()))["um-lesson-pick"]
+        seen.append(title)
+    assert seen == [*titles, titles[0]]
+
+
+def test_a_lesson_starts_a_fresh_conversation_but_not_under_a_running_one(demo):
+    _, pick = lesson_event(demo, "um-lesson-pick", "input")
+    earlier = Session(diffusion_messages=[{"role": "user", "content": "hi"}], turns=[("hi", "a", "b")])
+    pick(lessons()[0].title, earlier)
+    assert earlier.diffusion_messages == [] and earlier.turns == []
+    running = Session(diffusion_messages=[{"role": "user", "content": "hi"}], running=True)
+    pick(lessons()[0].title, running)
+    assert running.diffusion_messages  # a run in progress keeps its chat; Generate then says it is busy
+    with pytest.raises(gr.Error, match="Pick a lesson"):
+        pick("No such lesson", Session())
+
+
+def test_a_lessons_model_keeps_the_lessons_settings_when_its_change_lands_last(demo):
+    recommend = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "recommend")
+    for lesson in lessons():
+        kept = recommend(lesson.diffusion_model, lesson.settings.gen_length, lesson.title)
+        plain = recommend(lesson.diffusion_model, lesson.settings.gen_length, None)
+        recommended = recommended_settings(lesson.diffusion_model, lesson.settings.gen_length)
+        assert kept == tuple(getattr(lesson.settings, name) for name in RECOMMENDED_FIELDS), lesson.slug
+        assert plain == tuple(getattr(recommended, name) for name in RECOMMENDED_FIELDS)
