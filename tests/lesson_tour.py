@@ -32,10 +32,23 @@ def _wait_for_lesson(page, title: str, sweep: bool) -> None:
         assert page.get_attribute("#um-sweep-status .um-sweep-progress", "data-state") == "finished"
 
 
-def _top_in_view(page, selector) -> bool:
-    """Whether the element starts on the first screen, beside the others (it may run on below)."""
+def _whole_in_view(page, selector) -> bool:
+    """Whether the whole element is on the first screen, nothing of it below the fold."""
     return page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
-                         " return window.scrollY === 0 && r.top >= 0 && r.top < innerHeight * 0.75; }", selector)
+                         " return window.scrollY === 0 && r.top >= 0 && r.bottom <= innerHeight; }", selector)
+
+
+def _text_fits(page, text_html: str) -> bool:
+    """Whether `text_html` shown in the lesson box fits it on screen, with nothing to scroll (the box's own
+    text is put back after)."""
+    return page.evaluate("""html => {
+        const box = document.querySelector('#um-lesson-box'), text = document.querySelector('#um-lesson .prose');
+        const shown = text.innerHTML;
+        text.innerHTML = html;
+        const fits = box.scrollHeight <= box.clientHeight + 1 && box.getBoundingClientRect().bottom <= innerHeight;
+        text.innerHTML = shown;
+        return fits;
+    }""", text_html)
 
 
 def every_lesson(browser, url, shots: Path) -> Path:
@@ -84,8 +97,10 @@ def presenter_view(browser, url, shots: Path) -> None:
     for hidden in SETTINGS:
         assert not page.locator(hidden).first.is_visible(), f"{hidden} is visible in the presenter view"
     page.screenshot(path=str(shots / "screenshot-present.png"))
-    assert _top_in_view(page, "#um-lesson") and _top_in_view(page, "#um-diffusion .um-canvas")
-    assert _top_in_view(page, "#um-ar .um-canvas")
+    for whole in ("#um-lesson-box", "#um-diffusion .um-canvas", "#um-ar .um-canvas", "#um-diffusion .um-step-line"):
+        assert _whole_in_view(page, whole), f"{whole} does not fit the 1280x720 screen"
+    for other in lessons():  # every lesson's text fits its column without scrolling (the run is the last one's)
+        assert _text_fits(page, other.text_html()), f"{other.slug}: the lesson text overflows the presenter view"
     assert float(page.evaluate("getComputedStyle(document.querySelector('#um-diffusion .um-canvas')).fontSize")
                  .rstrip("px")) >= 20
     last = _shown_steps(page)[0]
