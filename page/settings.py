@@ -56,15 +56,15 @@ SETTING_HELP = {
                  "is surest of; random: any; speculative, block-diffusion models: the block is drafted at once "
                  "and the model's left-to-right reading keeps the drafts it agrees with).",
     "temperature": "0 = always the likeliest token; higher = more varied words. The page starts at 0.5 with top-p "
-                   "0.9: at 0 the small models can repeat themselves ('A place where… A place where…'); at 0.5 both "
-                   "panels repeat fewest 4-grams at the lowest perplexity of the settings measured "
-                   "(python -m bench.defaults).",
+                   "0.9: at 0 the small models can repeat themselves ('A place where… A place where…'); 0.5 repeats "
+                   "less on training prompts and reads about as fluently, higher temperatures read worse; a poem can "
+                   "still loop (python -m bench.defaults: both panels, prompt by prompt, seed by seed).",
     "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
     "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
     "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
                  "The number of steps then depends on the model.",
     "seed": "Same seed and settings, same picture: the draws are seeded, so a run at temperature 0.5 is "
-            "reproducible.",
+            "reproducible. Another seed, another answer: a small model may repeat itself at one seed and not the next.",
     "task": "What the diffusion model writes: a whole answer, only the blanks of your text, or an answer "
             "with words pinned at token positions.",
     "template": "Blanks: ___ is a blank of the default length, ___8 a blank of 8 tokens, e.g. 'The capital of "
