@@ -3,6 +3,7 @@ end and the shipped adapter through the registry (slow, real SmolLM2; no network
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -290,3 +291,27 @@ def test_card_names_the_ar_loss_only_for_runs_trained_with_it():
     cfg = {"objective": "block", "eps": 1e-3, "block_sizes": (8, 4)}
     assert "AR loss" not in objective(cfg) and "AR loss" not in objective({**cfg, "ar_weight": 0.0})
     assert "plus 1.0 x the next-token loss over the clean stream's answer tokens" in objective({**cfg, "ar_weight": 1.0})
+
+
+def test_card_refresh_rewrites_only_the_evaluation_and_keeps_it_beside_the_adapter(tmp_path):
+    """An evaluation run by hand replaces the shipped block card's evaluation section; recipe and limitations stay."""
+    import shutil
+
+    from training.card import EVALUATION, main as card_main
+
+    shipped = Path(__file__).resolve().parent.parent / "assets" / "smollm2-135m-block-diffusion"
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    shutil.copy(shipped / "README.md", adapter / "README.md")
+    evaluation = json.loads((shipped / EVALUATION).read_text())
+    evaluation["rows"][1]["tokens_per_forward"] = 9.87  # the page default's row
+    (tmp_path / "new.json").write_text(json.dumps(evaluation))
+    before = (adapter / "README.md").read_text()
+
+    card_main(["--adapter", str(adapter), "--evaluation", str(tmp_path / "new.json")])
+
+    after = (adapter / "README.md").read_text()
+    assert after.split("## Evaluation")[0] == before.split("## Evaluation")[0]  # recipe, budget, runs
+    assert after.split("## Limitations")[1] == before.split("## Limitations")[1]
+    assert "| page default: tokens per forward | 9.87 | >= 2.0 | met |" in after
+    assert json.loads((adapter / EVALUATION).read_text()) == evaluation

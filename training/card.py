@@ -6,9 +6,14 @@ throughputs, times, the variant comparison, the quality-vs-steps table and sampl
 
 from __future__ import annotations
 
+import argparse
+import json
 import platform
+from pathlib import Path
 
 from .evaluate import table
+
+EVALUATION = "eval.json"  # next to an adapter: the evaluation its card shows (bench/results.py reads it)
 
 
 def _fmt(n: float) -> str:
@@ -159,6 +164,38 @@ def objective(cfg: dict) -> str:
   at masked positions."""
 
 
+EVALUATION_HEADING = "## Evaluation"
+LIMITATIONS_HEADING = "## Limitations"
+
+
+def evaluation_section(evaluation: dict, objective: str | None) -> str:
+    """The card's evaluation: how it was measured, the table, the targets checked, sample answers."""
+    config = evaluation["config"]
+    others = (f" (the any-order model: {config['compare_prompts']} prompts)"
+              if config.get("compare_prompts") and objective == "block" else "")
+    return f"""{EVALUATION_HEADING} (held-out prompts, {config['gen_length']}-token answers)
+{len(evaluation['prompts'])} held-out prompts, {config.get('seeds', 1)} seed(s) per prompt{others}, seeds differing across
+prompts, models in these dtypes ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge
+float32): the diffusion models as the page loads them, the AR model in the dtype that stepped faster at its
+load{ar_step_line(evaluation)}, temperature {config['temperature']} for every row (the sampler draws in float64). Judge:
+{evaluation['judge']}, conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer
+(compare with the mean length). Leaks: answers holding a mask or special token. Out of order: the share of answer
+tokens written while a position to their left was still masked (History.out_of_order); revisions: changes of a
+written token per answer (History.revisions). Tokens / forward: answer positions committed per model forward pass.
+Seconds per answer: wall clock on {evaluation.get('hardware', 'the hardware above')}, {evaluation.get('date', '')}, one
+answer at a time, the settings taking turns answer by answer (`training/evaluate.py`). `eval.json` beside this card
+holds these numbers; Unmask's docs/results.md shows them with every other model's (`python -m bench.results`).
+
+{table(evaluation)}
+
+{block_targets(evaluation) if objective == 'block' else targets(evaluation)}
+
+### Sample answers (first {evaluation['config']['samples_shown']} prompts per setting)
+
+{samples_section(evaluation)}
+"""
+
+
 def model_card(run: dict, evaluation: dict, history: list[dict] | None = None) -> str:
     """The card; `history`: every training run behind the adapter (its history.json), oldest first."""
     train, distill, budget = run["train"], run["distill"], run["budget"]
@@ -214,25 +251,33 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 ## Variant comparison (equal budget)
 {('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
 
-## Evaluation (held-out prompts, {evaluation['config']['gen_length']}-token answers)
-{len(evaluation['prompts'])} held-out prompts, {evaluation['config'].get('seeds', 1)} seed(s) per prompt (seeds differ across prompts), models in
-these dtypes ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge float32): the diffusion models
-as the page loads them, the AR model in its fastest dtype on this machine{ar_step_line(evaluation)}, temperature
-{evaluation['config']['temperature']} for every row (the sampler draws in float64). Judge: {evaluation['judge']},
-conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer (compare with the
-mean length). Leaks: answers holding a mask or special token. Tokens / forward: answer positions committed per
-model forward pass. Seconds per answer: wall clock on the hardware above, one answer at a time, the settings
-taking turns answer by answer (`training/evaluate.py`). `eval.json` beside this card holds these numbers;
-Unmask's docs/results.md shows them with every other model's (`python -m bench.results`).
-
-{table(evaluation)}
-
-{block_targets(evaluation) if cfg.get('objective') == 'block' else targets(evaluation)}
-
-### Sample answers (first {evaluation['config']['samples_shown']} prompts per setting)
-
-{samples_section(evaluation)}
-## Limitations
+{evaluation_section(evaluation, cfg.get('objective'))}{LIMITATIONS_HEADING}
 A 135M model distilled on a small budget: expect it to be clearly worse than its teacher, more so at
 few steps. Self-distillation data only covers the prompt grid's kinds of instructions. English only.
 """
+
+
+def refresh_evaluation(adapter_dir: Path, evaluation_path: Path) -> None:
+    """Put a new evaluation into the card beside `adapter_dir` (its evaluation section rewritten, the rest kept) and
+    keep the evaluation beside it as eval.json: for an evaluation run by hand (`python -m training.evaluate --out`)
+    of an adapter whose training run's record is gone."""
+    evaluation = json.loads(evaluation_path.read_text())
+    card_path = adapter_dir / "README.md"
+    text = card_path.read_text()
+    start, end = text.index(EVALUATION_HEADING + " "), text.index(LIMITATIONS_HEADING)
+    objective = "block" if "tags: [block-diffusion" in text else None
+    card_path.write_text(text[:start] + evaluation_section(evaluation, objective) + text[end:])
+    (adapter_dir / EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Rewrite a model card's evaluation from an evaluation JSON.")
+    parser.add_argument("--adapter", type=Path, required=True, help="the adapter directory holding the card")
+    parser.add_argument("--evaluation", type=Path, required=True, help="what training.evaluate --out wrote")
+    args = parser.parse_args(argv)
+    refresh_evaluation(args.adapter, args.evaluation)
+    print(f"{args.adapter / 'README.md'} and {args.adapter / EVALUATION} rewritten; docs/results.md: python -m bench.results")
+
+
+if __name__ == "__main__":
+    main()

@@ -36,7 +36,6 @@ PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled
 STAGES = ("prompts", "distill", "measure", "compare", "train", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 HISTORY = "history.json"  # next to an adapter: every training run behind it, oldest first
-EVALUATION = "eval.json"  # next to an adapter: the evaluation its card shows (bench/results.py reads it)
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ def stage_card(run: Run) -> None:
     evaluation["command"] = f"python -m training.run_all --budget {run.budget.name} --stages eval card"
     text = card.model_card(run.record, evaluation, read_history(run.adapter_out))
     (run.adapter_out / "README.md").write_text(text)
-    (run.adapter_out / EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
+    (run.adapter_out / card.EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
     run.log(f"model card -> {run.adapter_out / 'README.md'}")
 
 
