@@ -272,7 +272,9 @@ def main(argv: list[str]) -> None:
             steps_sweep(browser, url, shots)
             import lesson_tour  # the lessons' tours build on this module's helpers, so they load after it
 
-            lesson_tour.takeaway_offline(browser, lesson_tour.every_lesson(browser, url, shots))
+            takeaway = lesson_tour.every_lesson(browser, url, shots)
+            lesson_tour.takeaway_offline(browser, takeaway)
+            takeaway.unlink()  # checked, not a README picture
             lesson_tour.presenter_view(browser, url, shots)
     finally:
         demo.close()
