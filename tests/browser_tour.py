@@ -24,6 +24,7 @@ PROMPT = "Write a short poem about the sea."
 TEMPLATE = "The capital of France is ___, and it is famous for ___8."
 RUN_SECONDS = 240
 LAPTOP = {"width": 1366, "height": 768}  # the screen on which the stage must fit once a run starts
+PHONE = {"width": 390, "height": 844}  # a phone held upright (CSS pixels)
 SWEEP_STEPS = "8 16 32"  # the sweep tour's step counts (answers of the page's default length)
 
 
@@ -53,8 +54,9 @@ def chromium():
             browser.close()
 
 
-def open_page(browser, url, errors, theme="light", viewport=None):
-    page = browser.new_page(viewport=viewport or {"width": 1440, "height": 1100})
+def open_page(browser, url, errors, theme="light", viewport=None, **options):
+    """A new page at `url`, its errors collected; `options` go to playwright's new_page (is_mobile, has_touch)."""
+    page = browser.new_page(viewport=viewport or {"width": 1440, "height": 1100}, **options)
     page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.goto(f"{url}?__theme={theme}")
@@ -176,6 +178,40 @@ def step_through(page) -> None:
         assert f"Step {start + delta}" in page.inner_text("#um-diffusion .um-step-line")
 
 
+def _box(page, selector) -> dict:
+    return page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
+                         " return {top: r.top + scrollY, bottom: r.bottom + scrollY, left: r.left, right: r.right}; }",
+                         selector)
+
+
+def on_a_phone(browser, url, shots: Path) -> None:
+    """On a phone (390 px wide, touch): the prompt and Generate first, then the panels stacked, diffusion above AR,
+    both canvases before the model pickers and settings; nothing wider than the screen; a tapped token shows its
+    candidates; Next step moves both panels. Saves screenshot-phone.png."""
+    errors: list[str] = []
+    page = open_page(browser, url, errors, viewport=PHONE, is_mobile=True, has_touch=True)
+    page.fill("#um-prompt textarea", PROMPT)
+    page.tap("#um-generate")
+    page.wait_for_selector('#um-diffusion-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    page.wait_for_selector('#um-ar-stats .um-stats[data-status="done"]', timeout=RUN_SECONDS * 1000)
+    width = PHONE["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+    prompt, diffusion, ar = (_box(page, s) for s in ("#um-prompt textarea", "#um-diffusion .um-canvas",
+                                                     "#um-ar .um-canvas"))
+    settings = _box(page, "#um-settings")
+    assert prompt["bottom"] <= diffusion["top"] and diffusion["bottom"] <= ar["top"] <= settings["top"], (
+        prompt, diffusion, ar, settings)
+    for canvas in (diffusion, ar):
+        assert 0 <= canvas["left"] and canvas["right"] <= width and canvas["right"] - canvas["left"] > width / 2
+    assert len(_candidates(page, "diffusion", tap=True)) == 5
+    page.screenshot(path=str(shots / "screenshot-phone.png"))
+    last = _shown_steps(page)[0]
+    page.tap("#um-previous")  # the replay's buttons are reachable by thumb
+    _wait_for_step(page, last - 1, 15_000)
+    assert errors == [], errors
+    page.close()
+
+
 def dark_theme_and_a_bad_setting(browser, url, shots: Path) -> None:
     """A bad block length is flagged in the settings and refused by Generate; fixed, the run completes.
     Saves screenshot-dark.png."""
@@ -267,6 +303,7 @@ def main(argv: list[str]) -> None:
     try:
         with chromium() as browser:
             stream_replay_and_play(browser, url, shots)
+            on_a_phone(browser, url, shots)
             dark_theme_and_a_bad_setting(browser, url, shots)
             fill_the_blanks(browser, url, shots)
             steps_sweep(browser, url, shots)

@@ -67,3 +67,9 @@ def test_every_lesson_runs_and_its_takeaway_opens_offline(browser, page_url, tmp
     takeaway = lesson_tour.every_lesson(browser, page_url, tmp_path)
     lesson_tour.takeaway_offline(browser, takeaway)
     assert (tmp_path / "screenshot-lesson.png").stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_on_a_phone(browser, page_url, tmp_path):
+    browser_tour.on_a_phone(browser, page_url, tmp_path)
+    assert (tmp_path / "screenshot-phone.png").stat().st_size > 0
