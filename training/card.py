@@ -2,6 +2,8 @@
 
 Everything in the card is read from what the pipeline measured (run.json, eval.json): budgets,
 throughputs, times, the variant comparison, the quality-vs-steps table and sample answers.
+
+    python -m training.card --adapter DIR --evaluation FILE   # only the evaluation section, from a hand-run evaluation
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -263,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
                         temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length),
                         objective=args.objective, seeds=args.seeds, compare_prompts=args.compare_prompts)
     result = evaluate(args.adapter, config, args.device, out=args.out)
+    flags = sys.argv[1:] if argv is None else argv
+    result["command"] = " ".join(["python -m training.evaluate", *flags])  # the results page names it
+    args.out.write_text(json.dumps(result, indent=1))
     print(table(result))
 
 
