@@ -54,10 +54,11 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
         began = time.perf_counter()
         output = model.module(feed, past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache = output.past_key_values
-        p = distribution(output.logits[0, -1].float(), config)  # (V,)
+        logits = output.logits[0, -1].float()  # (V,)
+        p = distribution(logits, config)
         token = pick(p, config, generator)
         history.record([history.length], [token], [float(p[token])], time.perf_counter() - began, forward_passes,
-                       candidates=top_candidates(p.unsqueeze(0)))
+                       candidates=top_candidates(logits[None]))
         yield history
         if token in model.stop_ids:
             return

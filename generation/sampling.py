@@ -61,11 +61,13 @@ def pick(p: torch.Tensor, config: DiffusionConfig | ARConfig, generator: torch.G
     return int(p.argmax()) if config.temperature == 0 else draw(p, generator)
 
 
-def top_candidates(probs: torch.Tensor, k: int = CANDIDATES) -> list[list[list]]:
-    """Per row of (N, V) probabilities, the k likeliest [token id, probability], each probability rounded to float16
-    and written with 4 significant digits (float16 holds ~3.3; enough for a percentage, short in JSON).
-    [[0.1, 0.7, 0.2]], k=2 -> [[[1, 0.7002], [2, 0.2]]]."""
-    values, ids = torch.topk(probs, min(k, probs.shape[-1]), dim=-1)
+def top_candidates(logits: torch.Tensor, k: int = CANDIDATES) -> list[list[list]]:
+    """Per row of (N, V) logits, the k tokens the model finds likeliest there, [token id, probability], by the model's
+    own probabilities (the softmax of its logits: no temperature, no top-p or top-k, which can leave a single token
+    and would list zero-probability tokens after it), each rounded to float16 and written with 4 significant digits
+    (float16 holds ~3.3; enough for a percentage, short in JSON). Reads no generator: recording them changes no draw.
+    log([[0.1, 0.7, 0.2]]), k=2 -> [[[1, 0.7002], [2, 0.2]]]."""
+    values, ids = torch.topk(torch.softmax(logits.float(), dim=-1), min(k, logits.shape[-1]), dim=-1)
     values = values.to(torch.float16).float().tolist()
     return [[[token, float(f"{p:.4g}")] for token, p in zip(row_ids, row_values)]
             for row_ids, row_values in zip(ids.tolist(), values)]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import DiffusionConfig
-from .sampling import tempered, top_candidates
+from .sampling import tempered
 
 ENTROPY_EPS = 1e-10  # Dream adds this inside log(p) for the entropy score
 
@@ -49,10 +49,6 @@ class LogProbabilities:
     def __init__(self, logits: torch.Tensor) -> None:
         self.logits = logits
 
-    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
-        """The softmax of some rows, materialised (the committed ones' candidates)."""
-        return torch.softmax(self.logits[rows].double(), dim=-1)
-
     def gather(self, dim: int, index: torch.Tensor) -> torch.Tensor:
         log_z = torch.logsumexp(self.logits, dim=-1, keepdim=True).double()
         return (self.logits.gather(dim, index).double() - log_z).exp()
@@ -66,12 +62,6 @@ def _dream_sample(logits: torch.Tensor, config: DiffusionConfig, generator: torc
     else:
         tokens = probs.argmax(dim=-1)
     return tokens, probs
-
-
-def candidates(probs, rows: torch.Tensor) -> list[list[list]]:
-    """The likeliest tokens at the committed `rows` of a proposal's probabilities (what the scores read), for the
-    History; reads no generator, so recording them changes no draw."""
-    return top_candidates(probs[rows])
 
 
 # ---- scores: (tokens (P,), probabilities (P, V), generator, masked positions, sequence length)

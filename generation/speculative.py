@@ -248,7 +248,7 @@ def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig
     while len(tokens) < room:
         p = distribution(causal[node], config)
         token = pick(p, config, generator)
-        tokens.append(token), scores.append(float(p[token])), likeliest.extend(top_candidates(p[None]))
+        tokens.append(token), scores.append(float(p[token])), likeliest.extend(top_candidates(causal[node][None]))
         child = tree.child(node, token)
         if child is None:
             break

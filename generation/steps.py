@@ -25,8 +25,8 @@ class Step:
     # answer-relative positions and their tokens, empty where the decoder writes its drafts onto the canvas
     draft_positions: list[int] = field(default_factory=list)
     draft_tokens: list[int] = field(default_factory=list)
-    # per changed position (in `positions` order), the sampler's likeliest tokens there at that moment, likeliest
-    # first: [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
+    # per changed position (in `positions` order), the model's likeliest tokens there at that moment by its own
+    # probabilities (sampling.top_candidates: before temperature and top-p), likeliest first: [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
     # sampler does not record them (masks written back, decoders without candidates, runs saved before they were)
     candidates: list[list[list]] = field(default_factory=list)
 

@@ -53,7 +53,8 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill, start_canvas
 from .models import DiffusionLM, crop_cache, new_cache
-from .schemes import SCHEMES, Scheme, candidates
+from .sampling import top_candidates
+from .schemes import SCHEMES, Scheme
 
 
 def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
@@ -105,7 +106,7 @@ def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                 seconds=time.perf_counter() - began, forward_passes=forward_passes,
                 computed_positions=passes * inputs.computed(canvas),
                 uncached_positions=passes * (end if model.block_size is not None else canvas.length),
-                candidates=candidates(probs, chosen),
+                candidates=top_candidates(logits[chosen]),
             )
             step += 1
             yield history

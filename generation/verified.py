@@ -170,6 +170,6 @@ def _draft(canvas: dict[int, int], logits: torch.Tensor, positions: list[int], l
             continue
         chosen[positions[i]] = i
         canvas[positions[i]] = int(best[i])
-    likeliest = top_candidates(probs[list(chosen.values())]) if chosen else []
+    likeliest = top_candidates(logits[list(chosen.values())]) if chosen else []
     return {position: (int(best[i]), float(confidence[i]), top)
             for (position, i), top in zip(chosen.items(), likeliest)}
