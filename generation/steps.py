@@ -26,7 +26,8 @@ class Step:
     draft_positions: list[int] = field(default_factory=list)
     draft_tokens: list[int] = field(default_factory=list)
     # per changed position (in `positions` order), the model's likeliest tokens there at that moment by its own
-    # probabilities (sampling.top_candidates: before temperature and top-p), likeliest first: [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
+    # probabilities (sampling.top_candidates: before temperature and top-p), likeliest first:
+    # [[token_id, probability], ...] (up to 5, probabilities rounded to float16 precision); empty where the
     # sampler does not record them (masks written back, decoders without candidates, runs saved before they were)
     candidates: list[list[list]] = field(default_factory=list)
 

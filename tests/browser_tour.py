@@ -187,7 +187,7 @@ def _box(page, selector) -> dict:
 def on_a_phone(browser, url, shots: Path) -> None:
     """On a phone (390 px wide, touch): the prompt and Generate first, then the panels stacked, diffusion above AR,
     both canvases before the model pickers and settings; nothing wider than the screen; a tapped token shows its
-    candidates; Next step moves both panels. Saves screenshot-phone.png."""
+    candidates; Previous moves the replay back a step. Saves screenshot-phone.png."""
     errors: list[str] = []
     page = open_page(browser, url, errors, viewport=PHONE, is_mobile=True, has_touch=True)
     page.fill("#um-prompt textarea", PROMPT)

@@ -115,7 +115,6 @@ def test_each_committed_token_keeps_its_five_likeliest_candidates_at_temperature
             assert 0 < sum(probabilities) <= 1.001
 
 
-
 def test_candidates_are_the_models_own_likeliest_even_where_top_p_left_one_token():
     """Dream's rule with top-p 0.05 draws the likeliest token; its hover still lists five, none at 0%."""
     history = diffuse(tiny_diffusion_lm(12), PROMPT, config("entropy", temperature=1.0, top_p=0.05, seed=1))
@@ -123,6 +122,7 @@ def test_candidates_are_the_models_own_likeliest_even_where_top_p_left_one_token
         for token, top in zip(step.tokens, step.candidates):
             probabilities = [p for _, p in top]
             assert len(top) == CANDIDATES and min(probabilities) > 0 and top[0][0] == token
+
 
 def test_a_history_saved_without_candidates_still_loads():
     history = three_tokens()

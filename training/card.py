@@ -170,9 +170,11 @@ EVALUATION_HEADING = "## Evaluation"
 LIMITATIONS_HEADING = "## Limitations"
 
 
-def evaluation_section(evaluation: dict, objective: str | None) -> str:
-    """The card's evaluation: how it was measured, the table, the targets checked, sample answers."""
+def evaluation_section(evaluation: dict) -> str:
+    """The card's evaluation: how it was measured, the table, the targets checked (the block model's or the any-order
+    model's, by the objective the evaluation ran), sample answers."""
     config = evaluation["config"]
+    objective = config.get("objective")
     others = (f" (the any-order model: {config['compare_prompts']} prompts)"
               if config.get("compare_prompts") and objective == "block" else "")
     return f"""{EVALUATION_HEADING} (held-out prompts, {config['gen_length']}-token answers)
@@ -253,7 +255,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
 ## Variant comparison (equal budget)
 {('Same data, same steps and batch, held-out loss = the objective on held-out teacher answers at t in {1/8, 3/8, 5/8, 7/8}, fixed seed.' + chr(10) + chr(10) + comparison_table(compare) + chr(10) + chr(10) + f"Chosen: `{cfg['variant']}`.") if compare else 'Not run in this budget.'}
 
-{evaluation_section(evaluation, cfg.get('objective'))}{LIMITATIONS_HEADING}
+{evaluation_section(evaluation)}{LIMITATIONS_HEADING}
 A 135M model distilled on a small budget: expect it to be clearly worse than its teacher, more so at
 few steps. Self-distillation data only covers the prompt grid's kinds of instructions. English only.
 """
@@ -267,8 +269,12 @@ def refresh_evaluation(adapter_dir: Path, evaluation_path: Path) -> None:
     card_path = adapter_dir / "README.md"
     text = card_path.read_text()
     start, end = text.index(EVALUATION_HEADING + " "), text.index(LIMITATIONS_HEADING)
-    objective = "block" if "tags: [block-diffusion" in text else None
-    card_path.write_text(text[:start] + evaluation_section(evaluation, objective) + text[end:])
+    card_path.write_text(text[:start] + evaluation_section(evaluation) + text[end:])
+    keep_evaluation(adapter_dir, evaluation)
+
+
+def keep_evaluation(adapter_dir: Path, evaluation: dict) -> None:
+    """The evaluation a card shows, beside it as eval.json (what bench/results.py reads)."""
     (adapter_dir / EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
 
 

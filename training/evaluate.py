@@ -174,7 +174,7 @@ class Tally:
 
 
 def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=print, teacher_base=None,
-             out: Path | None = None) -> dict:
+             out: Path | None = None, command: str | None = None) -> dict:
     """Rows of the table; with `out`, the JSON so far is rewritten after every prompt (a cut run keeps its rows).
 
     The diffusion models answer in the dtype the page loads them in (`generation.dtypes.device_dtype`), so
@@ -198,6 +198,8 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
               "ar_step_ms": {str(k).removeprefix("torch."): v for k, v in (cpu_step_ms(AR_SMOLLM2) or {}).items()},
               "judge": "SmolLM2-135M-Instruct (the AR teacher, float32)", "prompts": prompts, "rows": rows,
               "date": time.strftime("%Y-%m-%d"), "hardware": _hardware(device)}
+    if command is not None:
+        result["command"] = command  # the results page names it
     tallies = [(setting, Tally()) for setting in settings(config)]
     for setting, _ in tallies:  # loaded before the clock runs
         models[setting.get("model", "ar")]()
@@ -263,10 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     config = EvalConfig(prompts=args.prompts, gen_length=args.gen_length, steps=tuple(args.steps),
                         temperature=args.temperature, block_length=min(EvalConfig.block_length, args.gen_length),
                         objective=args.objective, seeds=args.seeds, compare_prompts=args.compare_prompts)
-    result = evaluate(args.adapter, config, args.device, out=args.out)
     flags = sys.argv[1:] if argv is None else argv
-    result["command"] = " ".join(["python -m training.evaluate", *flags])  # the results page names it
-    args.out.write_text(json.dumps(result, indent=1))
+    result = evaluate(args.adapter, config, args.device, out=args.out,
+                      command=" ".join(["python -m training.evaluate", *flags]))
     print(table(result))
 
 

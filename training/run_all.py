@@ -243,7 +243,7 @@ def stage_card(run: Run) -> None:
     evaluation["command"] = f"python -m training.run_all --budget {run.budget.name} --stages eval card"
     text = card.model_card(run.record, evaluation, read_history(run.adapter_out))
     (run.adapter_out / "README.md").write_text(text)
-    (run.adapter_out / card.EVALUATION).write_text(json.dumps(evaluation, indent=1) + "\n")
+    card.keep_evaluation(run.adapter_out, evaluation)
     run.log(f"model card -> {run.adapter_out / 'README.md'}")
 
 
