@@ -10,7 +10,9 @@ loops when the diffusion panel repeats more than 1.5x the AR model's sampled ans
 shows every seed's repeats (one seed is noisy), their mean and the perplexity pooled over seeds; each setting
 ends with the seeds at which no example loops. The page's default (page/settings.py) is chosen from this table.
 
-    python -m bench.defaults [--prompts 3] [--train 3] [--seeds 5] [--settings 0.5/0.9,0.7/0.9]
+    python -m bench.defaults [--prompts 3] [--train 3] [--seeds 5] [--settings 0.5/0.9,0.7/0.9/1.1]
+
+A setting is temperature/top-p, optionally /repetition penalty (both panels alike).
 
 Left out: other answer lengths and decoders (the page's recommended one only).
 """
@@ -98,9 +100,10 @@ def print_setting(label, prompts, examples, rows, seeds, slack) -> list[str]:
     return looping
 
 
-def parse_settings(text: str) -> list[tuple[float, float]]:
-    """parse_settings("0.5/0.9,1/1") -> [(0.5, 0.9), (1.0, 1.0)]"""
-    return [tuple(float(x) for x in pair.split("/")) for pair in text.split(",")]
+def parse_settings(text: str) -> list[tuple[float, float, float]]:
+    """Temperature/top-p[/repetition penalty, 1 when left out]: parse_settings("0.5/0.9,1/1/1.2") ->
+    [(0.5, 0.9, 1.0), (1.0, 1.0, 1.2)]"""
+    return [(*(float(x) for x in setting.split("/")), 1.0)[:3] for setting in text.split(",")]
 
 
 def main() -> None:
@@ -108,7 +111,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=3, help="the page's first N example prompts")
     parser.add_argument("--train", type=int, default=3, help="and N training prompts, spread over the topics")
     parser.add_argument("--seeds", type=int, default=5, help="the page's seed and the N-1 after it")
-    parser.add_argument("--settings", default=SETTINGS, help="temperature/top-p pairs, separated by commas")
+    parser.add_argument("--settings", default=SETTINGS, help="temperature/top-p[/repetition penalty] settings, separated by commas")
     args = parser.parse_args()
     examples = json.loads(EXAMPLES.read_text())["prompts"][: args.prompts]
     train = split_prompts()["train"]
@@ -121,16 +124,19 @@ def main() -> None:
     print(f"{len(prompts)} prompts, {length} tokens, seeds {seeds} (the page shows seed {seeds[0]}), "
           f"diffusion decoder {base.algorithm}; the page's default: temperature {DEFAULTS.temperature}, "
           f"top-p {DEFAULTS.top_p}")
-    for temperature, top_p in parse_settings(args.settings):
+    for temperature, top_p, penalty in parse_settings(args.settings):
         runs = seeds if temperature > 0 else seeds[:1]  # greedy decoding draws nothing: one seed says it all
         rows = {}
         for prompt in prompts:
-            d_runs = [dataclasses.replace(base, temperature=temperature, top_p=top_p, seed=s) for s in runs]
-            a_runs = [ARConfig(max_new_tokens=length, temperature=temperature, top_p=top_p, seed=s) for s in runs]
+            d_runs = [dataclasses.replace(base, temperature=temperature, top_p=top_p, repetition_penalty=penalty, seed=s)
+                      for s in runs]
+            a_runs = [ARConfig(max_new_tokens=length, temperature=temperature, top_p=top_p, repetition_penalty=penalty,
+                               seed=s) for s in runs]
             rows[prompt] = ([answer(diffusion, ar, prompt, lambda m, ids, c=c: diffuse(m, ids, c)) for c in d_runs],
                             [answer(ar, ar, prompt, lambda m, ids, c=c: generate_autoregressive(m, ids, c))
                              for c in a_runs])
-        looping = print_setting(f"temperature {temperature}, top-p {top_p}", prompts, len(examples), rows, runs, slack)
+        label = f"temperature {temperature}, top-p {top_p}, repetition penalty {penalty}"
+        looping = print_setting(label, prompts, len(examples), rows, runs, slack)
         print(f"  -> {'no example loops' if not looping else f'{len(looping)} example(s) loop'}", flush=True)
 
 

@@ -23,6 +23,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.evaluate import sampling_words
+
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATIONS = "assets/*/eval.json"  # relative to the repository root
 PAGE = ROOT / "docs" / "results.md"
@@ -110,7 +112,7 @@ def setup(evaluation: dict) -> str:
     config = evaluation["config"]
     dtypes = ", ".join(f"{name} {dtype}" for name, dtype in evaluation.get("dtypes", {}).items())
     parts = [f"{len(evaluation['prompts'])} held-out prompts x {config.get('seeds', 1)} seed(s), "
-             f"{config['gen_length']}-token answers, temperature {config['temperature']} for every row",
+             f"{config['gen_length']}-token answers, {sampling_words(config)} for every row",
              f"judge: {evaluation['judge']}"]
     if dtypes:
         parts.append(f"dtypes: {dtypes}")

@@ -16,7 +16,7 @@ sampler in the main thread, so a generate thread handicapped the AR baseline the
 In the caller's thread the two sides run alike, and the loop is as fast as `generate` (the AR rows of
 `python -m bench.speed` time it).
 
-Left out: batching, transformers' other generation options (repetition penalty, beams).
+Left out: batching, transformers' other generation options (beams, n-gram bans).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
     generator = torch.Generator(device=model.device).manual_seed(config.seed)
     feed = torch.tensor([[*prompt_ids, *prefix]], dtype=torch.long, device=model.device)
     cache = None  # the model's own kind of KV cache, made by its first forward
+    seen = [*prompt_ids, *prefix]  # what the repetition penalty counts
     for forward_passes in range(1, config.max_new_tokens + 1):
         if stop is not None and stop.is_set():
             history.stopped = True
@@ -55,8 +56,9 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
         output = model.module(feed, past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache = output.past_key_values
         logits = output.logits[0, -1].float()  # (V,)
-        p = distribution(logits, config)
+        p = distribution(logits, config, seen)
         token = pick(p, config, generator)
+        seen.append(token)
         history.record([history.length], [token], [float(p[token])], time.perf_counter() - began, forward_passes,
                        candidates=top_candidates(logits[None]))
         yield history

@@ -51,8 +51,22 @@ def draw(p: torch.Tensor, generator: torch.Generator) -> int:
     return int(torch.searchsorted(cdf, u, right=True))  # the first i with cdf[i] > u
 
 
-def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
-    """What the next token is drawn from: the plain softmax at temperature 0, else the tempered, filtered one."""
+def penalised(logits: torch.Tensor, seen, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al., arXiv 1909.05858) as transformers' `generate` applies it: the logit
+    of every token in `seen` (the prompt and the answer so far) divided by `penalty` where positive, multiplied by it
+    where negative, so that at penalty > 1 a token already written is less likely again. It comes before
+    temperature and top-p. penalised(tensor([2., -1., 3.]), [0, 1], 2.0) -> [1., -2., 3.]."""
+    if penalty == 1 or len(seen) == 0:
+        return logits
+    ids = torch.tensor(sorted(set(seen)), dtype=torch.long, device=logits.device)
+    picked = logits[..., ids]
+    return logits.index_copy(-1, ids, torch.where(picked > 0, picked / penalty, picked * penalty))
+
+
+def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig, seen=()) -> torch.Tensor:
+    """What the next token is drawn from, after the tokens `seen` (`penalised` by the config's repetition penalty):
+    the plain softmax at temperature 0, else the tempered, filtered one."""
+    logits = penalised(logits, seen, config.repetition_penalty)
     return torch.softmax(logits if config.temperature == 0 else tempered(logits, config), dim=-1)
 
 

@@ -48,7 +48,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
-from .sampling import distribution, pick, top_candidates
+from .sampling import distribution, penalised, pick, top_candidates
 
 # The first draft's alternatives: more of them hold the verifier's token more often (`python -m bench.drafts
 # --candidates K`, on training prompts), but each costs a position in every forward; against the AR model, K = 3 to 5
@@ -82,6 +82,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
     tree = Tree()  # the drafts after t0
+    seen = list(prompt_ids)  # the prompt and the committed tokens: what the repetition penalty counts
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
@@ -97,10 +98,13 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         forward_passes += 1
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
-        tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator)
+        tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator,
+                                                      seen)
+        seen += tokens
         last = anchor + len(tokens)  # absolute position of the last committed token
         if not done:  # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn just now)
-            tree = Tree.drafted(drafting[layout.drafts_of[node]], candidates, tokens[-1], model.bigrams)
+            tree = Tree.drafted(penalised(drafting[layout.drafts_of[node]], seen, config.repetition_penalty),
+                                candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else tree.chain()[:end - 1 - last]  # shown after this step, checked by the next
         first = anchor + 1 - prompt_len  # answer position of the first committed token
         history.record(positions=list(range(first, first + len(tokens))), tokens=tokens, scores=scores,
@@ -225,12 +229,13 @@ class Layout:
 
 
 def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Layout, anchor: int, end: int,
-           config: DiffusionConfig,
-           generator: torch.Generator) -> tuple[list[int], list[float], list[list[list]], int, bool]:
+           config: DiffusionConfig, generator: torch.Generator,
+           seen: list[int]) -> tuple[list[int], list[float], list[list[list]], int, bool]:
     """One forward's verdict: walk the tree (`_verify`), keep the cache of the branch walked, cut after a stop id.
     (the committed tokens, their scores, the likeliest tokens where each was drawn (sampling.top_candidates), the
-    last node kept, whether the run is done: the canvas end or a stop)."""
-    tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator)
+    last node kept, whether the run is done: the canvas end or a stop). `seen`: the prompt and the committed tokens,
+    t0 last (what the repetition penalty counts)."""
+    tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator, seen)
     cached = anchor - layout.causal_rows[0]  # cache entries before this forward (t0's input row is fed - 1)
     model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
     kept = _until_stop(tokens, model.stop_ids)
@@ -238,15 +243,15 @@ def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Lay
     return tokens, scores, likeliest, node, anchor + len(tokens) == end - 1 or tokens[-1] in model.stop_ids
 
 
-def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig,
-            generator: torch.Generator) -> tuple[list[int], list[float], list[list[list]], int]:
+def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig, generator: torch.Generator,
+            seen: list[int]) -> tuple[list[int], list[float], list[list[list]], int]:
     """Walk the tree from t0: (the committed tokens, each one's probability under the causal path, the likeliest
     tokens where each was drawn, the last node whose draft was kept). causal[n] (logits) predicts the token after
-    node n; each step draws from it and moves to the child carrying the draw, until no child does or the canvas has
-    no `room` left."""
+    node n, penalised for what it follows (`seen`, then the tokens drawn on the way: the branch to n); each step
+    draws from it and moves to the child carrying the draw, until no child does or the canvas has no `room` left."""
     node, tokens, scores, likeliest = 0, [], [], []
     while len(tokens) < room:
-        p = distribution(causal[node], config)
+        p = distribution(causal[node], config, seen + tokens)
         token = pick(p, config, generator)
         tokens.append(token), scores.append(float(p[token])), likeliest.extend(top_candidates(causal[node][None]))
         child = tree.child(node, token)

@@ -117,13 +117,16 @@ def _settings(defaults) -> dict:
             seed = gr.Number(value=defaults.seed, precision=0, label="Seed", info=SETTING_HELP["seed"],
                              elem_id="um-seed")
         with gr.Row():
+            repetition_penalty = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
+                                           label="Repetition penalty", info=SETTING_HELP["repetition_penalty"],
+                                           elem_id="um-repetition-penalty")
             cache = gr.Radio(list(CACHE_MODES), value=defaults.cache, label="Cache", info=SETTING_HELP["cache"],
                              elem_id="um-cache")
         settings_check = gr.HTML("", elem_id="um-settings-check")
 
     return dict(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
-                temperature=temperature, top_p=top_p, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache,
-                settings_check=settings_check, settings_box=settings_box)
+                temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, alg_temp=alg_temp,
+                threshold=threshold, seed=seed, cache=cache, settings_check=settings_check, settings_box=settings_box)
 
 
 def _panels_and_replay(defaults) -> dict:

@@ -60,6 +60,8 @@ SETTING_HELP = {
                    "less on training prompts and reads about as fluently, higher temperatures read worse; a poem can "
                    "still loop (python -m bench.defaults: both panels, prompt by prompt, seed by seed).",
     "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
+    "repetition_penalty": "Above 1, words already in the prompt or the answer become less likely (CTRL's penalty, "
+                          "as transformers applies it), in both panels; 1 = off.",
     "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
     "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
                  "The number of steps then depends on the model.",
@@ -90,6 +92,7 @@ class Settings:
     algorithm: str = "low_confidence"
     temperature: float = 0.5  # the page's sampling, for any model: why in SETTING_HELP (bench/defaults.py)
     top_p: float = 0.9
+    repetition_penalty: float = 1.0
     alg_temp: float = 0.0
     threshold: float = 0.0
     seed: float = 0
@@ -116,17 +119,17 @@ class Settings:
         diffusion = DiffusionConfig(
             gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
             algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
-            alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
+            repetition_penalty=float(self.repetition_penalty), alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
             cache=self.cache or "none",
         )
         ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
-                      seed=diffusion.seed)
+                      repetition_penalty=diffusion.repetition_penalty, seed=diffusion.seed)
         return diffusion, ar
 
 
 DEFAULTS = Settings()  # what the page's controls and its data API start from, unless a model recommends otherwise
 RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
-PAGE_SAMPLING = ("temperature", "top_p", "seed")  # the page's own (DEFAULTS), whichever model is picked
+PAGE_SAMPLING = ("temperature", "top_p", "repetition_penalty", "seed")  # the page's own (DEFAULTS), whichever model is picked
 
 
 def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:

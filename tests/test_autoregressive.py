@@ -1,11 +1,13 @@
 """The AR decoding loop: same History type, streaming equals collected, greedy = transformers' greedy
-`generate`, draws from the tempered distribution with the run's own generator, in the caller's thread."""
+`generate` (with its repetition penalty too), draws from the tempered distribution with the run's own generator, in the caller's thread."""
 
 import itertools
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
+from transformers import RepetitionPenaltyLogitsProcessor
 
 from generation import ARConfig, ConfigError, History, generate_autoregressive, stream_autoregressive
 from generation.models import CausalLM
@@ -31,6 +33,22 @@ def test_matches_plain_greedy_generate(tiny_ar):
     expected = tiny_ar.module.generate(torch.tensor([PROMPT]), max_new_tokens=12, do_sample=False,
                                        eos_token_id=[TINY_EOS_ID], pad_token_id=TINY_EOS_ID)[0, len(PROMPT):]
     assert generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=12)).canvas == expected.tolist()
+
+
+@pytest.mark.parametrize("penalty", [0.7, 1.5, 3.0])
+def test_repetition_penalty_is_transformers_one(tiny_ar, penalty):
+    """CTRL's penalty as `generate` applies it (the prompt and the answer so far), greedy and sampled at T=1: the
+    same tokens, and the same first-token distribution; a strong penalty changes the greedy answer."""
+    expected = tiny_ar.module.generate(torch.tensor([PROMPT]), max_new_tokens=12, do_sample=False,
+                                       repetition_penalty=penalty, eos_token_id=[TINY_EOS_ID],
+                                       pad_token_id=TINY_EOS_ID)[0, len(PROMPT):]
+    config = ARConfig(max_new_tokens=12, repetition_penalty=penalty)
+    assert generate_autoregressive(tiny_ar, PROMPT, config).canvas == expected.tolist()
+    assert expected.tolist() != generate_autoregressive(tiny_ar, PROMPT, ARConfig(max_new_tokens=12)).canvas
+    logits = tiny_ar.module(torch.tensor([PROMPT])).logits[:, -1].detach().float()
+    processed = RepetitionPenaltyLogitsProcessor(penalty)(torch.tensor([PROMPT]), logits.clone())
+    first = generate_autoregressive(tiny_ar, PROMPT, replace(config, max_new_tokens=1, temperature=1.0)).steps[0]
+    assert first.scores[0] == pytest.approx(float(torch.softmax(processed[0], -1)[first.tokens[0]]), rel=1e-4)
 
 
 def test_step_i_appends_token_i(tiny_ar):

@@ -14,6 +14,7 @@ from generation.decoders import decoder
     (dict(temperature=float("nan")), "temperature must be a number"),
     (dict(top_p=0.0), "top_p must be in (0, 1]"),
     (dict(top_p=1.5), "top_p must be in (0, 1]"),
+    (dict(repetition_penalty=0.0), "repetition_penalty must be in (0, inf)"),
     (dict(algorithm="greedy"), "unknown algorithm 'greedy'; valid: low_confidence"),
     (dict(threshold=0.9, algorithm="entropy"), "threshold needs a probability-scale score"),
     (dict(gen_length=0), "gen_length must be >= 1"),
@@ -34,6 +35,7 @@ def test_bad_settings_raise_config_error_with_a_useful_message(bad, message):
     (dict(temperature=-0.5), "temperature must be in"),
     (dict(top_p=2.0), "top_p must be in (0, 1]"),
     (dict(top_k=0), "top_k must be >= 1"),
+    (dict(repetition_penalty=-1.0), "repetition_penalty must be in (0, inf)"),
 ])
 def test_bad_ar_settings_raise_config_error_with_a_useful_message(bad, message):
     with pytest.raises(ConfigError) as raised:

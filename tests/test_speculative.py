@@ -31,16 +31,19 @@ def last(stream):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("draft", [2, 3, 4, 8])
-def test_greedy_is_the_causal_paths_greedy_decode(seed, draft):
+@pytest.mark.parametrize("penalty", [1.0, 1.5])
+def test_greedy_is_the_causal_paths_greedy_decode(seed, draft, penalty):
+    """Token for token the left-to-right loop's answer (which penalises the prompt and the answer so far)."""
     lm = tiny_block_causal_lm(seed, stop_ids=())
-    left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix"))
-    assert diffuse(lm, PROMPT, speculative(block_length=draft)).canvas == left_to_right.canvas
+    left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix",
+                                                        repetition_penalty=penalty))
+    config = speculative(block_length=draft, repetition_penalty=penalty)
+    assert diffuse(lm, PROMPT, config).canvas == left_to_right.canvas
     for candidates in (1, 2, 5):
-        assert last(stream_speculative(lm, PROMPT, speculative(block_length=draft), candidates=candidates)).canvas \
-            == left_to_right.canvas
+        assert last(stream_speculative(lm, PROMPT, config, candidates=candidates)).canvas == left_to_right.canvas
     lm.bigrams = Bigrams.counted(torch.randint(TINY_VOCAB, (20, 30), generator=torch.Generator().manual_seed(seed))
                                  .tolist(), TINY_VOCAB)
-    assert diffuse(lm, PROMPT, speculative(block_length=draft)).canvas == left_to_right.canvas
+    assert diffuse(lm, PROMPT, config).canvas == left_to_right.canvas
 
 
 def test_more_candidates_commit_more_tokens_per_forward():
@@ -66,7 +69,7 @@ def test_the_walk_is_distributed_as_the_causal_path_whatever_the_tree():
         generator = torch.Generator().manual_seed(0)
         firsts, after_first_draft = Counter(), Counter()
         for _ in range(n):
-            tokens, _, _, node = _verify(logits, tree, 5, config, generator)
+            tokens, _, _, node = _verify(logits, tree, 5, config, generator, [])
             firsts[tokens[0]] += 1
             kept_drafts = [tree.tokens[i - 1] for i in tree.path(node)]
             assert len(tokens) == len(kept_drafts) + 1 and tokens[:-1] == kept_drafts
@@ -84,11 +87,21 @@ def test_the_walk_follows_the_drawn_branch_until_no_child_carries_the_draw():
     config = DiffusionConfig(temperature=1.0)
     generator = torch.Generator().manual_seed(0)
     chain = Tree([2, 0, 4, 1], [0, 1, 0, 3])  # t0 -> 2 -> 0 and t0 -> 4 -> 1
-    tokens, scores, likeliest, node = _verify(certain, chain, 9, config, generator)
+    tokens, scores, likeliest, node = _verify(certain, chain, 9, config, generator, [])
     assert (tokens, scores, node) == ([4, 1, 3], [1.0, 1.0, 1.0], 4)  # 4, 1 kept; 3 drawn
     assert [top[0] for top in likeliest] == [[4, 1.0], [1, 1.0], [3, 1.0]]  # what else each could have been
-    assert _verify(certain, chain, 2, config, generator)[0] == [4, 1]  # no room to draw after them
-    assert _verify(certain, Tree([3], [0]), 9, config, generator)[::3] == ([4], 0)  # nothing kept
+    assert _verify(certain, chain, 2, config, generator, [])[0] == [4, 1]  # no room to draw after them
+    assert _verify(certain, Tree([3], [0]), 9, config, generator, [])[::3] == ([4], 0)  # nothing kept
+
+
+def test_the_walk_penalises_what_came_before_and_what_it_drew_on_the_way():
+    """With a repetition penalty each row is penalised for the tokens seen before t0 and those drawn on the branch
+    to it: t0's row [3, 2, ..] with 0 seen picks 1 (3/2 < 2), and the next row [0, 3, 2, ..] picks 2 (1 was drawn)."""
+    rows = torch.tensor([[3.0, 2.0, 0.0, 0.0], [0.0, 3.0, 2.0, 0.0]])
+    generator = torch.Generator().manual_seed(0)
+    penalised = DiffusionConfig(repetition_penalty=2.0)
+    assert _verify(rows, Tree([1], [0]), 9, penalised, generator, [0])[0] == [1, 2]
+    assert _verify(rows, Tree([1], [0]), 9, DiffusionConfig(), generator, [0])[0] == [0]
 
 
 def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():

@@ -31,24 +31,29 @@ def last(stream):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("window,drafts", [(4, 1), (8, 2), (8, 4), (16, 3)])
-def test_greedy_is_the_causal_paths_greedy_decode(seed, window, drafts):
+@pytest.mark.parametrize("penalty", [1.0, 1.5])
+def test_greedy_is_the_causal_paths_greedy_decode(seed, window, drafts, penalty):
     lm = tiny_block_causal_lm(seed, stop_ids=())
-    left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix"))
-    history = last(stream_verified(lm, PROMPT, verified(), window=window, drafts_per_step=drafts))
+    left_to_right = diffuse(lm, PROMPT, DiffusionConfig(gen_length=16, steps=16, block_length=1, cache="prefix",
+                                                        repetition_penalty=penalty))
+    history = last(stream_verified(lm, PROMPT, verified(repetition_penalty=penalty), window=window,
+                                   drafts_per_step=drafts))
     assert history.canvas == left_to_right.canvas
 
 
 @torch.no_grad()
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_answers_are_the_causal_paths_samples_whatever_the_window_drafts(seed):
-    """Every token is one draw from the causal path's row given the tokens before it, with one uniform each, so the
-    answer is the plain left-to-right sample of the same random stream, however the window filled the canvas."""
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_answers_are_the_causal_paths_samples_whatever_the_window_drafts(seed, penalty):
+    """Every token is one draw from the causal path's row given the tokens before it (penalised for them), with one
+    uniform each, so the answer is the plain left-to-right sample of the same random stream, however the window
+    filled the canvas."""
     lm = tiny_block_causal_lm(seed, stop_ids=())
-    config = verified(temperature=1.0, top_p=0.9, seed=seed)
+    config = verified(temperature=1.0, top_p=0.9, seed=seed, repetition_penalty=penalty)
     generator, ids = torch.Generator().manual_seed(seed), list(PROMPT)
     for _ in range(config.gen_length):
-        ids.append(pick(distribution(lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float()), config), config,
-                        generator))
+        logits = lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float())
+        ids.append(pick(distribution(logits, config, ids), config, generator))
     for window, drafts in ((4, 1), (8, 3)):
         history = last(stream_verified(lm, PROMPT, config, window=window, drafts_per_step=drafts))
         assert history.canvas == ids[len(PROMPT):]
