@@ -100,18 +100,19 @@ def build_demo(load=default_load, diffusion_model: str | None = None, ar_model: 
 
 def _sampling_inputs(ui: SimpleNamespace) -> list:
     return [ui.gen_length, ui.steps, ui.block_length, ui.algorithm, ui.temperature, ui.top_p, ui.repetition_penalty,
-            ui.alg_temp, ui.threshold, ui.seed, ui.cache]
+            ui.dry_multiplier, ui.alg_temp, ui.threshold, ui.seed, ui.cache]
 
 
 def _settings_inputs(ui: SimpleNamespace) -> list:
     return [*_sampling_inputs(ui), ui.task, ui.template, ui.blank_length]  # the sweep takes no infilling
 
 
-def _settings(gen_length, steps, block_length, algorithm, temperature, top_p, repetition_penalty, alg_temp, threshold,
-              seed, cache, task=ANSWER, template="", blank_length=DEFAULTS.blank_length) -> Settings:
+def _settings(gen_length, steps, block_length, algorithm, temperature, top_p, repetition_penalty, dry_multiplier,
+              alg_temp, threshold, seed, cache, task=ANSWER, template="", blank_length=DEFAULTS.blank_length) -> Settings:
     """The controls' values (in `_settings_inputs` order) by name."""
     return Settings(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
-                    temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, alg_temp=alg_temp, threshold=threshold, seed=seed,
+                    temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+                    dry_multiplier=dry_multiplier, alg_temp=alg_temp, threshold=threshold, seed=seed,
                     cache=cache, task=task, template=template, blank_length=blank_length)
 
 
@@ -119,13 +120,13 @@ def _wire_run(ui: SimpleNamespace, views: dict, load, defaults: Settings) -> tup
     """Generate (the button, Enter in the prompt) and Stop; returns (handler, inputs, outputs) for the lessons."""
     def run(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, mode: str,
             gen_length: float, steps: float, block_length: float | None, algorithm: str, temperature: float,
-            top_p: float, repetition_penalty: float, alg_temp: float, threshold: float, seed: float,
-            cache: str = "none", task: str = ANSWER, template: str = "", blank_length: float = defaults.blank_length):
+            top_p: float, repetition_penalty: float, dry_multiplier: float, alg_temp: float, threshold: float,
+            seed: float, cache: str = "none", task: str = ANSWER, template: str = "", blank_length: float = defaults.blank_length):
         """Named parameters: an API client sees gen_length, steps, ... (not param_5). cache: none, prefix or
         dual. Infilling: task (one of the TASKS), template (text with ___ / ___8 blanks, or position:word
         pairs), blank_length."""
         settings = _settings(gen_length, steps, block_length, algorithm, temperature, top_p, repetition_penalty,
-                             alg_temp, threshold, seed, cache, task, template, blank_length)
+                             dry_multiplier, alg_temp, threshold, seed, cache, task, template, blank_length)
         yield from run_generation(session_state, load, views, prompt, diffusion_model, ar_model, mode, settings)
 
     inputs = [ui.session, ui.prompt, ui.diffusion_name, ui.ar_name, ui.mode, *_settings_inputs(ui)]

@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty,
                    help="above 1: tokens already in the prompt or the answer less likely (both models); 1 = off")
+    p.add_argument("--dry-multiplier", type=float, default=d.dry_multiplier,
+                   help="loop penalty (DRY): above 0, a token that would repeat a stretch of the text less likely; 0 = off")
     p.add_argument("--alg-temp", type=float, default=d.alg_temp)
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--cache", choices=CACHE_MODES, default=d.cache,
@@ -74,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         diffusion_config = DiffusionConfig(
             gen_length=args.gen_length, steps=args.steps or args.gen_length, block_length=args.block_length,
             algorithm=args.algorithm, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-            repetition_penalty=args.repetition_penalty, alg_temp=args.alg_temp, threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed,
-            cache=args.cache)
+            repetition_penalty=args.repetition_penalty, dry_multiplier=args.dry_multiplier, alg_temp=args.alg_temp,
+            threshold=args.threshold, cfg_scale=args.cfg_scale, seed=args.seed, cache=args.cache)
         ar_config = ARConfig(max_new_tokens=args.gen_length, temperature=args.temperature,
                              top_p=args.top_p, top_k=args.top_k, repetition_penalty=args.repetition_penalty,
-                             seed=args.seed)
+                             dry_multiplier=args.dry_multiplier, seed=args.seed)
         dtype = DTYPES[args.dtype] if args.dtype else None
         if args.sweep is not None:
             return run_sweep_cli(args, messages, diffusion_config, ar_config, dtype)

@@ -4,7 +4,7 @@
 token i), so one visualisation and one set of charts serve both. Each step is one forward of the
 newest token over the model's KV cache (the first one prefills the prompt), the vocabulary projection
 of that position only, and a draw from the tempered distribution (`sampling.tempered`: the same
-temperature, top-p, top-k as the diffusion samplers) with the run's own seeded generator, so runs at
+penalties, temperature, top-p, top-k as the diffusion samplers) with the run's own seeded generator, so runs at
 the same moment never perturb each other's draws. Each step also records the 5 likeliest tokens of
 that distribution (what else the model could have written there). Greedy at temperature 0: transformers' greedy
 `generate`, token for token.
@@ -30,7 +30,7 @@ import torch
 from .config import ARConfig, check_fits
 from .history import AUTOREGRESSIVE, History, collect
 from .models import CausalLM
-from .sampling import distribution, pick, top_candidates
+from .sampling import Penalties, distribution, pick, top_candidates
 
 
 @torch.no_grad()
@@ -47,7 +47,7 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
     generator = torch.Generator(device=model.device).manual_seed(config.seed)
     feed = torch.tensor([[*prompt_ids, *prefix]], dtype=torch.long, device=model.device)
     cache = None  # the model's own kind of KV cache, made by its first forward
-    seen = [*prompt_ids, *prefix]  # what the repetition penalty counts
+    seen, penalties = [*prompt_ids, *prefix], Penalties.of(config, model)  # the text so far, what is done to its logits
     for forward_passes in range(1, config.max_new_tokens + 1):
         if stop is not None and stop.is_set():
             history.stopped = True
@@ -56,7 +56,7 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
         output = model.module(feed, past_key_values=cache, use_cache=True, logits_to_keep=1)
         cache = output.past_key_values
         logits = output.logits[0, -1].float()  # (V,)
-        p = distribution(logits, config, seen)
+        p = distribution(penalties(logits, seen), config)
         token = pick(p, config, generator)
         seen.append(token)
         history.record([history.length], [token], [float(p[token])], time.perf_counter() - began, forward_passes,

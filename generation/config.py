@@ -37,6 +37,7 @@ class DiffusionConfig:
     top_p: float = 1.0  # Dream algorithms: nucleus filtering of proposals; 1 = off
     top_k: int | None = None  # Dream algorithms: keep only the k likeliest proposals; None = off
     repetition_penalty: float = 1.0  # > 1: tokens already in the prompt or on the canvas less likely (CTRL); 1 = off
+    dry_multiplier: float = 0.0  # > 0: a token that would extend a repeat of the text less likely (DRY); 0 = off
     alg_temp: float = 0.0  # Dream algorithms: > 0 draws positions from softmax(score/alg_temp) instead of top-k
     threshold: float | None = None  # Fast-dLLM: commit every proposal scoring >= threshold (at least one)
     cfg_scale: float = 0.0  # LLaDA classifier-free guidance; 0 = off (one forward pass per step)
@@ -71,6 +72,7 @@ class DiffusionConfig:
         if self.top_k is not None:
             _check_int("top_k", self.top_k, minimum=1)
         _check_float("repetition_penalty", self.repetition_penalty, low=0.0, low_open=True)
+        _check_float("dry_multiplier", self.dry_multiplier, low=0.0)
         _check_float("alg_temp", self.alg_temp, low=0.0)
         _check_float("cfg_scale", self.cfg_scale, low=0.0)
         _check_float("eps", self.eps, low=0.0, high=1.0, low_open=True)
@@ -105,6 +107,7 @@ class ARConfig:
     top_p: float = 1.0  # nucleus sampling; 1 = off
     top_k: int | None = None  # keep only the k likeliest tokens; None = off
     repetition_penalty: float = 1.0  # > 1: tokens already in the prompt or the answer less likely (CTRL); 1 = off
+    dry_multiplier: float = 0.0  # > 0: a token that would extend a repeat of the text less likely (DRY); 0 = off
     seed: int = 0  # seeds the sampling (when temperature > 0)
 
     def __post_init__(self) -> None:
@@ -114,6 +117,7 @@ class ARConfig:
         if self.top_k is not None:
             _check_int("top_k", self.top_k, minimum=1)
         _check_float("repetition_penalty", self.repetition_penalty, low=0.0, low_open=True)
+        _check_float("dry_multiplier", self.dry_multiplier, low=0.0)
         _check_int("seed", self.seed, minimum=0)
 
     def to_dict(self) -> dict:

@@ -1,4 +1,5 @@
-"""What the samplers share (generation/schemes.py, generation/speculative.py, generation/autoregressive.py):
+"""What the samplers share (generation/schemes.py, generation/speculative.py, generation/autoregressive.py): the
+penalties for what the text already holds, before anything else (`Penalties`: CTRL's repetition penalty and DRY),
 Dream's order of temperature, top-p and top-k (`tempered`), one draw from a distribution (`draw`), what the
 next token of a left-to-right loop is drawn from and the draw (`distribution`, `pick`), for the speculative and
 AR loops (the unmasking loop keeps the reference implementations' draws), and the likeliest tokens a History
@@ -54,8 +55,8 @@ def draw(p: torch.Tensor, generator: torch.Generator) -> int:
 def penalised(logits: torch.Tensor, seen, penalty: float) -> torch.Tensor:
     """CTRL's repetition penalty (Keskar et al., arXiv 1909.05858) as transformers' `generate` applies it: the logit
     of every token in `seen` (the prompt and the answer so far) divided by `penalty` where positive, multiplied by it
-    where negative, so that at penalty > 1 a token already written is less likely again. It comes before
-    temperature and top-p. penalised(tensor([2., -1., 3.]), [0, 1], 2.0) -> [1., -2., 3.]."""
+    where negative, so that at penalty > 1 a token already written is less likely again.
+    penalised(tensor([2., -1., 3.]), [0, 1], 2.0) -> [1., -2., 3.]."""
     if penalty == 1 or len(seen) == 0:
         return logits
     ids = torch.tensor(sorted(set(seen)), dtype=torch.long, device=logits.device)
@@ -63,10 +64,85 @@ def penalised(logits: torch.Tensor, seen, penalty: float) -> torch.Tensor:
     return logits.index_copy(-1, ids, torch.where(picked > 0, picked / penalty, picked * penalty))
 
 
-def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig, seen=()) -> torch.Tensor:
-    """What the next token is drawn from, after the tokens `seen` (`penalised` by the config's repetition penalty):
-    the plain softmax at temperature 0, else the tempered, filtered one."""
-    logits = penalised(logits, seen, config.repetition_penalty)
+# DRY ("Don't Repeat Yourself", p-e-w, text-generation-webui PR #5677, 2024; also in llama.cpp and KoboldCpp), with its
+# published defaults: a token that would extend a repeat of `n` >= DRY_ALLOWED_LENGTH tokens of the text loses
+# multiplier * DRY_BASE ** (n - DRY_ALLOWED_LENGTH) of its logit; a sequence breaker ends a repeat.
+DRY_BASE = 1.75
+DRY_ALLOWED_LENGTH = 2
+DRY_BREAKERS = ("\n", ":", '"', "*")
+DRY_LONGEST = 64  # repeats longer than this are penalised as this long (1.75 ** 62 already bans any token)
+
+
+def repeats(context: list[int], breakers: frozenset[int] = frozenset()) -> dict[int, int]:
+    """For each token that would continue `context` (prompt first) as an earlier stretch of it went on, the longest
+    such repeat it would extend (no breaker inside): repeats([5, 6, 7, 9, 5, 6]) -> {7: 2}, and with 5 a breaker,
+    {7: 1}."""
+    if not context or context[-1] in breakers:
+        return {}
+    last, end, lengths = context[-1], len(context) - 1, {}
+    for i in range(end):
+        if context[i] != last or context[i + 1] in breakers:
+            continue
+        length = 1
+        while length <= i and context[i - length] == context[end - length] and context[end - length] not in breakers:
+            length += 1
+        lengths[context[i + 1]] = max(length, lengths.get(context[i + 1], 0))
+    return lengths
+
+
+def dry_penalised(logits: torch.Tensor, context: list[int], multiplier: float,
+                  breakers: frozenset[int] = frozenset()) -> torch.Tensor:
+    """DRY on the logits (..., V) of the position after `context`: dry_penalised(zeros(9), [5, 6, 7, 9, 5, 6], 0.8)
+    lowers token 7 by 0.8 (it would repeat 5 6 7), nothing else."""
+    long = {token: n for token, n in repeats(context, breakers).items() if n >= DRY_ALLOWED_LENGTH}
+    if multiplier == 0 or not long:
+        return logits
+    ids = torch.tensor(list(long), dtype=torch.long, device=logits.device)
+    amounts = torch.tensor([multiplier * DRY_BASE ** (min(n, DRY_LONGEST) - DRY_ALLOWED_LENGTH) for n in long.values()],
+                           dtype=logits.dtype, device=logits.device)
+    return logits.index_copy(-1, ids, logits[..., ids] - amounts)
+
+
+def sequence_breakers(tokenizer) -> frozenset[int]:
+    """DRY's breakers as the tokenizer's ids (each one's last token, as text-generation-webui encodes them); none
+    without a tokenizer."""
+    if tokenizer is None:
+        return frozenset()
+    return frozenset(tokenizer.encode(text, add_special_tokens=False)[-1] for text in DRY_BREAKERS)
+
+
+class Penalties:
+    """What a run does to a position's logits for the text before it, before temperature and top-p: CTRL's
+    repetition penalty (the tokens in it) and DRY (the repeat a token would extend). `Penalties.of(config, model)`."""
+
+    def __init__(self, repetition: float = 1.0, dry: float = 0.0, breakers: frozenset[int] = frozenset()) -> None:
+        self.repetition, self.dry, self.breakers = repetition, dry, breakers
+
+    @classmethod
+    def of(cls, config: DiffusionConfig | ARConfig, model) -> Penalties:
+        breakers = sequence_breakers(getattr(model, "tokenizer", None)) if config.dry_multiplier else frozenset()
+        return cls(config.repetition_penalty, config.dry_multiplier, breakers)
+
+    def __call__(self, logits: torch.Tensor, context: list[int]) -> torch.Tensor:
+        """The logits (..., V) of the position after `context` (the prompt and the text so far, in order)."""
+        return dry_penalised(penalised(logits, context, self.repetition), context, self.dry, self.breakers)
+
+    def on_canvas(self, logits: torch.Tensor, canvas: list[int], positions: list[int], mask_id: int) -> torch.Tensor:
+        """The logits (P, V) of the masked `positions` of a `canvas` (prompt first) filled in any order: CTRL counts
+        every token on it; DRY, per position, the text right before it up to the nearest mask (what it continues)."""
+        logits = penalised(logits, [token for token in canvas if token != mask_id], self.repetition)
+        if self.dry == 0:
+            return logits
+        rows = []
+        for row, position in zip(logits, positions):
+            start = next((i + 1 for i in range(position - 1, -1, -1) if canvas[i] == mask_id), 0)
+            rows.append(dry_penalised(row, canvas[start:position], self.dry, self.breakers))
+        return torch.stack(rows) if rows else logits
+
+
+def distribution(logits: torch.Tensor, config: DiffusionConfig | ARConfig) -> torch.Tensor:
+    """What the next token is drawn from (after the run's `Penalties`): the plain softmax at temperature 0, else the
+    tempered, filtered one."""
     return torch.softmax(logits if config.temperature == 0 else tempered(logits, config), dim=-1)
 
 

@@ -48,7 +48,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
-from .sampling import distribution, penalised, pick, top_candidates
+from .sampling import Penalties, distribution, pick, top_candidates
 
 # The first draft's alternatives: more of them hold the verifier's token more often (`python -m bench.drafts
 # --candidates K`, on training prompts), but each costs a position in every forward; against the AR model, K = 3 to 5
@@ -82,7 +82,7 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
     tree = Tree()  # the drafts after t0
-    seen = list(prompt_ids)  # the prompt and the committed tokens: what the repetition penalty counts
+    seen, penalties = list(prompt_ids), Penalties.of(config, model)  # the prompt and the committed tokens; the penalties
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
@@ -99,11 +99,11 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
         logits = model.project(hidden, layout.causal_rows + layout.draft_rows)  # one read of the vocabulary matrix
         causal, drafting = logits[:len(layout.causal_rows)], logits[len(layout.causal_rows):]
         tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator,
-                                                      seen)
+                                                      seen, penalties)
         seen += tokens
         last = anchor + len(tokens)  # absolute position of the last committed token
         if not done:  # the next tree, by the block after the last draft kept, blind to tokens[-1] (drawn just now)
-            tree = Tree.drafted(penalised(drafting[layout.drafts_of[node]], seen, config.repetition_penalty),
+            tree = Tree.drafted(penalties(drafting[layout.drafts_of[node]], seen),
                                 candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else tree.chain()[:end - 1 - last]  # shown after this step, checked by the next
         first = anchor + 1 - prompt_len  # answer position of the first committed token
@@ -229,13 +229,13 @@ class Layout:
 
 
 def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Layout, anchor: int, end: int,
-           config: DiffusionConfig, generator: torch.Generator,
-           seen: list[int]) -> tuple[list[int], list[float], list[list[list]], int, bool]:
+           config: DiffusionConfig, generator: torch.Generator, seen: list[int],
+           penalties: Penalties) -> tuple[list[int], list[float], list[list[list]], int, bool]:
     """One forward's verdict: walk the tree (`_verify`), keep the cache of the branch walked, cut after a stop id.
     (the committed tokens, their scores, the likeliest tokens where each was drawn (sampling.top_candidates), the
     last node kept, whether the run is done: the canvas end or a stop). `seen`: the prompt and the committed tokens,
-    t0 last (what the repetition penalty counts)."""
-    tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator, seen)
+    t0 last (the text the `penalties` read)."""
+    tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator, seen, penalties)
     cached = anchor - layout.causal_rows[0]  # cache entries before this forward (t0's input row is fed - 1)
     model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])
     kept = _until_stop(tokens, model.stop_ids)
@@ -244,14 +244,14 @@ def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Lay
 
 
 def _verify(causal: torch.Tensor, tree: Tree, room: int, config: DiffusionConfig, generator: torch.Generator,
-            seen: list[int]) -> tuple[list[int], list[float], list[list[list]], int]:
+            seen: list[int], penalties: Penalties) -> tuple[list[int], list[float], list[list[list]], int]:
     """Walk the tree from t0: (the committed tokens, each one's probability under the causal path, the likeliest
     tokens where each was drawn, the last node whose draft was kept). causal[n] (logits) predicts the token after
-    node n, penalised for what it follows (`seen`, then the tokens drawn on the way: the branch to n); each step
+    node n, `penalties` applied for the text it follows (`seen`, then the tokens drawn on the way); each step
     draws from it and moves to the child carrying the draw, until no child does or the canvas has no `room` left."""
     node, tokens, scores, likeliest = 0, [], [], []
     while len(tokens) < room:
-        p = distribution(causal[node], config, seen + tokens)
+        p = distribution(penalties(causal[node], seen + tokens), config)
         token = pick(p, config, generator)
         tokens.append(token), scores.append(float(p[token])), likeliest.extend(top_candidates(causal[node][None]))
         child = tree.child(node, token)

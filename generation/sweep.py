@@ -129,7 +129,8 @@ def stream_sweep(model: DiffusionLM, judge: CausalLM, messages: list[dict], conf
     configs = [configure(config, overrides) for overrides in settings]
     ar_config = ar_config or ARConfig(max_new_tokens=config.gen_length, temperature=config.temperature,
                                       top_p=config.top_p, top_k=config.top_k,
-                                      repetition_penalty=config.repetition_penalty, seed=config.seed)
+                                      repetition_penalty=config.repetition_penalty,
+                                      dry_multiplier=config.dry_multiplier, seed=config.seed)
     judge_prompt = judge.prompt_ids(messages)
     reference = generate_autoregressive(judge, judge_prompt, ar_config, stop)
     if reference.stopped:

@@ -28,8 +28,8 @@ computed over masks are never reused. A block-causal model's finished block's KV
 tokens) in the forward that makes the next block's first proposals; its run ends after the block in which a
 stop id is committed (Fast-dLLM v2).
 
-A repetition penalty (CTRL's, sampling.penalised) counts the prompt and every token on the canvas, wherever it
-stands: a block's proposals are less likely to repeat words written to their left or right.
+Penalties (sampling.Penalties) shape the proposals: CTRL's repetition penalty counts the prompt and every token on
+the canvas, wherever it stands; DRY reads, per masked position, the text right before it up to the nearest mask.
 
 Infilling (generation/infill.py) only changes where the run starts: the canvas holds given tokens
 at fixed positions and masks at the blanks. Proposals are made only at masks, so a fixed token is
@@ -56,7 +56,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill, start_canvas
 from .models import DiffusionLM, crop_cache, new_cache
-from .sampling import penalised, top_candidates
+from .sampling import Penalties, top_candidates
 from .schemes import SCHEMES, Scheme
 
 
@@ -78,6 +78,7 @@ def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
     plan = STEP_INPUTS[config.cache, model.block_size is not None]
     canvas = Canvas(x.shape[1], int(model.shift_logits), device)
     kv = new_cache(model) if config.cache != "none" else None
+    penalties = Penalties.of(config, model)
     forward_passes = 0
     for block in range(config.num_blocks):
         start = prompt_len + block * config.block
@@ -98,8 +99,8 @@ def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                 logits = _no_stop_before(logits, masked, open_until, model.stop_ids)
             passes = 2 if config.cfg_scale > 0 else 1
             forward_passes += passes
-            seen = x[0][x[0] != model.mask_id].tolist()  # the prompt and the canvas's tokens, in any order
-            tokens, probs = scheme.propose(penalised(logits, seen, config.repetition_penalty), config, generator)
+            proposing = penalties.on_canvas(logits, x[0].tolist(), masked.tolist(), model.mask_id)
+            tokens, probs = scheme.propose(proposing, config, generator)
             scores = scheme.score(tokens, probs, generator, masked, x.shape[1])
             chosen = scheme.commit(scores, masked, masks_at_start, step, config, generator, x.shape[1])
             positions = masked[chosen]

@@ -36,7 +36,7 @@ from .config import DiffusionConfig, check_fits
 from .history import DIFFUSION, History
 from .infill import Infill
 from .models import DiffusionLM, new_cache
-from .sampling import penalised, top_candidates
+from .sampling import Penalties, top_candidates
 from .speculative import CANDIDATES, Layout, Tree, commit
 
 # The window reaches this many positions right of t0. 6 rather than the model's trained block of 8
@@ -72,7 +72,7 @@ def stream_verified(model: DiffusionLM, prompt_ids: list[int], config: Diffusion
     feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
     tree = Tree()  # the speculative drafts after t0
     canvas: dict[int, int] = {}  # absolute position -> the window's draft written there, not verified yet
-    seen = list(prompt_ids)  # the prompt and the committed tokens: what the repetition penalty counts
+    seen, penalties = list(prompt_ids), Penalties.of(config, model)  # the prompt and the committed tokens; the penalties
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():
@@ -95,15 +95,15 @@ def stream_verified(model: DiffusionLM, prompt_ids: list[int], config: Diffusion
         causal = logits[:len(layout.causal_rows)]
         drafting = logits[len(layout.causal_rows):len(layout.causal_rows) + len(layout.draft_rows)]
         tokens, scores, likeliest, node, done = commit(model, kv, causal, tree, layout, anchor, end, config, generator,
-                                                      seen)
+                                                      seen, penalties)
         seen += tokens
         last = anchor + len(tokens)  # absolute position of the last committed token
         changes = _commit(canvas, anchor, list(zip(tokens, scores, likeliest)), model.mask_id, everything=done)
         if not done:
             window_logits = logits[len(causal) + len(layout.draft_rows):]
             changes.update(_draft(canvas, window_logits, ahead[1:], last, drafts_per_step,
-                                  penalised(window_logits, seen, config.repetition_penalty)))
-            tree = Tree.drafted(penalised(drafting[layout.drafts_of[node]], seen, config.repetition_penalty),
+                                  penalties(window_logits, seen)))
+            tree = Tree.drafted(penalties(drafting[layout.drafts_of[node]], seen),
                                 candidates, tokens[-1], model.bigrams)
         ghosts = [] if done else [(last + depth, token) for depth, token in enumerate(tree.chain()[:end - 1 - last], 1)
                                   if last + depth not in canvas]  # the window's own drafts are on the canvas already
@@ -162,8 +162,8 @@ def _commit(canvas: dict[int, int], anchor: int, verified: list[tuple[int, float
 def _draft(canvas: dict[int, int], logits: torch.Tensor, positions: list[int], last: int, count: int,
            penalised_logits: torch.Tensor | None = None) -> dict[int, tuple[int, float, list[list]]]:
     """The window's new drafts: of the masked `positions` right of `last` (logits[i] predicts positions[i]), the
-    `count` the drafter is surest of, no two neighbours, by `penalised_logits` where a repetition penalty shapes
-    what the verifier draws (else `logits`); written into `canvas`, returned as changes (with the drafter's own
+    `count` the drafter is surest of, no two neighbours, by `penalised_logits` where penalties shape what the
+    verifier draws (else `logits`); written into `canvas`, returned as changes (with the drafter's own
     likeliest tokens there, from `logits`)."""
     probs = torch.softmax(logits if penalised_logits is None else penalised_logits, dim=-1)
     confidence, best = probs.max(dim=-1)

@@ -48,7 +48,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
                       gen_length: int = DEFAULTS.gen_length, steps: int = DEFAULTS.steps,
                       block_length: int = DEFAULTS.block_length, algorithm: str = DEFAULTS.algorithm,
                       temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
-                      repetition_penalty: float = DEFAULTS.repetition_penalty, alg_temp: float = DEFAULTS.alg_temp, threshold: float = DEFAULTS.threshold,
+                      repetition_penalty: float = DEFAULTS.repetition_penalty,
+                      dry_multiplier: float = DEFAULTS.dry_multiplier, alg_temp: float = DEFAULTS.alg_temp, threshold: float = DEFAULTS.threshold,
                       seed: int = DEFAULTS.seed, together: bool = False, cache: str = DEFAULTS.cache) -> dict:
         """Answer one prompt with a diffusion LM and an autoregressive LM; return both answers as text, both
         step-by-step Histories as JSON (which tokens each step wrote, with scores and seconds) and timings.
@@ -67,6 +68,8 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
             top_p: nucleus filtering (Dream algorithms and the AR model); 1 = off.
             repetition_penalty: above 1, tokens already in the prompt or the answer are less likely (both models);
                 1 = off.
+            dry_multiplier: the loop penalty (DRY): above 0, a token that would repeat a stretch of the text is less
+                likely, the more so the longer the repeat (both models); 0 = off.
             alg_temp: Dream algorithms: randomness in where to reveal; 0 = off.
             threshold: Fast-dLLM: reveal every token at least this likely in one step; 0 = off.
             seed: same seed and settings, same output.
@@ -81,7 +84,7 @@ def data_endpoints(load, diffusion_default: str, ar_default: str):
         prompt = _checked_prompt(prompt)
         settings = Settings(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
                             temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
-                            alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache)
+                            dry_multiplier=dry_multiplier, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache)
         try:
             configs = settings.configs()
         except ConfigError as error:

@@ -120,13 +120,15 @@ def _settings(defaults) -> dict:
             repetition_penalty = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
                                            label="Repetition penalty", info=SETTING_HELP["repetition_penalty"],
                                            elem_id="um-repetition-penalty")
+            dry_multiplier = gr.Slider(0, 3, value=defaults.dry_multiplier, step=0.1, label="Loop penalty (DRY)",
+                                       info=SETTING_HELP["dry_multiplier"], elem_id="um-dry-multiplier")
             cache = gr.Radio(list(CACHE_MODES), value=defaults.cache, label="Cache", info=SETTING_HELP["cache"],
                              elem_id="um-cache")
         settings_check = gr.HTML("", elem_id="um-settings-check")
 
     return dict(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
-                temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, alg_temp=alg_temp,
-                threshold=threshold, seed=seed, cache=cache, settings_check=settings_check, settings_box=settings_box)
+                temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+                dry_multiplier=dry_multiplier, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache, settings_check=settings_check, settings_box=settings_box)
 
 
 def _panels_and_replay(defaults) -> dict:

@@ -7,7 +7,8 @@ to watch, why it happens, one citation). The front matter names what a click set
     prompt: Write a short poem about the sea.
     diffusion_model: smollm2-135m-block-diffusion  # optional: the embedded pair by default
     ar_model: smollm2-135m-instruct
-    settings: {gen_length: 48, algorithm: low_confidence}  # page Settings fields; the rest: the model's recommended
+    settings: {gen_length: 48, algorithm: low_confidence}  # page Settings fields; the rest: the model's recommended,
+                                                 # no penalties (NO_PENALTIES)
     open: [charts]                               # the sections to open (SECTIONS); the others fold
     look_at: map                                 # where to look (LOOK_AT)
     sweep: 6 12 24 48                            # optional: run the steps sweep at these step counts after Generate
@@ -47,6 +48,9 @@ LOOK_AT = {  # where a lesson points, as the lesson box names it
 KEYS = ("title", "prompt", "diffusion_model", "ar_model", "settings", "open", "look_at", "sweep", "missing")
 REQUIRED = ("title", "prompt", "look_at")
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
+# A lesson shows the decoders as published: without the page's repetition penalty (which would hide, say, the words
+# that parallel decoding repeats), unless it sets one.
+NO_PENALTIES = {"repetition_penalty": 1.0, "dry_multiplier": 0.0}
 
 
 class LessonError(ValueError):
@@ -138,7 +142,8 @@ def _split(text: str, slug: str) -> tuple[str, str]:
 
 
 def _settings(slug: str, diffusion_model: str, given) -> Settings:
-    """The model's recommended settings at the lesson's answer length, then the lesson's own values."""
+    """The model's recommended settings at the lesson's answer length without the page's penalties, then the lesson's
+    own values."""
     if not isinstance(given, dict):
         raise LessonError(f"{slug}: settings must be a mapping of name: value")
     unknown = sorted(set(given) - set(SETTING_NAMES))
@@ -148,7 +153,7 @@ def _settings(slug: str, diffusion_model: str, given) -> Settings:
         base = recommended_settings(diffusion_model, given.get("gen_length", Settings.gen_length))
     except ConfigError as error:
         raise LessonError(f"{slug}: {error}") from None
-    return replace(base, **given)
+    return replace(base, **{**NO_PENALTIES, **given})
 
 
 def _one_of(slug: str, key: str, value: str, valid: tuple[str, ...]) -> None:

@@ -56,12 +56,17 @@ SETTING_HELP = {
                  "is surest of; random: any; speculative, block-diffusion models: the block is drafted at once "
                  "and the model's left-to-right reading keeps the drafts it agrees with).",
     "temperature": "0 = always the likeliest token; higher = more varied words. The page starts at 0.5 with top-p "
-                   "0.9: at 0 the small models can repeat themselves ('A place where… A place where…'); 0.5 repeats "
-                   "less on training prompts and reads about as fluently, higher temperatures read worse; a poem can "
-                   "still loop (python -m bench.defaults: both panels, prompt by prompt, seed by seed).",
+                   "0.9 and a repetition penalty of 1.1: at 0 the small models can repeat themselves ('A place where… "
+                   "A place where…'); 0.5 repeats less on training prompts and reads about as fluently, higher "
+                   "temperatures read worse (python -m bench.defaults: both panels, prompt by prompt, seed by seed).",
     "top_p": "Keeps only the likeliest words summing to this probability (Dream rules and AR). 1 = off.",
     "repetition_penalty": "Above 1, words already in the prompt or the answer become less likely (CTRL's penalty, "
-                          "as transformers applies it), in both panels; 1 = off.",
+                          "as transformers applies it), in both panels; 1 = off. At the page's 1.1 the first examples "
+                          "stop looping (a poem repeating its lines, a list its fruit); the diffusion model then "
+                          "commits fewer tokens per step (its drafts were trained without it).",
+    "dry_multiplier": "Loop penalty (DRY): a word that would repeat a stretch of the text already written (2 words or "
+                      "more, within a line) becomes less likely, the more so the longer the repeat; in both panels. "
+                      "0 = off.",
     "alg_temp": "Dream rules: above 0, randomness in *where* to reveal, not only what.",
     "threshold": "Fast-dLLM: reveal every box the model is at least this sure of, in one step (0 = off). "
                  "The number of steps then depends on the model.",
@@ -92,7 +97,8 @@ class Settings:
     algorithm: str = "low_confidence"
     temperature: float = 0.5  # the page's sampling, for any model: why in SETTING_HELP (bench/defaults.py)
     top_p: float = 0.9
-    repetition_penalty: float = 1.0
+    repetition_penalty: float = 1.1
+    dry_multiplier: float = 0.0
     alg_temp: float = 0.0
     threshold: float = 0.0
     seed: float = 0
@@ -119,17 +125,18 @@ class Settings:
         diffusion = DiffusionConfig(
             gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
             algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
-            repetition_penalty=float(self.repetition_penalty), alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
+            repetition_penalty=float(self.repetition_penalty), dry_multiplier=float(self.dry_multiplier), alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
             cache=self.cache or "none",
         )
         ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
-                      repetition_penalty=diffusion.repetition_penalty, seed=diffusion.seed)
+                      repetition_penalty=diffusion.repetition_penalty, dry_multiplier=diffusion.dry_multiplier,
+                      seed=diffusion.seed)
         return diffusion, ar
 
 
 DEFAULTS = Settings()  # what the page's controls and its data API start from, unless a model recommends otherwise
 RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
-PAGE_SAMPLING = ("temperature", "top_p", "repetition_penalty", "seed")  # the page's own (DEFAULTS), whichever model is picked
+PAGE_SAMPLING = ("temperature", "top_p", "repetition_penalty", "dry_multiplier", "seed")  # the page's own (DEFAULTS), whichever model is picked
 
 
 def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:

@@ -50,10 +50,10 @@ def client(url):
 
 
 def settings(gen_length=32, steps=16, block_length=16, algorithm="low_confidence", temperature=0.0, top_p=1.0,
-             repetition_penalty=1.0, alg_temp=0.0, threshold=0.0, seed=0, cache="none", task=ANSWER, template="",
-             blank_length=4):
-    return [gen_length, steps, block_length, algorithm, temperature, top_p, repetition_penalty, alg_temp, threshold,
-            seed, cache, task, template, blank_length]
+             repetition_penalty=1.0, dry_multiplier=0.0, alg_temp=0.0, threshold=0.0, seed=0, cache="none", task=ANSWER,
+             template="", blank_length=4):
+    return [gen_length, steps, block_length, algorithm, temperature, top_p, repetition_penalty, dry_multiplier,
+            alg_temp, threshold, seed, cache, task, template, blank_length]
 
 
 def submit(client, prompt="Name three colours.", diffusion=TINY_DIFFUSION, ar=TINY_AR, mode=TOGETHER, **kw):
@@ -76,8 +76,8 @@ def test_generate_shows_named_parameters_to_an_api_client(url):
     info = httpx.get(f"{url}gradio_api/info?all_endpoints=True").json()
     names = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
     assert names == ["prompt", "diffusion_model", "ar_model", "mode", "gen_length", "steps", "block_length",
-                     "algorithm", "temperature", "top_p", "repetition_penalty", "alg_temp", "threshold", "seed",
-                     "cache", "task", "template", "blank_length"]
+                     "algorithm", "temperature", "top_p", "repetition_penalty", "dry_multiplier", "alg_temp",
+                     "threshold", "seed", "cache", "task", "template", "blank_length"]
 
 
 def test_every_streamed_frame_arrives_and_the_final_history_is_complete(client):

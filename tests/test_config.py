@@ -15,6 +15,7 @@ from generation.decoders import decoder
     (dict(top_p=0.0), "top_p must be in (0, 1]"),
     (dict(top_p=1.5), "top_p must be in (0, 1]"),
     (dict(repetition_penalty=0.0), "repetition_penalty must be in (0, inf)"),
+    (dict(dry_multiplier=-0.1), "dry_multiplier must be in [0, inf)"),
     (dict(algorithm="greedy"), "unknown algorithm 'greedy'; valid: low_confidence"),
     (dict(threshold=0.9, algorithm="entropy"), "threshold needs a probability-scale score"),
     (dict(gen_length=0), "gen_length must be >= 1"),

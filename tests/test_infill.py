@@ -174,26 +174,3 @@ def test_a_model_that_runs_its_own_loop_cannot_infill():
     with pytest.raises(ConfigError, match="cannot fill blanks"):
         next(stream_diffusion(OwnLoop(), PROMPT, config(), infill=tiny_canvas("ab ___ c")))
 
-
-def test_the_repetition_penalty_counts_the_prompt_and_every_token_on_the_canvas(monkeypatch):
-    """Any order: the first step's proposals are penalised for the prompt and the given text on both sides of the
-    blank, the next step's also for what the first committed; the scores are those of the penalised proposals."""
-    import generation.unmasking as unmasking
-
-    seen_per_step = []
-
-    def spy(logits, seen, penalty):
-        seen_per_step.append(seen)
-        return penalised(logits, seen, penalty)
-
-    penalised = unmasking.penalised
-    monkeypatch.setattr(unmasking, "penalised", spy)
-    initial = encode("abc") + [TINY_MASK_ID] * 10 + encode("def")
-    infill = Infill(initial, [0, 1, 2, 13, 14, 15])
-    settings = dict(gen_length=16, steps=10, repetition_penalty=3.0)
-    history = diffuse(tiny_diffusion_lm(7), PROMPT, DiffusionConfig(**settings), infill=infill)
-    assert seen_per_step[0] == PROMPT + encode("abcdef")
-    assert sorted(seen_per_step[1]) == sorted(PROMPT + encode("abcdef") + history.steps[0].tokens)
-    plain = diffuse(tiny_diffusion_lm(7), PROMPT, DiffusionConfig(**{**settings, "repetition_penalty": 1.0}),
-                    infill=infill)
-    assert history.steps[0].scores != plain.steps[0].scores

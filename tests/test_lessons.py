@@ -52,6 +52,10 @@ def test_a_lesson_fills_unnamed_settings_from_the_models_recommended_ones():
     lesson = parse_lesson(GOOD, "01-good")
     assert lesson.diffusion_model == BLOCK_DIFFUSION_SMOLLM2 and lesson.settings.steps == 12
     assert lesson.settings.cache == "prefix"  # the block model's recommended cache, not named by the lesson
+    assert (lesson.settings.repetition_penalty, lesson.settings.dry_multiplier) == (1.0, 0.0)  # decoders as published
+    assert lesson.settings.temperature == recommended_settings(BLOCK_DIFFUSION_SMOLLM2).temperature  # the page's
+    penalised = parse_lesson(GOOD.replace("steps: 12}", "steps: 12, repetition_penalty: 1.2}"), "01-good")
+    assert penalised.settings.repetition_penalty == 1.2
 
 
 @pytest.mark.parametrize("change, message", [

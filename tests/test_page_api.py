@@ -28,7 +28,7 @@ def test_the_documented_api_is_the_two_data_endpoints_with_named_parameters(clie
     assert sorted(info) == ["/generate_data", "/sweep_data"]
     assert [p["parameter_name"] for p in info["/generate_data"]["parameters"]] == [
         "prompt", "diffusion_model", "ar_model", "gen_length", "steps", "block_length", "algorithm", "temperature",
-        "top_p", "repetition_penalty", "alg_temp", "threshold", "seed", "together", "cache"]
+        "top_p", "repetition_penalty", "dry_multiplier", "alg_temp", "threshold", "seed", "together", "cache"]
     assert [p["parameter_name"] for p in info["/sweep_data"]["parameters"]] == [
         "prompt", "diffusion_model", "ar_model", "gen_length", "block_length", "algorithm", "temperature", "seed",
         "steps", "threshold", "cache"]

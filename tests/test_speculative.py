@@ -13,6 +13,7 @@ from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
 from generation.models import new_cache
 from generation.bigrams import Bigrams
+from generation.sampling import Penalties
 from generation.speculative import Layout, Tree, _verify, stream_speculative
 
 PROMPT = [5, 17, 33, 2, 41, 8]
@@ -69,7 +70,7 @@ def test_the_walk_is_distributed_as_the_causal_path_whatever_the_tree():
         generator = torch.Generator().manual_seed(0)
         firsts, after_first_draft = Counter(), Counter()
         for _ in range(n):
-            tokens, _, _, node = _verify(logits, tree, 5, config, generator, [])
+            tokens, _, _, node = _verify(logits, tree, 5, config, generator, [], Penalties())
             firsts[tokens[0]] += 1
             kept_drafts = [tree.tokens[i - 1] for i in tree.path(node)]
             assert len(tokens) == len(kept_drafts) + 1 and tokens[:-1] == kept_drafts
@@ -87,11 +88,11 @@ def test_the_walk_follows_the_drawn_branch_until_no_child_carries_the_draw():
     config = DiffusionConfig(temperature=1.0)
     generator = torch.Generator().manual_seed(0)
     chain = Tree([2, 0, 4, 1], [0, 1, 0, 3])  # t0 -> 2 -> 0 and t0 -> 4 -> 1
-    tokens, scores, likeliest, node = _verify(certain, chain, 9, config, generator, [])
+    tokens, scores, likeliest, node = _verify(certain, chain, 9, config, generator, [], Penalties())
     assert (tokens, scores, node) == ([4, 1, 3], [1.0, 1.0, 1.0], 4)  # 4, 1 kept; 3 drawn
     assert [top[0] for top in likeliest] == [[4, 1.0], [1, 1.0], [3, 1.0]]  # what else each could have been
-    assert _verify(certain, chain, 2, config, generator, [])[0] == [4, 1]  # no room to draw after them
-    assert _verify(certain, Tree([3], [0]), 9, config, generator, [])[::3] == ([4], 0)  # nothing kept
+    assert _verify(certain, chain, 2, config, generator, [], Penalties())[0] == [4, 1]  # no room to draw after them
+    assert _verify(certain, Tree([3], [0]), 9, config, generator, [], Penalties())[::3] == ([4], 0)  # nothing kept
 
 
 def test_the_walk_penalises_what_came_before_and_what_it_drew_on_the_way():
@@ -99,9 +100,9 @@ def test_the_walk_penalises_what_came_before_and_what_it_drew_on_the_way():
     to it: t0's row [3, 2, ..] with 0 seen picks 1 (3/2 < 2), and the next row [0, 3, 2, ..] picks 2 (1 was drawn)."""
     rows = torch.tensor([[3.0, 2.0, 0.0, 0.0], [0.0, 3.0, 2.0, 0.0]])
     generator = torch.Generator().manual_seed(0)
-    penalised = DiffusionConfig(repetition_penalty=2.0)
-    assert _verify(rows, Tree([1], [0]), 9, penalised, generator, [0])[0] == [1, 2]
-    assert _verify(rows, Tree([1], [0]), 9, DiffusionConfig(), generator, [0])[0] == [0]
+    greedy = DiffusionConfig()
+    assert _verify(rows, Tree([1], [0]), 9, greedy, generator, [0], Penalties(repetition=2.0))[0] == [1, 2]
+    assert _verify(rows, Tree([1], [0]), 9, greedy, generator, [0], Penalties())[0] == [0]
 
 
 def test_the_tree_is_the_argmax_chain_with_alternatives_for_the_first_draft():

@@ -10,7 +10,7 @@ import torch
 from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusion_lm
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
-from generation.sampling import distribution, pick
+from generation.sampling import Penalties, distribution, pick
 from generation.speculative import Layout, Tree
 from generation.verified import _commit, _draft, _waiting, _with_window, stream_verified
 
@@ -53,7 +53,7 @@ def test_answers_are_the_causal_paths_samples_whatever_the_window_drafts(seed, p
     generator, ids = torch.Generator().manual_seed(seed), list(PROMPT)
     for _ in range(config.gen_length):
         logits = lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float())
-        ids.append(pick(distribution(logits, config, ids), config, generator))
+        ids.append(pick(distribution(Penalties.of(config, lm)(logits, ids), config), config, generator))
     for window, drafts in ((4, 1), (8, 3)):
         history = last(stream_verified(lm, PROMPT, config, window=window, drafts_per_step=drafts))
         assert history.canvas == ids[len(PROMPT):]

@@ -67,7 +67,8 @@ class EvalConfig:
     steps: tuple[int, ...] = (128, 64, 32, 16, 8)  # gen_length x {1, 1/2, 1/4, 1/8, 1/16}
     algorithms: tuple[str, ...] = ("low_confidence", "entropy")
     temperature: float = 0.7  # the same for the AR reference and the diffusion samples (float64 draws)
-    repetition_penalty: float = 1.0  # likewise the same for all (sampling.penalised); 1 = off
+    repetition_penalty: float = 1.0  # likewise the same for all (sampling.Penalties); 1 = off
+    dry_multiplier: float = 0.0  # likewise; 0 = off
     samples_shown: int = 3  # answers per setting kept as text for the model card
 
 
@@ -113,14 +114,15 @@ def block_settings(config: EvalConfig) -> list[dict]:
 def _page_default(name: str, gen_length: int) -> dict:
     """What `recommended_config` starts the page with, less what the evaluation sets itself."""
     chosen = recommended_config(name, gen_length).to_dict()
-    return {k: v for k, v in chosen.items() if k not in ("gen_length", "temperature", "repetition_penalty", "seed")}
+    return {k: v for k, v in chosen.items() if k not in ("gen_length", "temperature", "repetition_penalty", "dry_multiplier", "seed")}
 
 
 def sampling_words(config: dict) -> str:
-    """How every row sampled, from an evaluation's config: 'temperature 0.7', or with a penalty
-    'temperature 0.7, repetition penalty 1.1'."""
-    penalty = config.get("repetition_penalty", 1.0)
-    return f"temperature {config['temperature']}" + (f", repetition penalty {penalty}" if penalty != 1 else "")
+    """How every row sampled, from an evaluation's config: 'temperature 0.7', or with penalties
+    'temperature 0.7, repetition penalty 1.1, DRY loop penalty 0.8'."""
+    penalty, dry = config.get("repetition_penalty", 1.0), config.get("dry_multiplier", 0.0)
+    return (f"temperature {config['temperature']}" + (f", repetition penalty {penalty}" if penalty != 1 else "")
+            + (f", DRY loop penalty {dry}" if dry else ""))
 
 
 def describe(diffusion: dict) -> str:
@@ -141,10 +143,10 @@ def sample(setting: dict, models: dict, prompt_ids: list[int], seed: int, config
     if setting["kind"] == "ar":
         return generate_autoregressive(models["ar"](), prompt_ids, ARConfig(
             max_new_tokens=config.gen_length, temperature=config.temperature,
-            repetition_penalty=config.repetition_penalty, seed=seed))
+            repetition_penalty=config.repetition_penalty, dry_multiplier=config.dry_multiplier, seed=seed))
     return diffuse(models[setting["model"]](), prompt_ids, DiffusionConfig(
         gen_length=config.gen_length, temperature=config.temperature, repetition_penalty=config.repetition_penalty,
-        seed=seed, **setting["diffusion"]))
+        dry_multiplier=config.dry_multiplier, seed=seed, **setting["diffusion"]))
 
 
 class Tally:
@@ -266,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=EvalConfig.temperature)
     parser.add_argument("--repetition-penalty", type=float, default=EvalConfig.repetition_penalty,
                         help="for the AR reference and every diffusion row alike")
+    parser.add_argument("--dry-multiplier", type=float, default=EvalConfig.dry_multiplier,
+                        help="the loop penalty (DRY), for every row alike")
     parser.add_argument("--objective", default=EvalConfig.objective, choices=("masked", "block"),
                         help="block: the block model's rows (pass its adapter with --adapter)")
     parser.add_argument("--seeds", type=int, default=EvalConfig.seeds, help="answers per prompt")
@@ -275,7 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     config = EvalConfig(prompts=args.prompts, gen_length=args.gen_length, steps=tuple(args.steps),
-                        temperature=args.temperature, repetition_penalty=args.repetition_penalty, block_length=min(EvalConfig.block_length, args.gen_length),
+                        temperature=args.temperature, repetition_penalty=args.repetition_penalty,
+                        dry_multiplier=args.dry_multiplier, block_length=min(EvalConfig.block_length, args.gen_length),
                         objective=args.objective, seeds=args.seeds, compare_prompts=args.compare_prompts)
     flags = sys.argv[1:] if argv is None else argv
     result = evaluate(args.adapter, config, args.device, out=args.out,
