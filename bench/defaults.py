@@ -65,8 +65,9 @@ def pool(answers: list[Answer]) -> Answer:
 
 
 def one_repeat(answer: Answer) -> float:
-    """The share one repeated 4-gram has in this answer: one_repeat(Answer(.., tokens=35)) -> 1/32."""
-    return 1 / max(answer.tokens - 3, 1)
+    """The share one repeated 4-gram has in this answer: one_repeat(Answer(.., tokens=35)) -> 1/32 (and a hair more:
+    repeated_ngrams's 1 - 31/32 is a float above 1/32)."""
+    return 1 / max(answer.tokens - 3, 1) + 1e-12
 
 
 def loops(diffusion: list[Answer], ar: list[Answer]) -> bool:
