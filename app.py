@@ -121,7 +121,8 @@ def _wire_run(ui: SimpleNamespace, views: dict, load, defaults: Settings) -> tup
     def run(session_state: Session, prompt: str, diffusion_model: str, ar_model: str, mode: str,
             gen_length: float, steps: float, block_length: float | None, algorithm: str, temperature: float,
             top_p: float, repetition_penalty: float, dry_multiplier: float, alg_temp: float, threshold: float,
-            seed: float, cache: str = "none", task: str = ANSWER, template: str = "", blank_length: float = defaults.blank_length):
+            seed: float, cache: str = "none", task: str = ANSWER, template: str = "",
+            blank_length: float = defaults.blank_length):
         """Named parameters: an API client sees gen_length, steps, ... (not param_5). cache: none, prefix or
         dual. Infilling: task (one of the TASKS), template (text with ___ / ___8 blanks, or position:word
         pairs), blank_length."""

@@ -1,14 +1,15 @@
 """Which sampling settings make the page's default answers read well: repeated 4-grams and perplexity of both
 panels, prompt by prompt.
 
-For each setting (temperature, top-p, and the penalties: sampling.Penalties) the embedded pair answers the page's first example prompts and a few training
-prompts at the page's answer length, at the page's seed and a few more (the diffusion model with its
-recommended decoder, verified diffusion, whose answers are its causal path's own samples); the AR model judges
-every answer (generative perplexity). A looping answer shows as a high share of repeated 4-grams. An example
-loops when the diffusion panel repeats more than 1.5x the AR model's sampled answers (plus one repeated
-4-gram's share of the answer, so that one repeated 4-gram against none is no loop), at the page's seed or in the mean over seeds. Each row
-shows every seed's repeats (one seed is noisy), their mean and the perplexity pooled over seeds; each setting
-ends with the seeds at which no example loops. The page's default (page/settings.py) is chosen from this table.
+For each setting (temperature, top-p, and the penalties: sampling.Penalties) the embedded pair answers the page's
+first example prompts and a few training prompts at the page's answer length, at the page's seed and a few more (the
+diffusion model with its recommended decoder, verified diffusion, whose answers are its causal path's own samples);
+the AR model judges every answer (generative perplexity). A looping answer shows as a high share of repeated
+4-grams. An example loops when the diffusion panel repeats more than 1.5x the AR model's sampled answers (plus one
+repeated 4-gram's share of the answer, so that one repeated 4-gram against none is no loop), at the page's seed or
+in the mean over seeds. Each row shows every seed's repeats (one seed is noisy), their mean and the perplexity
+pooled over seeds; each setting ends with the seeds at which no example loops. The page's default (page/settings.py)
+is chosen from this table.
 
     python -m bench.defaults [--prompts 3] [--train 3] [--seeds 5] [--settings 0.5/0.9,0.7/0.9/1.1]
 
@@ -119,7 +120,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=3, help="the page's first N example prompts")
     parser.add_argument("--train", type=int, default=3, help="and N training prompts, spread over the topics")
     parser.add_argument("--seeds", type=int, default=5, help="the page's seed and the N-1 after it")
-    parser.add_argument("--settings", default=SETTINGS, help="temperature/top-p[/repetition penalty[/DRY]] settings, separated by commas")
+    parser.add_argument("--settings", default=SETTINGS,
+                        help="temperature/top-p[/repetition penalty[/DRY]] settings, separated by commas")
     args = parser.parse_args()
     examples = json.loads(EXAMPLES.read_text())["prompts"][: args.prompts]
     train = split_prompts()["train"]

@@ -47,7 +47,8 @@ def stream_autoregressive(model: CausalLM, prompt_ids: list[int], config: ARConf
     generator = torch.Generator(device=model.device).manual_seed(config.seed)
     feed = torch.tensor([[*prompt_ids, *prefix]], dtype=torch.long, device=model.device)
     cache = None  # the model's own kind of KV cache, made by its first forward
-    seen, penalties = [*prompt_ids, *prefix], Penalties.of(config, model)  # the text so far, what is done to its logits
+    seen = [*prompt_ids, *prefix]  # the text so far: what the penalties read
+    penalties = Penalties.of(config, model)
     for forward_passes in range(1, config.max_new_tokens + 1):
         if stop is not None and stop.is_set():
             history.stopped = True

@@ -23,6 +23,10 @@ THRESHOLD_ALGORITHMS = tuple(name for name in ALGORITHMS if DECODERS[name].takes
 EMPTY_PROMPT = "the prompt is empty; type something for the models to answer"
 
 
+# The settings that penalise what the text already holds (sampling.Penalties); their defaults are off.
+PENALTIES = ("repetition_penalty", "dry_multiplier")
+
+
 class ConfigError(ValueError):
     """A setting (or a combination of settings) that no sampler can run."""
 

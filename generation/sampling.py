@@ -94,8 +94,10 @@ def dry_penalised(logits: torch.Tensor, context: list[int], multiplier: float,
                   breakers: frozenset[int] = frozenset()) -> torch.Tensor:
     """DRY on the logits (..., V) of the position after `context`: dry_penalised(zeros(9), [5, 6, 7, 9, 5, 6], 0.8)
     lowers token 7 by 0.8 (it would repeat 5 6 7), nothing else."""
+    if multiplier == 0:
+        return logits
     long = {token: n for token, n in repeats(context, breakers).items() if n >= DRY_ALLOWED_LENGTH}
-    if multiplier == 0 or not long:
+    if not long:
         return logits
     ids = torch.tensor(list(long), dtype=torch.long, device=logits.device)
     amounts = torch.tensor([multiplier * DRY_BASE ** (min(n, DRY_LONGEST) - DRY_ALLOWED_LENGTH) for n in long.values()],
@@ -127,9 +129,14 @@ class Penalties:
         """The logits (..., V) of the position after `context` (the prompt and the text so far, in order)."""
         return dry_penalised(penalised(logits, context, self.repetition), context, self.dry, self.breakers)
 
-    def on_canvas(self, logits: torch.Tensor, canvas: list[int], positions: list[int], mask_id: int) -> torch.Tensor:
-        """The logits (P, V) of the masked `positions` of a `canvas` (prompt first) filled in any order: CTRL counts
-        every token on it; DRY, per position, the text right before it up to the nearest mask (what it continues)."""
+    def on_canvas(self, logits: torch.Tensor, canvas: torch.Tensor, positions: torch.Tensor,
+                  mask_id: int) -> torch.Tensor:
+        """The logits (P, V) of the masked `positions` of a `canvas` (L,) (prompt first) filled in any order: CTRL
+        counts every token on it; DRY, per position, the text right before it up to the nearest mask (what it
+        continues). Reads the canvas only when a penalty is on."""
+        if self.repetition == 1 and self.dry == 0:
+            return logits
+        canvas, positions = canvas.tolist(), positions.tolist()
         logits = penalised(logits, [token for token in canvas if token != mask_id], self.repetition)
         if self.dry == 0:
             return logits

@@ -82,7 +82,8 @@ def stream_speculative(model: DiffusionLM, prompt_ids: list[int], config: Diffus
     kv = new_cache(model)
     feed = list(prompt_ids)  # clean tokens not in the cache yet, t0 (the last committed) last
     tree = Tree()  # the drafts after t0
-    seen, penalties = list(prompt_ids), Penalties.of(config, model)  # the prompt and the committed tokens; the penalties
+    seen = list(prompt_ids)  # the prompt and the committed tokens: the text the penalties read
+    penalties = Penalties.of(config, model)
     forward_passes = 0
     while True:
         if stop is not None and stop.is_set():

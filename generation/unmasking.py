@@ -99,7 +99,7 @@ def stream(model: DiffusionLM, prompt_ids: list[int], config: DiffusionConfig,
                 logits = _no_stop_before(logits, masked, open_until, model.stop_ids)
             passes = 2 if config.cfg_scale > 0 else 1
             forward_passes += passes
-            proposing = penalties.on_canvas(logits, x[0].tolist(), masked.tolist(), model.mask_id)
+            proposing = penalties.on_canvas(logits, x[0], masked, model.mask_id)
             tokens, probs = scheme.propose(proposing, config, generator)
             scores = scheme.score(tokens, probs, generator, masked, x.shape[1])
             chosen = scheme.commit(scores, masked, masks_at_start, step, config, generator, x.shape[1])

@@ -128,7 +128,8 @@ def _settings(defaults) -> dict:
 
     return dict(gen_length=gen_length, steps=steps, block_length=block_length, algorithm=algorithm,
                 temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
-                dry_multiplier=dry_multiplier, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache, settings_check=settings_check, settings_box=settings_box)
+                dry_multiplier=dry_multiplier, alg_temp=alg_temp, threshold=threshold, seed=seed, cache=cache,
+                settings_check=settings_check, settings_box=settings_box)
 
 
 def _panels_and_replay(defaults) -> dict:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from generation import ConfigError
+from generation import ConfigError, DiffusionConfig
+from generation.config import PENALTIES
 from generation.presets import AR_CHOICES, AR_SMOLLM2, BLOCK_DIFFUSION_SMOLLM2, DIFFUSION_CHOICES
 from page.settings import Settings, recommended_settings
 from page.sweep import parse_steps
@@ -50,7 +51,7 @@ REQUIRED = ("title", "prompt", "look_at")
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 # A lesson shows the decoders as published: without the page's repetition penalty (which would hide, say, the words
 # that parallel decoding repeats), unless it sets one.
-NO_PENALTIES = {"repetition_penalty": 1.0, "dry_multiplier": 0.0}
+NO_PENALTIES = {name: getattr(DiffusionConfig(), name) for name in PENALTIES}
 
 
 class LessonError(ValueError):

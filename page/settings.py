@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generation import ARConfig, ConfigError, DiffusionConfig, recommended_config
+from generation.config import PENALTIES
 from generation.infill import DEFAULT_BLANK, Spec, parse_constraints, parse_template
 
 TOGETHER = "Together (live race, both share the machine)"
@@ -125,8 +126,8 @@ class Settings:
         diffusion = DiffusionConfig(
             gen_length=gen_length, steps=_whole("steps", self.steps), block_length=block,
             algorithm=self.algorithm, temperature=float(self.temperature), top_p=float(self.top_p),
-            repetition_penalty=float(self.repetition_penalty), dry_multiplier=float(self.dry_multiplier), alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed),
-            cache=self.cache or "none",
+            repetition_penalty=float(self.repetition_penalty), dry_multiplier=float(self.dry_multiplier),
+            alg_temp=float(self.alg_temp), threshold=threshold, seed=_whole("seed", self.seed), cache=self.cache or "none",
         )
         ar = ARConfig(max_new_tokens=gen_length, temperature=float(self.temperature), top_p=float(self.top_p),
                       repetition_penalty=diffusion.repetition_penalty, dry_multiplier=diffusion.dry_multiplier,
@@ -136,7 +137,7 @@ class Settings:
 
 DEFAULTS = Settings()  # what the page's controls and its data API start from, unless a model recommends otherwise
 RECOMMENDED_FIELDS = ("steps", "block_length", "algorithm", "threshold", "cache")  # what a model change re-applies
-PAGE_SAMPLING = ("temperature", "top_p", "repetition_penalty", "dry_multiplier", "seed")  # the page's own (DEFAULTS), whichever model is picked
+PAGE_SAMPLING = ("temperature", "top_p", *PENALTIES, "seed")  # the page's own (DEFAULTS), for any model
 
 
 def recommended_settings(diffusion_model: str, gen_length: float = Settings.gen_length) -> Settings:

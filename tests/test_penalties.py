@@ -54,7 +54,8 @@ def test_breakers_are_each_texts_last_token():
 def test_on_a_canvas_the_repetition_penalty_counts_every_token_and_dry_the_text_before_each_blank():
     M = TINY_MASK_ID
     canvas = [1, 2, 3, 9, 1, 2, M, 4, M, 9, 3, 9, 3, M]  # blanks at 6, 8 and 13
-    shaped = Penalties(repetition=2.0, dry=1.0).on_canvas(torch.ones(3, 10), canvas, [6, 8, 13], M)
+    shaped = Penalties(repetition=2.0, dry=1.0).on_canvas(torch.ones(3, 10), torch.tensor(canvas),
+                                                          torch.tensor([6, 8, 13]), M)
     ctrl = torch.ones(10).index_fill(0, torch.tensor([1, 2, 3, 4, 9]), 0.5)  # every token on it, either side
     assert torch.equal(shaped[1], ctrl)  # 4 before blank 8: no repeat
     assert shaped[0][3] == pytest.approx(0.5 - 1.0)  # 1 2 -> 3 would repeat "1 2 3"

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from generation import ARConfig, DiffusionConfig, diffuse, generate_autoregressive, recommended_config
+from generation.config import PENALTIES
 from generation.decoders import decoder
 from generation.metrics import perplexity, repeated_ngrams, teacher_nll, unigram_entropy
 from generation.models import CausalLM
@@ -114,7 +115,7 @@ def block_settings(config: EvalConfig) -> list[dict]:
 def _page_default(name: str, gen_length: int) -> dict:
     """What `recommended_config` starts the page with, less what the evaluation sets itself."""
     chosen = recommended_config(name, gen_length).to_dict()
-    return {k: v for k, v in chosen.items() if k not in ("gen_length", "temperature", "repetition_penalty", "dry_multiplier", "seed")}
+    return {k: v for k, v in chosen.items() if k not in ("gen_length", "temperature", *PENALTIES, "seed")}
 
 
 def sampling_words(config: dict) -> str:
