@@ -46,6 +46,7 @@ def draft_quality(model: DiffusionLM, prompt_ids: list[int], answer: list[int], 
     """One dict per anchor a (the last known position; r = position a + 1, the draft's target a + 2):
     drafter, drafter_top, bigrams_top, ceiling, ceiling_top, seeing_r, kl, as in the module docstring."""
     module, seq = model.module, list(prompt_ids) + list(answer)
+    temperature = temperature * model.causal_temperature  # what the verifier samples (speculative.commit)
     full = new_cache(model)
     logits = module(torch.tensor([seq], device=model.device), past_key_values=full, use_cache=True).logits[0]
     p = torch.softmax(model.suppress(logits.float()) / temperature, dim=-1)  # p[i]: the causal path's token after i

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.evaluate import sampling_words
+from training.evaluate import calibration_words, sampling_words
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATIONS = "assets/*/eval.json"  # relative to the repository root
@@ -114,6 +114,8 @@ def setup(evaluation: dict) -> str:
     parts = [f"{len(evaluation['prompts'])} held-out prompts x {config.get('seeds', 1)} seed(s), "
              f"{config['gen_length']}-token answers, {sampling_words(config)} for every row",
              f"judge: {evaluation['judge']}"]
+    if calibration_words(evaluation):
+        parts.append(calibration_words(evaluation))
     if dtypes:
         parts.append(f"dtypes: {dtypes}")
     if evaluation.get("ar_step_ms"):

@@ -49,6 +49,9 @@ class DiffusionLM:
     # the current block to everything before it and to itself. The sampler builds that as a 4D mask.
     block_size: int | None = None
     bigrams: Bigrams | None = None  # pair counts of the training answers, for speculative drafts (bigrams.py)
+    # A block-causal model's causal path, sampled as an AR model (speculative.py, verified.py), has its logits
+    # divided by this first: a distilled path is sharper than its teacher, this undoes it (training/calibrate.py)
+    causal_temperature: float = 1.0
     runs_own_loop: ClassVar[bool] = False  # True: the model runs its own denoising loop (protocols.RunsOwnLoop)
     _never: torch.Tensor | None = field(default=None, repr=False)
 

@@ -11,6 +11,7 @@ Left out: naming and caching (registry.py), training the adapter (training/).
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ SMOLLM2_SPECIAL_IDS = tuple(range(17))  # ids 0-16 are special tokens
 SMOLLM2_STOP_IDS = (SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID)
 EMBEDDED_ADAPTER_DIR = ROOT / "assets" / "smollm2-diffusion-adapter"
 BLOCK_ADAPTER_DIR = ROOT / "assets" / "smollm2-135m-block-diffusion"
+CALIBRATION_FILE = "calibration.json"  # beside the block adapter: its causal path's temperature (training/calibrate.py)
 BLOCK_SIZE = 8  # the block model's default block length: trained most often (training/run_all.py block_sizes)
 
 
@@ -98,12 +100,13 @@ def load_block_diffusion(device: str, dtype: torch.dtype, adapter_dir: Path = BL
 
     tokenizer, base = load_smollm2(device, dtype)
     module = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
-    bigrams = adapter_dir / BIGRAMS_FILE
+    bigrams, calibration = adapter_dir / BIGRAMS_FILE, adapter_dir / CALIBRATION_FILE
+    causal_temperature = json.loads(calibration.read_text())["causal_temperature"] if calibration.exists() else 1.0
     return block_causal_diffusion_lm(
         module, block_size=BLOCK_SIZE, mask_id=SMOLLM2_MASK_ID, shift_logits=True,
         never_propose=tuple(i for i in SMOLLM2_SPECIAL_IDS if i not in SMOLLM2_STOP_IDS), stop_ids=SMOLLM2_STOP_IDS,
         context_length=module.config.max_position_embeddings, name=BLOCK_DIFFUSION_SMOLLM2, tokenizer=tokenizer,
-        bigrams=Bigrams.load(bigrams) if bigrams.exists() else None)
+        bigrams=Bigrams.load(bigrams) if bigrams.exists() else None, causal_temperature=causal_temperature)
 
 
 def load_embedded_smollm2(name: str, device: str, dtype: torch.dtype) -> CausalLM | DiffusionLM:

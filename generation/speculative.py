@@ -19,7 +19,8 @@ side, the best followed by the drafter's best for the later positions (d2 ..), a
 only its own branch. Best by the drafter's logits, rescored where the model has them by bigram counts
 of its training answers given the token before the draft, known by the time the tree is built
 (bigrams.py); the counts then add a draft after the chain's last (its most frequent follower). The
-verifier walks from t0: it draws a token from the causal row's p (its argmax at temperature 0), and if a
+verifier walks from t0: it draws a token from the causal row's p (its logits over the model's causal temperature,
+calibrated to its teacher, then the sampler's temperature; its argmax at temperature 0), and if a
 child carries that token it moves there and draws again; the first draw that no child carries, or the
 draw after a leaf, ends the run. Every committed token is a draw from p, so answers
 are the causal path's samples at any temperature (a point-mass draft is kept with probability p(d),
@@ -232,10 +233,12 @@ class Layout:
 def commit(model: DiffusionLM, kv, causal: torch.Tensor, tree: Tree, layout: Layout, anchor: int, end: int,
            config: DiffusionConfig, generator: torch.Generator, seen: list[int],
            penalties: Penalties) -> tuple[list[int], list[float], list[list[list]], int, bool]:
-    """One forward's verdict: walk the tree (`_verify`), keep the cache of the branch walked, cut after a stop id.
+    """One forward's verdict: walk the tree (`_verify`) by the `causal` logits over the model's causal temperature,
+    keep the cache of the branch walked, cut after a stop id.
     (the committed tokens, their scores, the likeliest tokens where each was drawn (sampling.top_candidates), the
     last node kept, whether the run is done: the canvas end or a stop). `seen`: the prompt and the committed tokens,
     t0 last (the text the `penalties` read)."""
+    causal = causal / model.causal_temperature  # the causal path calibrated to its teacher (models.py)
     tokens, scores, likeliest, node = _verify(causal, tree, end - 1 - anchor, config, generator, seen, penalties)
     cached = anchor - layout.causal_rows[0]  # cache entries before this forward (t0's input row is fed - 1)
     model.keep_cache_branch(kv, anchor + 1, [layout.causal_rows[n] + cached for n in tree.path(node)])

@@ -187,11 +187,15 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert "block diffusion" in card and "| page default: perplexity |" in card
     model = load_block_diffusion("cpu", torch.float32, run.adapter_out)
     assert model.block_size is not None and model.bigrams.counts.sum() == record["distill"]["answer_tokens"]
+    calibration = json.loads((run.adapter_out / "calibration.json").read_text())
+    assert calibration == record["calibrate"] and calibration["answers"] == 4
+    assert model.causal_temperature == calibration["causal_temperature"] != 1.0  # 2 steps of training sharpen it
 
     # A later run continues from that adapter: the adapter's history and its card count both runs.
     later = main(["--budget", "smoke", "--objective", "block", "--block-sizes", "8", "--workdir", str(tmp_path),
                   "--stages", "train", "card", "--init-adapter", str(run.adapter_out),
                   "--adapter-out", str(tmp_path / "continued")])
+    assert not (later.adapter_out / "calibration.json").exists()  # a calibration belongs to the adapter it was fit on
     history = json.loads((later.adapter_out / "history.json").read_text())
     assert [r["steps"] for r in history] == [2, 2] and history[1]["init_adapter"] == str(run.adapter_out)
     assert "| all | 4 |" in (later.adapter_out / "README.md").read_text()

@@ -11,7 +11,7 @@ from fakes import TINY_EOS_ID, TINY_MASK_ID, tiny_block_causal_lm, tiny_diffusio
 from generation import ConfigError, DiffusionConfig, diffuse, stream_diffusion
 from generation.infill import Infill
 from generation.sampling import Penalties, distribution, pick
-from generation.speculative import Layout, Tree
+from generation.speculative import Layout, Tree, stream_speculative
 from generation.verified import _commit, _draft, _waiting, _with_window, stream_verified
 
 PROMPT = [5, 17, 33, 2, 41, 8]
@@ -57,6 +57,22 @@ def test_answers_are_the_causal_paths_samples_whatever_the_window_drafts(seed, p
     for window, drafts in ((4, 1), (8, 3)):
         history = last(stream_verified(lm, PROMPT, config, window=window, drafts_per_step=drafts))
         assert history.canvas == ids[len(PROMPT):]
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("decode,algorithm", [(stream_verified, "verified"), (stream_speculative, "speculative")])
+def test_the_verifier_samples_the_causal_path_over_its_causal_temperature(decode, algorithm):
+    """A causal path calibrated to its teacher (DiffusionLM.causal_temperature, training/calibrate.py): both verifying
+    decoders draw every token from its logits divided by that temperature, then by the sampler's."""
+    lm = tiny_block_causal_lm(0, stop_ids=())
+    config = verified(temperature=0.8, seed=3, algorithm=algorithm, block_length=3)
+    uncalibrated = last(decode(lm, PROMPT, config)).canvas
+    lm.causal_temperature = 1.7
+    generator, ids = torch.Generator().manual_seed(config.seed), list(PROMPT)
+    for _ in range(config.gen_length):
+        logits = lm.suppress(lm.module(torch.tensor([ids])).logits[0, -1].float())
+        ids.append(pick(distribution(logits / 1.7, config), config, generator))
+    assert last(decode(lm, PROMPT, config)).canvas == ids[len(PROMPT):] != uncalibrated
 
 
 def test_the_window_writes_drafts_ahead_of_the_text_and_the_verifier_revises_them():

@@ -126,6 +126,13 @@ def sampling_words(config: dict) -> str:
             + (f", DRY loop penalty {dry}" if dry else ""))
 
 
+def calibration_words(evaluation: dict) -> str:
+    """How the block model's verifying decoders sampled its causal path, from an evaluation: '' when uncalibrated."""
+    temperature = evaluation.get("causal_temperature", 1.0)
+    return ("" if temperature == 1 else f"verified and speculative decoding divide the block model's causal logits by "
+            f"{temperature} first (its causal temperature, fitted to the teacher: training/calibrate.py)")
+
+
 def describe(diffusion: dict) -> str:
     """One line for the card: {'steps': 128, 'block_length': 8, 'cache': 'prefix', ...} -> '128 steps, blocks of 8, ...'."""
     algorithm = diffusion.get("algorithm", "low_confidence")
@@ -216,6 +223,8 @@ def evaluate(adapter_dir: Path, config: EvalConfig, device: str = "cpu", log=pri
     tallies = [(setting, Tally()) for setting in settings(config)]
     for setting, _ in tallies:  # loaded before the clock runs
         models[setting.get("model", "ar")]()
+    if config.objective == "block":
+        result["causal_temperature"] = models["student"]().causal_temperature
     for k, prompt in enumerate(prompts):
         prompt_ids = teacher.prompt_ids(messages(prompt))
         for seed in range(k * config.seeds, (k + 1) * config.seeds):

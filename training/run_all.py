@@ -1,4 +1,5 @@
-"""The whole pipeline in one command: prompts -> distill -> (measure) -> compare -> train -> eval -> card.
+"""The whole pipeline in one command: prompts -> distill -> (measure) -> compare -> train -> (calibrate) -> eval
+-> card (calibrate: the block objective only).
 
     python -m training.run_all --budget smoke   # minutes on CPU; what tests/test_training.py runs
     python -m training.run_all --budget cpu     # the shipped adapter's CPU recipe (about two hours)
@@ -28,12 +29,12 @@ import torch
 
 from generation.bigrams import FILE as BIGRAMS_FILE
 from generation.bigrams import Bigrams
-from generation.smollm2 import BLOCK_ADAPTER_DIR, EMBEDDED_ADAPTER_DIR, load_smollm2
+from generation.smollm2 import BLOCK_ADAPTER_DIR, CALIBRATION_FILE, EMBEDDED_ADAPTER_DIR, load_smollm2
 
-from . import adapt, card, distill, evaluate, prompts, throughput
+from . import adapt, calibrate, card, distill, evaluate, prompts, throughput
 
 PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled answers, by budget name
-STAGES = ("prompts", "distill", "measure", "compare", "train", "eval", "card")
+STAGES = ("prompts", "distill", "measure", "compare", "train", "calibrate", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 HISTORY = "history.json"  # next to an adapter: every training run behind it, oldest first
 
@@ -66,6 +67,7 @@ class Budget:
     block_sizes: tuple[int, ...] = (8,)  # block objective: block size of each batch, cycled
     eval_seeds: int = 1  # answers per evaluation prompt, each with its own seed
     ar_weight: float = 0.0  # block objective: weight of the clean stream's AR loss (training/block.py)
+    calibration_answers: int = calibrate.ANSWERS  # block objective: teacher answers its causal temperature is fitted on
 
 
 BUDGETS = {
@@ -202,6 +204,7 @@ def stage_train(run: Run) -> None:
     run.adapter_out.mkdir(parents=True, exist_ok=True)
     for name in ADAPTER_FILES:
         shutil.copy(run.workdir / "adapter" / name, run.adapter_out / name)
+    (run.adapter_out / CALIBRATION_FILE).unlink(missing_ok=True)  # fitted to the adapter replaced: calibrate again
     history = training_history(run.init_adapter, result)
     (run.adapter_out / HISTORY).write_text(json.dumps(history, indent=1))
     if config.objective == "block":
@@ -225,6 +228,17 @@ def read_history(adapter_dir: Path) -> list[dict]:
     """The training runs behind the adapter in `adapter_dir` (its history.json); [] when it has none."""
     path = adapter_dir / HISTORY
     return json.loads(path.read_text()) if path.exists() else []
+
+
+def stage_calibrate(run: Run) -> None:
+    """The block model's causal temperature (training/calibrate.py), beside its adapter; the any-order model has no
+    causal path."""
+    if run.budget.objective != "block":
+        return
+    pairs = distill.load_shards(run.workdir / "distill")
+    run.save(calibrate=calibrate.calibrate(run.adapter_out, pairs, run.budget.calibration_answers, run.device,
+                                           teacher=run.base()[1]))
+    run.log(f"calibrate: {run.record['calibrate']}")
 
 
 def stage_eval(run: Run) -> None:
