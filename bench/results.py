@@ -113,16 +113,14 @@ def setup(evaluation: dict) -> str:
     dtypes = ", ".join(f"{name} {dtype}" for name, dtype in evaluation.get("dtypes", {}).items())
     parts = [f"{len(evaluation['prompts'])} held-out prompts x {config.get('seeds', 1)} seed(s), "
              f"{config['gen_length']}-token answers, {sampling_words(config)} for every row",
-             f"judge: {evaluation['judge']}"]
-    if calibration_words(evaluation):
-        parts.append(calibration_words(evaluation))
+             f"judge: {evaluation['judge']}", calibration_words(evaluation)]
     if dtypes:
         parts.append(f"dtypes: {dtypes}")
     if evaluation.get("ar_step_ms"):
         parts.append("the AR model's one-token step: " + ", ".join(f"{d} {ms:.1f} ms" for d, ms in evaluation["ar_step_ms"].items()))
     parts.append(f"device {evaluation.get('device', 'cpu')} ({evaluation.get('hardware', 'hardware not recorded')}, "
                  f"{evaluation.get('date', 'date not recorded')})")
-    return "; ".join(parts) + "."
+    return "; ".join(part for part in parts if part) + "."  # no calibration: no words
 
 
 def section(path: Path, evaluation: dict) -> str:

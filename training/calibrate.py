@@ -34,7 +34,6 @@ from generation.smollm2 import CALIBRATION_FILE, load_block_diffusion, load_smol
 
 from . import distill
 
-PACKED = Path(__file__).resolve().parent / "data" / "block-cpu-distill.json.xz"  # the block budget's answers
 ANSWERS = 40  # teacher answers fitted on (about 4,200 answer tokens: one temperature needs few)
 GRID = tuple(round(0.5 + 0.01 * i, 2) for i in range(151))  # the temperatures tried: 0.50, 0.51, ..., 2.00
 
@@ -79,7 +78,7 @@ def calibrate(adapter_dir: Path, pairs: list[tuple[list[int], list[int]]], answe
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fit the block model's causal temperature to its teacher.")
     parser.add_argument("--adapter", type=Path, required=True, help="the block adapter's directory")
-    parser.add_argument("--packed", type=Path, default=PACKED,
+    parser.add_argument("--packed", type=Path, default=distill.packed_answers("block-cpu"),
                         help="the teacher's answers to training prompts, packed (training.distill.pack)")
     parser.add_argument("--answers", type=int, default=ANSWERS, help="how many of them to fit on")
     args = parser.parse_args(argv)

@@ -175,14 +175,14 @@ def evaluation_section(evaluation: dict) -> str:
     model's, by the objective the evaluation ran), sample answers."""
     config = evaluation["config"]
     objective = config.get("objective")
-    calibration = f"; {calibration_words(evaluation)}" if calibration_words(evaluation) else ""
+    calibration = calibration_words(evaluation)
     others = (f" (the any-order model: {config['compare_prompts']} prompts)"
               if config.get("compare_prompts") and objective == "block" else "")
     return f"""{EVALUATION_HEADING} (held-out prompts, {config['gen_length']}-token answers)
 {len(evaluation['prompts'])} held-out prompts, {config.get('seeds', 1)} seed(s) per prompt{others}, seeds differing across
 prompts, models in these dtypes ({', '.join(f'{k} {v}' for k, v in evaluation.get('dtypes', {}).items())}; the judge
 float32): the diffusion models as the page loads them, the AR model in the dtype that stepped faster at its
-load{ar_step_line(evaluation)}, {sampling_words(config)} for every row (the sampler draws in float64{calibration}). Judge:
+load{ar_step_line(evaluation)}, {sampling_words(config)} for every row (the sampler draws in float64{'; ' + calibration if calibration else ''}). Judge:
 {evaluation['judge']}, conditioned on the chat prompt, pooled over answer tokens. Unigram entropy in nats per answer
 (compare with the mean length). Leaks: answers holding a mask or special token. Out of order: the share of answer
 tokens written while a position to their left was still masked (History.out_of_order); revisions: changes of a

@@ -156,6 +156,12 @@ SHARD_DTYPES = {"prompt_ids": torch.int32, "prompt_offsets": torch.int64, "answe
                 "answer_offsets": torch.int64, "temperature": torch.float32}
 
 
+def packed_answers(budget: str) -> Path:
+    """Where a budget keeps its distilled answers in the repository: packed_answers("block-cpu") ->
+    training/data/block-cpu-distill.json.xz."""
+    return Path(__file__).resolve().parent / "data" / f"{budget}-distill.json.xz"
+
+
 def pack(directory: Path, path: Path) -> None:
     """Every shard under `directory` and its running stats as one xz-compressed JSON file of token ids:
     the distilled answers the repository keeps, so the same answers are never distilled twice."""

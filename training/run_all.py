@@ -33,7 +33,6 @@ from generation.smollm2 import BLOCK_ADAPTER_DIR, CALIBRATION_FILE, EMBEDDED_ADA
 
 from . import adapt, calibrate, card, distill, evaluate, prompts, throughput
 
-PACKED_ANSWERS = Path(__file__).resolve().parent / "data"  # committed distilled answers, by budget name
 STAGES = ("prompts", "distill", "measure", "compare", "train", "calibrate", "eval", "card")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 HISTORY = "history.json"  # next to an adapter: every training run behind it, oldest first
@@ -151,7 +150,7 @@ def stage_distill(run: Run) -> None:
     config = distill.DistillConfig(answers_per_prompt=b.answers_per_prompt, max_answer_tokens=b.max_answer_tokens,
                                    batch_size=b.distill_batch, max_prompts=b.max_prompts, max_answers=b.max_answers,
                                    bf16=b.bf16 and run.device == "cpu")
-    packed = PACKED_ANSWERS / f"{b.name}-distill.json.xz"
+    packed = distill.packed_answers(b.name)
     if packed.exists():
         run.log(f"distill: {distill.unpack(packed, run.workdir / 'distill')} shards from {packed}")
     distill.distill(split["train"], run.workdir / "distill", config, run.device, module, tokenizer)
