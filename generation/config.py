@@ -214,7 +214,8 @@ class Recommendation:
 RECOMMENDED = {
     # Embedded SmolLM2 diffusion model: the dual cache is the fastest exact-enough mode on CPU, and the threshold
     # buys little here (it still commits about one token per forward at 0.9): time and perplexity per cache mode and
-    # threshold from `python -m bench.speed`; the model's evaluation in docs/results.md.
+    # threshold from `python -m bench.speed`; the model's evaluation in docs/results.md, where its sampled answers
+    # with this cache also sit beside its exact loop's (the block model's table: "any-order model, exact loop").
     DIFFUSION_SMOLLM2: Recommendation(cache="dual", threshold=None),
     # Embedded block-diffusion model: verified diffusion (generation/verified.py): the canvas fills in any order, several
     # drafts a step, and the causal path keeps or revises them, so the answers are its own samples (which loop far less

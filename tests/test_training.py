@@ -179,12 +179,15 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert [r["setting"] for r in evaluation["rows"]] == [
         "AR model (T=0.7)", "block, page default", "block, speculative", "block, 1 token/step", "block, 2 tokens/step",
-        "block, 4 tokens/step", "block, threshold", "block of 32, 2 tokens/step", "any-order model, page default"]
+        "block, 4 tokens/step", "block, threshold", "block of 32, 2 tokens/step", "any-order model, page default",
+        "any-order model, exact loop"]
+    assert evaluation["rows"][-1]["diffusion"] == dict(evaluation["rows"][-2]["diffusion"], cache="none")
     assert [r["diffusion"]["steps"] for r in evaluation["rows"][3:6]] == [16, 8, 4]  # 16 tokens: 1, 2, 4 per step
     assert all("out_of_order" in r and "revisions" in r for r in evaluation["rows"])
     assert all(r["leaks"] == 0 for r in evaluation["rows"])
     card = (run.adapter_out / "README.md").read_text()
     assert "block diffusion" in card and "| page default: perplexity |" in card
+    assert "| any-order page default: perplexity |" in card
     model = load_block_diffusion("cpu", torch.float32, run.adapter_out)
     assert model.block_size is not None and model.bigrams.counts.sum() == record["distill"]["answer_tokens"]
     calibration = json.loads((run.adapter_out / "calibration.json").read_text())

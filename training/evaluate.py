@@ -17,8 +17,8 @@ answer by answer (every setting answers a prompt and seed before the next one is
 whose speed drifts over the run (seen here: 10-20% within minutes) slows every row alike.
 
 Objective "masked" (the any-order model) sweeps steps x algorithms; objective "block" (the block
-model) runs 1, 4 and 8 tokens per step, the page's default settings (`recommended_config`), and the
-any-order model's page default for comparison.
+model) runs the rows `block_settings` lists: its page default (`recommended_config`), its other decoders,
+and the any-order model's page default beside that model's exact loop.
 
 Left out: other judges (none offline), MAUVE and task accuracies.
 
@@ -81,8 +81,7 @@ def leaked(answer_ids: list[int]) -> bool:
 
 
 def settings(config: EvalConfig) -> list[dict]:
-    """The rows of the table: the AR reference, then the student's settings (and for the block model,
-    the any-order model's page default for comparison)."""
+    """The rows of the table: the AR reference, then the student's settings (for the block model, `block_settings`)."""
     rows = [{"name": f"AR model (T={config.temperature})", "kind": "ar"}]
     if config.objective == "block":
         return rows + block_settings(config)
@@ -96,7 +95,8 @@ def settings(config: EvalConfig) -> list[dict]:
 def block_settings(config: EvalConfig) -> list[dict]:
     """The block model at the page's default, speculative decoding (its fastest mode), 1, 2 and 4 tokens per step and
     Fast-dLLM's threshold in its trained block size, 2 tokens per step in blocks of 32 (exact cache), and the
-    any-order model's page default."""
+    any-order model's page default beside the same setting without a cache (its exact loop: the cache's cost in
+    quality)."""
     n = config.gen_length
     fixed = dict(block_length=BLOCK_SIZE, cache="prefix", algorithm="low_confidence")
     rows = [{"name": "block, page default", "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)},
@@ -107,8 +107,11 @@ def block_settings(config: EvalConfig) -> list[dict]:
     rows.append({"name": "block, threshold", "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
     rows.append({"name": "block of 32, 2 tokens/step", "diffusion": dict(fixed, block_length=min(32, n), steps=n // 2)})
     rows = [dict(row, kind="diffusion", model="student") for row in rows]
+    any_order = _page_default(DIFFUSION_SMOLLM2, n)
     rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
-                 "diffusion": _page_default(DIFFUSION_SMOLLM2, n), "prompts": config.compare_prompts})
+                 "diffusion": any_order, "prompts": config.compare_prompts})
+    rows.append({"name": "any-order model, exact loop", "kind": "diffusion", "model": "any-order",
+                 "diffusion": dict(any_order, cache="none"), "prompts": config.compare_prompts})
     return rows
 
 
