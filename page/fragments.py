@@ -50,12 +50,14 @@ def placeholder_html(text: str) -> str:
 
 def stats_html(history: History | None, status: str, kind: str, label: str | None = None) -> str:
     """The live figures under a panel: steps, forward passes, tokens per forward, (diffusion) positions computed
-    and, with a KV cache, the work it saved; elapsed, tokens/s, time to first token."""
+    and, with a KV cache, the work it saved, the share of tokens written out of order and the revisions; elapsed,
+    tokens/s, time to first token."""
     diffusion = kind == generation.DIFFUSION
     first_label = "first commit" if diffusion else "first token"
     if history is None:
-        names = ["steps", "forward passes", "tokens/forward", *(["positions computed"] if diffusion else []),
-                 "elapsed", "tokens/s", first_label]
+        names = ["steps", "forward passes", "tokens/forward",
+                 *(["positions computed", "out of order", "revisions"] if diffusion else []), "elapsed", "tokens/s",
+                 first_label]
         cells = [(name, "–") for name in names]
     else:
         done = len(history.steps)
@@ -70,7 +72,7 @@ def stats_html(history: History | None, status: str, kind: str, label: str | Non
             ("steps", f"{done} / {total}" if total else f"{done}"),
             ("forward passes", f"{history.forward_passes}"),
             ("tokens/forward", f"{per_forward:.2f}" if per_forward is not None else "–"),
-            *(work_cells(history) if diffusion else []),
+            *(work_cells(history) + order_cells(history) if diffusion else []),
             ("elapsed", f"{seconds:.2f} s"),
             ("tokens/s", f"{tokens / seconds:.1f}" if seconds > 0 else "–"),
             (first_label, f"{first:.2f} s" if first is not None else "–"),
@@ -90,6 +92,12 @@ def work_cells(history: History) -> list[tuple[str, str]]:
     if history.cache != "none" and saved is not None:
         cells.append((f"less work ({history.cache} cache)", f"{saved:.1f}×"))
     return cells
+
+
+def order_cells(history: History) -> list[tuple[str, str]]:
+    """How the canvas filled: the share of answer tokens written while a blank was left of them (0% left to right)
+    and how many written tokens were changed again: [("out of order", "30%"), ("revisions", "12")]."""
+    return [("out of order", f"{100 * history.out_of_order():.0f}%"), ("revisions", f"{history.revisions():,}")]
 
 
 def timing_note(mode: str, state: str) -> str:

@@ -21,8 +21,8 @@ import pytest
 from gradio_client import Client
 
 import app
-from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, tiny_load, tiny_model
-from generation import History, memory, presets, recommended_config
+from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, diffusion_history, tiny_load, tiny_model
+from generation import AUTOREGRESSIVE, DIFFUSION, History, memory, presets, recommended_config
 from page import pickers
 from page.fragments import esc
 from page.start import start_preset
@@ -318,10 +318,24 @@ def test_the_stats_show_the_work_and_what_the_cache_saved(client):
     for stats, history in runs.values():
         assert f"{history.computed_positions:,}" in stats and "positions computed" in stats
         assert f"{history.tokens_per_forward():.2f}" in stats and "tokens/forward" in stats
+        assert f"{100 * history.out_of_order():.0f}%</span><span class=\"um-stat-label\">out of order" in stats
+        assert f"{history.revisions()}</span><span class=\"um-stat-label\">revisions" in stats
     plain, dual = runs["none"][1], runs["dual"][1]
     assert dual.cache == "dual" and dual.computed_positions < plain.computed_positions
     assert "less work" not in runs["none"][0]
     assert f"{dual.work_saved():.1f}×" in runs["dual"][0] and "less work (dual cache)" in runs["dual"][0]
+
+
+def test_the_diffusion_stats_say_how_the_canvas_filled():
+    """Step 1 writes the last of three blanks, step 2 the first two and revises the last: 1 of 3 tokens out of order,
+    1 revision; the AR panel has neither figure (it writes left to right and never revises)."""
+    from page.fragments import stats_html
+
+    history = diffusion_history(3, [[(2, 7, 0.5)], [(0, 5, 0.5), (1, 6, 0.5), (2, 8, 0.5)]])
+    stats = stats_html(history, "done", DIFFUSION)
+    assert '33%</span><span class="um-stat-label">out of order' in stats
+    assert '1</span><span class="um-stat-label">revisions' in stats
+    assert "out of order" not in stats_html(None, "waiting", AUTOREGRESSIVE)
 
 
 def recommend_handler(demo):
