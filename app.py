@@ -30,7 +30,7 @@ import gradio as gr
 import generation
 from generation import ConfigError
 from page.api import data_endpoints
-from page.fragments import esc, message_html, placeholder_html, stats_html
+from page.fragments import diffusion_title_html, esc, message_html, placeholder_html, stats_html
 from page import lesson_page
 from page.layout import build_layout
 from page.pickers import (ModelGate, custom_models_allowed, default_load, matching_preset, model_choices, picker_note,
@@ -162,6 +162,7 @@ def _wire_checks(ui: SimpleNamespace) -> None:
 
     for control in _settings_inputs(ui):
         control.change(check_settings, _settings_inputs(ui), ui.settings_check, api_visibility="private", queue=False)
+    ui.algorithm.change(diffusion_title_html, ui.algorithm, ui.diffusion_title, api_visibility="private", queue=False)
     for control in (ui.task, ui.template, ui.blank_length):
         control.change(check_infill, [ui.task, ui.template, ui.blank_length], ui.infill_check,
                        api_visibility="private", queue=False)

@@ -9,6 +9,7 @@ import html
 
 import generation
 from generation import History
+from generation.decoders import ANY_ORDER, decoder
 from page.settings import ONE_AFTER_THE_OTHER
 from visualize.canvas import render_history, render_legend, render_step_line
 
@@ -42,6 +43,18 @@ def message_html(title: str, text: str, kind: str = "error", hint: str = "") -> 
     hint_html = f'<div class="um-message-hint">{esc(hint)}</div>' if hint else ""
     return (f'<div class="um-message um-{kind}"{role}><div class="um-message-title">{esc(title)}</div>'
             f'<div class="um-message-text">{esc(text)}</div>{hint_html}</div>')
+
+
+def diffusion_title_html(algorithm: str) -> str:
+    """The diffusion panel's title, saying how the chosen decoder fills the canvas: in any order, or (speculative
+    decoding) left to right, like the AR panel beside it."""
+    try:
+        order = decoder(algorithm).order
+    except KeyError:  # not a selectable decoder: the model's own loop, which denoises every position at once
+        order = ANY_ORDER
+    how = ("fills blanks in any order" if order == ANY_ORDER
+           else "fills left to right, a few drafted tokens a step")
+    return f'<h2 class="um-panel-title">Diffusion <span>{esc(how)}</span></h2>'
 
 
 def placeholder_html(text: str) -> str:

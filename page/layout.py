@@ -13,7 +13,7 @@ import gradio as gr
 
 import generation
 from generation.decoders import ALGORITHMS, CACHE_MODES
-from page.fragments import legend_html, placeholder_html, start_line_html, stats_html
+from page.fragments import diffusion_title_html, legend_html, placeholder_html, start_line_html, stats_html
 from page.lesson_page import lesson_box, lesson_picker
 from page.pickers import picker_choices, picker_note, preset_choices
 from page.settings import ANSWER, HOW_TO_READ, MODES, SAME_SECONDS, SETTING_HELP, SWEEP_HELP, TASKS, TIMELINES, TOGETHER
@@ -138,7 +138,7 @@ def _panels_and_replay(defaults) -> dict:
 
     with gr.Row(equal_height=False, elem_classes="um-panels"):
         with gr.Column(elem_classes="um-panel um-panel-diffusion", min_width=300):
-            gr.HTML('<h2 class="um-panel-title">Diffusion <span>fills blanks in any order</span></h2>')
+            diffusion_title = gr.HTML(diffusion_title_html(defaults.algorithm), elem_id="um-diffusion-title")
             diffusion_view = gr.HTML(placeholder_html("The canvas appears here."), elem_id="um-diffusion")
             diffusion_stats = gr.HTML(stats_html(None, "waiting", generation.DIFFUSION),
                                       elem_id="um-diffusion-stats")
@@ -165,7 +165,8 @@ def _panels_and_replay(defaults) -> dict:
                             elem_id="um-timeline")
     ticker = gr.Timer(REPLAY_TICK_SECONDS, active=False)
 
-    return dict(banner=banner, legend=legend, diffusion_view=diffusion_view, diffusion_stats=diffusion_stats,
+    return dict(banner=banner, legend=legend, diffusion_title=diffusion_title, diffusion_view=diffusion_view,
+                diffusion_stats=diffusion_stats,
                 ar_view=ar_view, ar_stats=ar_stats, replay=replay, previous=previous, next=following, play=play,
                 pause=pause, timeline=timeline, ticker=ticker)
 

@@ -53,7 +53,7 @@ def _text_fits(page, text_html: str) -> bool:
 
 def every_lesson(browser, url, shots: Path) -> Path:
     """Pick the first lesson, then Next lesson through all of them: each sets its prompt, shows its text beside
-    the panels and runs to the end. Saves screenshot-lesson.png (the last lesson) and the last take-away file,
+    the panels (the diffusion panel's title saying how its decoder fills the canvas) and runs to the end. Saves screenshot-lesson.png (the last lesson) and the last take-away file,
     whose path it returns."""
     errors: list[str] = []
     page = open_page(browser, url, errors, viewport=LAPTOP)
@@ -68,6 +68,9 @@ def every_lesson(browser, url, shots: Path) -> Path:
         assert first_words in page.inner_text("#um-lesson"), (lesson.slug, first_words)
         assert page.locator("#um-diffusion .um-mask").count() == 0, lesson.slug
         assert "Earlier turns" not in page.inner_text("#um-diffusion"), "a lesson starts a fresh conversation"
+        speculative = lesson.settings.algorithm == "speculative"  # the one decoder that fills left to right
+        title = page.inner_text("#um-diffusion-title")
+        assert ("left to right" if speculative else "any order") in title, (lesson.slug, title)
         if lesson.missing:
             assert "Not in Unmask yet" in page.inner_text("#um-lesson")
     assert _in_view(page, "#um-lesson") and _in_view(page, "#um-diffusion .um-canvas")

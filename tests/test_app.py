@@ -338,6 +338,17 @@ def test_the_diffusion_stats_say_how_the_canvas_filled():
     assert "out of order" not in stats_html(None, "waiting", AUTOREGRESSIVE)
 
 
+def test_the_diffusion_panel_title_says_how_the_chosen_decoder_fills_the_canvas():
+    """Any order for the unmasking decoders and verified diffusion; left to right for speculative decoding, which the
+    algorithm picker switches to (its change event rewrites the title)."""
+    demo = app.build_demo(load=tiny_load, diffusion_model=presets.DIFFUSION_SMOLLM2, ar_model=TINY_AR)
+    assert "fills blanks in any order" in component(demo, "um-diffusion-title").value
+    handler = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "diffusion_title_html")
+    assert [block.elem_id for block in handler.inputs] == ["um-algorithm"]
+    assert [block.elem_id for block in handler.outputs] == ["um-diffusion-title"]
+    assert "left to right" in handler.fn("speculative") and "any order" in handler.fn("verified")
+
+
 def recommend_handler(demo):
     return next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "recommend")
 
