@@ -53,8 +53,8 @@ def _text_fits(page, text_html: str) -> bool:
 
 def every_lesson(browser, url, shots: Path) -> Path:
     """Pick the first lesson, then Next lesson through all of them: each sets its prompt, shows its text beside
-    the panels (the diffusion panel's title saying how its decoder fills the canvas) and runs to the end. Saves screenshot-lesson.png (the last lesson) and the last take-away file,
-    whose path it returns."""
+    the panels (the diffusion panel's title saying how its decoder fills the canvas) and runs to the end. Saves
+    screenshot-lesson.png (the last lesson) and the last take-away file, whose path it returns."""
     errors: list[str] = []
     page = open_page(browser, url, errors, viewport=LAPTOP)
     for number, lesson in enumerate(lessons()):

@@ -24,7 +24,7 @@ import app
 from fakes import BROKEN, TINY_AR, TINY_DIFFUSION, TINY_GEMMA, diffusion_history, tiny_load, tiny_model
 from generation import AUTOREGRESSIVE, DIFFUSION, History, memory, presets, recommended_config
 from page import pickers
-from page.fragments import esc
+from page.fragments import esc, stats_html
 from page.start import start_preset
 from page.session import ar_step_for
 from page.settings import ANSWER, BLANKS, ONE_AFTER_THE_OTHER, SAME_SHARE, TOGETHER
@@ -329,8 +329,6 @@ def test_the_stats_show_the_work_and_what_the_cache_saved(client):
 def test_the_diffusion_stats_say_how_the_canvas_filled():
     """Step 1 writes the last of three blanks, step 2 the first two and revises the last: 1 of 3 tokens out of order,
     1 revision; the AR panel has neither figure (it writes left to right and never revises)."""
-    from page.fragments import stats_html
-
     history = diffusion_history(3, [[(2, 7, 0.5)], [(0, 5, 0.5), (1, 6, 0.5), (2, 8, 0.5)]])
     stats = stats_html(history, "done", DIFFUSION)
     assert '33%</span><span class="um-stat-label">out of order' in stats
