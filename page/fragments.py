@@ -47,12 +47,8 @@ def message_html(title: str, text: str, kind: str = "error", hint: str = "") -> 
 
 def diffusion_title_html(algorithm: str) -> str:
     """The diffusion panel's title, saying how the chosen decoder fills the canvas: in any order, or (speculative
-    decoding) left to right, like the AR panel beside it."""
-    try:
-        order = decoder(algorithm).order
-    except KeyError:  # not a selectable decoder: the model's own loop, which denoises every position at once
-        order = ANY_ORDER
-    how = ("fills blanks in any order" if order == ANY_ORDER
+    decoding) left to right, like the AR panel beside it. `algorithm` is one the picker offers (ALGORITHMS)."""
+    how = ("fills blanks in any order" if decoder(algorithm).order == ANY_ORDER
            else "fills left to right, a few drafted tokens a step")
     return f'<h2 class="um-panel-title">Diffusion <span>{esc(how)}</span></h2>'
 
