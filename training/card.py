@@ -13,7 +13,8 @@ import json
 import platform
 from pathlib import Path
 
-from .evaluate import calibration_words, sampling_words, table
+from .evaluate import (ANY_ORDER_EXACT_ROW, ANY_ORDER_ROW, PAGE_DEFAULT_ROW, calibration_words, per_step_row,
+                       sampling_words, table)
 
 EVALUATION = "eval.json"  # next to an adapter: the evaluation its card shows (bench/results.py reads it)
 
@@ -48,10 +49,10 @@ def block_targets(evaluation: dict) -> str:
     drafter alone (2 tokens per step, blocks of 8): perplexity <= 1.5x; the any-order model's page default (dual
     cache): perplexity <= 1.15x its exact loop's (where the evaluation ran that row)."""
     rows = {r["setting"]: r for r in evaluation["rows"]}
-    ar, default, drafter = evaluation["rows"][0], rows.get("block, page default"), rows.get("block, 2 tokens/step")
+    ar, default, drafter = evaluation["rows"][0], rows.get(PAGE_DEFAULT_ROW), rows.get(per_step_row(2))
     if default is None or drafter is None:
         return ""
-    any_order, exact = rows.get("any-order model, page default"), rows.get("any-order model, exact loop")
+    any_order, exact = rows.get(ANY_ORDER_ROW), rows.get(ANY_ORDER_EXACT_ROW)
     checks = [
         ("page default: out of order", 100 * default.get("out_of_order", 0.0), "% of answer tokens", 30, ">="),
         ("page default: tokens per forward", default["tokens_per_forward"], "", 2.0, ">="),

@@ -92,6 +92,17 @@ def settings(config: EvalConfig) -> list[dict]:
     return rows
 
 
+# The rows the model card checks targets against (training/card.py): written here, looked up there by these names.
+PAGE_DEFAULT_ROW = "block, page default"
+ANY_ORDER_ROW = "any-order model, page default"
+ANY_ORDER_EXACT_ROW = "any-order model, exact loop"
+
+
+def per_step_row(per: int) -> str:
+    """The name of the row committing `per` tokens a step in the trained block: 'block, 2 tokens/step'."""
+    return f"block, {per} token{'s' if per > 1 else ''}/step"
+
+
 def block_settings(config: EvalConfig) -> list[dict]:
     """The block model at the page's default, speculative decoding (its fastest mode), 1, 2 and 4 tokens per step and
     Fast-dLLM's threshold in its trained block size, 2 tokens per step in blocks of 32 (exact cache), and the
@@ -99,18 +110,18 @@ def block_settings(config: EvalConfig) -> list[dict]:
     quality)."""
     n = config.gen_length
     fixed = dict(block_length=BLOCK_SIZE, cache="prefix", algorithm="low_confidence")
-    rows = [{"name": "block, page default", "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)},
+    rows = [{"name": PAGE_DEFAULT_ROW, "diffusion": _page_default(BLOCK_DIFFUSION_SMOLLM2, n)},
             {"name": "block, speculative", "diffusion": dict(block_length=2, cache="prefix", algorithm="speculative",
                                                              steps=n)}]
-    rows += [{"name": f"block, {per} token{'s' if per > 1 else ''}/step", "diffusion": dict(fixed, steps=n // per)}
+    rows += [{"name": per_step_row(per), "diffusion": dict(fixed, steps=n // per)}
              for per in (1, 2, 4)]
     rows.append({"name": "block, threshold", "diffusion": dict(fixed, steps=n, threshold=THRESHOLD)})
     rows.append({"name": "block of 32, 2 tokens/step", "diffusion": dict(fixed, block_length=min(32, n), steps=n // 2)})
     rows = [dict(row, kind="diffusion", model="student") for row in rows]
     any_order = _page_default(DIFFUSION_SMOLLM2, n)
-    rows.append({"name": "any-order model, page default", "kind": "diffusion", "model": "any-order",
+    rows.append({"name": ANY_ORDER_ROW, "kind": "diffusion", "model": "any-order",
                  "diffusion": any_order, "prompts": config.compare_prompts})
-    rows.append({"name": "any-order model, exact loop", "kind": "diffusion", "model": "any-order",
+    rows.append({"name": ANY_ORDER_EXACT_ROW, "kind": "diffusion", "model": "any-order",
                  "diffusion": dict(any_order, cache="none"), "prompts": config.compare_prompts})
     return rows
 
