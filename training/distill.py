@@ -46,6 +46,8 @@ class DistillConfig:
     shard_batches: int = 2  # batches per shard file, so a long run loses little if stopped (and the plan's
     # prefix is stable: a larger max_answers keeps the earlier shards, so packed answers are reused)
     bf16: bool = False  # bf16 autocast for the teacher's matmuls (measure: faster on AVX512-BF16 CPUs)
+    max_seconds: float | None = None  # budget: stop after the shard that ran past this (the plan's prefix is kept,
+    # so a later run with the same plan goes on from there)
     seed: int = 0
 
 
@@ -239,6 +241,9 @@ def distill(prompts: list[str], out: Path, config: DistillConfig, device: str = 
         seconds = time.perf_counter() - began
         print(f"shard {s}: {len(records)} answers, {answer_tokens} answer tokens so far, "
               f"{answer_tokens / seconds:.0f} answer tokens/s", flush=True)
+        if config.max_seconds is not None and seconds >= config.max_seconds:
+            print(f"stopped after shard {s}: {seconds:.0f} s of distillation (max_seconds)", flush=True)
+            break
     seconds = time.perf_counter() - began
     return {"answers": sum(map(len, planned)), "answer_tokens_this_run": answer_tokens, "seconds": seconds,
             "answer_tokens_per_s": answer_tokens / max(seconds, 1e-9)}

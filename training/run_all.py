@@ -67,6 +67,7 @@ class Budget:
     eval_seeds: int = 1  # answers per evaluation prompt, each with its own seed
     ar_weight: float = 0.0  # block objective: weight of the clean stream's AR loss (training/block.py)
     calibration_answers: int = calibrate.ANSWERS  # block objective: teacher answers its causal temperature is fitted on
+    distill_seconds: float | None = None  # wall-clock stop for distillation (the plan's prefix; a later run goes on)
 
 
 BUDGETS = {
@@ -88,7 +89,7 @@ BUDGETS = {
                         eval_seeds=2, ar_weight=1.0),
     "block-gpu": Budget("block-gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                         max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128,
-                        distill_batch=256, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
+                        distill_batch=1024, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
                         train_seconds=None, compare_steps=0, rank=16, lr=3e-4, eval_prompts=123, eval_gen_length=128,
                         eval_steps=(128,), measure=False, variant="lora+", objective="block",
                         block_sizes=(8, 4, 8, 16, 8, 32), ar_weight=1.0),
@@ -149,14 +150,14 @@ def stage_distill(run: Run) -> None:
     tokenizer, module = run.base()
     config = distill.DistillConfig(answers_per_prompt=b.answers_per_prompt, max_answer_tokens=b.max_answer_tokens,
                                    batch_size=b.distill_batch, max_prompts=b.max_prompts, max_answers=b.max_answers,
-                                   bf16=b.bf16 and run.device == "cpu")
+                                   bf16=b.bf16 and run.device == "cpu", max_seconds=b.distill_seconds)
     packed = distill.packed_answers(b.name)
     if packed.exists():
         run.log(f"distill: {distill.unpack(packed, run.workdir / 'distill')} shards from {packed}")
     distill.distill(split["train"], run.workdir / "distill", config, run.device, module, tokenizer)
     if b.pack_answers:
         distill.pack(run.workdir / "distill", packed)
-    val = dataclasses.replace(config, answers_per_prompt=1, max_prompts=b.val_prompts)
+    val = dataclasses.replace(config, answers_per_prompt=1, max_prompts=b.val_prompts, max_seconds=None)
     distill.distill(split["held_out"], run.workdir / "val", val, run.device, module, tokenizer)
     run.save(distill={**distill.read_stats(run.workdir / "distill"), **dataclasses.asdict(config)})
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> Run:
             elif field.name == "variant":
                 parser.add_argument(flag, choices=adapt.VARIANTS, default=None)
             else:
-                parser.add_argument(flag, type=float if field.name in ("lr", "train_seconds") else int, default=None)
+                parser.add_argument(flag, type=float if field.name in ("lr", "train_seconds", "distill_seconds") else int, default=None)
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Budget)
                  if f.name not in ("name", "note") and getattr(args, f.name) is not None}
