@@ -1,6 +1,7 @@
 """training/: the masked-diffusion objective on a tiny random model (fast), the smoke pipeline end to
 end and the shipped adapter through the registry (slow, real SmolLM2; no network)."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -248,6 +249,60 @@ def test_shipped_block_adapter_decodes_speculatively_as_its_causal_path_in_fewer
     assert speculative.tokens_per_forward() > 1.2
 
 
+def test_the_gguf_travels_in_parts_that_fit_their_calls_and_is_joined_only_whole(tmp_path, monkeypatch):
+    import hashlib
+
+    import training.gpu_session as gpu_session
+
+    assert gpu_session.part_sizes(100, 30, 40) == [30, 40, 30]
+    assert gpu_session.part_sizes(20, 30, 40) == [20]
+    with pytest.raises(ValueError, match="no room"):
+        gpu_session.part_sizes(100, 0, 40)
+    whole = tmp_path / "model.gguf"
+    whole.write_bytes(bytes(range(256)) * 4)
+    parts = [tmp_path / f"gguf-{i}" for i in (1, 2, 3, 10)]  # joined in numeric order: gguf-10 last
+    gpu_session.split_file(whole, gpu_session.part_sizes(1024, 100, 400), parts)
+    monkeypatch.setattr(gpu_session, "GGUF_SHA256", hashlib.sha256(whole.read_bytes()).hexdigest())
+    assert gpu_session.join_gguf(tmp_path).read_bytes() == whole.read_bytes()
+    (parts[2] / "part").unlink()  # the machine went cold between calls
+    with pytest.raises(SystemExit, match="does not match its hash"):
+        gpu_session.join_gguf(tmp_path)
+
+
+def test_the_result_travels_back_as_a_tar_in_parts(tmp_path, monkeypatch):
+    import training.gpu_session as gpu_session
+
+    monkeypatch.setattr(gpu_session, "PART_BYTES", 4096)
+    big, small = tmp_path / "big.bin", tmp_path / "small.json"
+    big.write_bytes(torch.randint(0, 256, (10_000,), dtype=torch.uint8).numpy().tobytes())
+    small.write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    parts = gpu_session.write_parts({"adapter/big.bin": big, "run.json": small}, out)
+    assert len(parts) > 2 and all(p.stat().st_size <= 4096 for p in parts)
+    gpu_session.read_parts(out, tmp_path / "back")
+    assert (tmp_path / "back" / "adapter" / "big.bin").read_bytes() == big.read_bytes()
+    assert (tmp_path / "back" / "run.json").read_text() == "{}"
+
+
+@pytest.mark.slow
+def test_the_gpu_session_job_runs_on_cpu_in_smoke_mode_and_its_result_is_collected(tmp_path):
+    """gpu_session's run --smoke: the device job's path (distil, train from the shipped adapter, pack) on CPU; collect
+    unpacks an adapter that loads block-causal and answers that the next run's distillation resumes from."""
+    from generation.smollm2 import load_block_diffusion
+    from training.distill import load_shards, unpack
+    from training.gpu_session import collect, main
+
+    main(["run", "--smoke", "--out", str(tmp_path / "out")])
+    summary = collect(tmp_path / "out", tmp_path / "back", tmp_path / "answers.json.xz", log=lambda message: None)
+    assert summary["train"]["steps"] == 2 and summary["distill"]["answers"] == 4
+    history = json.loads((tmp_path / "back" / "adapter" / "history.json").read_text())
+    assert len(history) >= 2 and history[-1]["steps"] == 2  # the shipped adapter's runs, then this one
+    assert load_block_diffusion("cpu", torch.float32, tmp_path / "back" / "adapter").block_size is not None
+    assert unpack(tmp_path / "answers.json.xz", tmp_path / "shards") > 0
+    assert len(load_shards(tmp_path / "shards")) == 4
+
+
 def test_distillation_resumes_only_from_shards_of_its_own_plan(tmp_path, monkeypatch):
     import training.distill as distill
 
@@ -261,6 +316,19 @@ def test_distillation_resumes_only_from_shards_of_its_own_plan(tmp_path, monkeyp
                                                          answers_per_prompt=1, batch_size=4))[0]])
     with pytest.raises(ValueError, match="shard_00001.pt holds other prompts than this plan's shard"):
         distill.distill(prompts, tmp_path, config, module=object())  # shard 0 is this plan's: skipped
+
+
+def test_distillation_stops_after_the_shard_that_ran_past_its_seconds_and_resumes_there(tmp_path, monkeypatch):
+    import training.distill as distill
+
+    monkeypatch.setattr(distill, "chat_prompt_ids", lambda tokenizer, messages: [1, 2, 3])
+    monkeypatch.setattr(distill, "sample_answers", lambda module, rows, temperature, config, seed: [[5]] * len(rows))
+    prompts = [f"p{i}" for i in range(8)]
+    config = DistillConfig(answers_per_prompt=1, batch_size=2, shard_batches=1, max_answer_tokens=2, max_seconds=0.0)
+    distill.distill(prompts, tmp_path, config, module=object())
+    assert [p.name for p in sorted(tmp_path.glob("shard_*.pt"))] == ["shard_00000.pt"]
+    distill.distill(prompts, tmp_path, dataclasses.replace(config, max_seconds=None), module=object())
+    assert len(distill.load_shards(tmp_path)) == len(prompts)
 
 
 def test_packed_answers_unpack_to_the_same_shards_and_are_skipped(tmp_path):
