@@ -193,7 +193,10 @@ def test_smoke_pipeline_trains_and_evaluates_the_block_model(tmp_path):
     assert model.block_size is not None and model.bigrams.counts.sum() == record["distill"]["answer_tokens"]
     calibration = json.loads((run.adapter_out / "calibration.json").read_text())
     assert calibration == record["calibrate"] and calibration["answers"] == 4
-    assert model.causal_temperature == calibration["causal_temperature"] != 1.0  # 2 steps of training sharpen it
+    assert model.causal_temperature == calibration["causal_temperature"]  # near 1 after 2 steps: the loader reads it
+    assert calibration["kl_fitted"] <= calibration["kl_at_1"]
+    (run.adapter_out / "calibration.json").write_text(json.dumps({**calibration, "causal_temperature": 1.37}))
+    assert load_block_diffusion("cpu", torch.float32, run.adapter_out).causal_temperature == 1.37
 
     # A later run continues from that adapter: the adapter's history and its card count both runs.
     later = main(["--budget", "smoke", "--objective", "block", "--block-sizes", "8", "--workdir", str(tmp_path),
@@ -366,6 +369,8 @@ def test_card_names_the_ar_loss_only_for_runs_trained_with_it():
     cfg = {"objective": "block", "eps": 1e-3, "block_sizes": (8, 4)}
     assert "AR loss" not in objective(cfg) and "AR loss" not in objective({**cfg, "ar_weight": 0.0})
     assert "plus 1.0 x the next-token loss over the clean stream's answer tokens" in objective({**cfg, "ar_weight": 1.0})
+    assert "plus 1.0 x KL(teacher || student) of the next-token distributions" in objective(
+        {**cfg, "ar_weight": 1.0, "ar_target": "teacher"})
 
 
 def test_card_refresh_rewrites_only_the_evaluation_and_keeps_it_beside_the_adapter(tmp_path):

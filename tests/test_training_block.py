@@ -9,7 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from generation.smollm2 import SMOLLM2_END_OF_TURN_ID, SMOLLM2_ENDOFTEXT_ID, SMOLLM2_MASK_ID
 from training import block
-from training.adapt import AdaptConfig, batch_loss, student
+from training.adapt import AdaptConfig, batch_loss, frozen_teacher, student
 
 PAIRS = [([20, 21, 22], [30, 31, 32, 33, 34, SMOLLM2_END_OF_TURN_ID]), ([23, 24], [40, 41, 42, 43, 44, 45, 46, 47])]
 
@@ -127,6 +127,37 @@ def test_ar_loss_is_the_causal_models_next_token_loss_on_the_answers_and_stays_o
     train_loss = batch_loss(lm, PAIRS, config, torch.Generator().manual_seed(0))[0]
     validation = batch_loss(lm, PAIRS, config, torch.Generator().manual_seed(0), validation=True)[0]
     assert torch.allclose(validation, diffusion) and torch.allclose(train_loss, diffusion + 0.5 * ar)
+
+
+def test_ar_loss_against_the_teacher_is_the_kl_of_the_next_token_distributions():
+    lm, teacher = tiny_causal_lm(seed=1), tiny_causal_lm(seed=0)
+    streams = block.layout(PAIRS, 4, 8)
+    masked = block.complementary_noise(streams, 1e-3, torch.Generator().manual_seed(0))
+    _, kl_loss = block.block_diffusion_loss(lm, streams, masked, SMOLLM2_MASK_ID, ar=True, teacher=teacher)
+    kl, count = 0.0, 0  # both plain causal models on prompt + padded answer, one row at a time
+    for prompt, answer in PAIRS:
+        x = torch.tensor([prompt + block.pad_to_block(answer, 4, 8)])
+        with torch.no_grad():
+            p, q = (m(x).logits[0, len(prompt) - 1:-1].log_softmax(-1) for m in (teacher, lm))
+        kl += float((p.exp() * (p - q)).sum())
+        count += x.shape[1] - len(prompt)
+    assert abs(float(kl_loss) - kl / count) < 1e-5 and float(kl_loss) > 0.01
+    assert float(block.block_diffusion_loss(lm, streams, masked, SMOLLM2_MASK_ID, ar=True, teacher=lm)[1]) < 1e-6
+
+
+def test_the_frozen_teacher_is_the_base_model_without_the_trained_adapter():
+    base = tiny_causal_lm()
+    x = torch.tensor([[20, 21, SMOLLM2_MASK_ID, 30, 31]])
+    with torch.no_grad():
+        expected = base(x).logits
+    model = student(base, AdaptConfig(objective="block", variant="lora+", rank=4, alpha=4, bf16=False))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:  # LoRA, the norms and the special tokens' embeddings all move
+                parameter.add_(0.5 * torch.randn_like(parameter))
+        assert not torch.allclose(model(x).logits, expected, atol=1e-3)
+        assert torch.allclose(frozen_teacher(model)(x).logits, expected, atol=1e-6)
+        assert not torch.allclose(model(x).logits, expected, atol=1e-3)  # the adapter is back on afterwards
 
 
 class Interrupted(Exception):

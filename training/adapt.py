@@ -45,6 +45,7 @@ from .distill import load_shards
 
 VARIANTS = ("lora", "lora+")
 OBJECTIVES = ("masked", "block")  # any-order masked diffusion (bidirectional) | block diffusion (block-causal)
+AR_TARGETS = ("answers", "teacher")  # the block objective's AR loss against: the sampled answers | the teacher
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,15 @@ class AdaptConfig:
     objective: str = "masked"  # OBJECTIVES: "block" trains the block-causal model (training/block.py)
     block_sizes: tuple[int, ...] = (8,)  # block objective: one size per batch, cycled (a mix serves several)
     ar_weight: float = 0.0  # block objective: + this x the clean stream's next-token loss (training/block.py)
+    ar_target: str = "answers"  # AR_TARGETS: cross-entropy on the teacher's sampled answers, or KL from the teacher
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
+        if self.ar_target not in AR_TARGETS:
+            raise ValueError(f"unknown AR target {self.ar_target!r}; valid: {', '.join(AR_TARGETS)}")
 
 
 # ---- the objective (pure functions, tested on a tiny random model)
@@ -149,8 +153,17 @@ def student(base: torch.nn.Module, config: AdaptConfig, init_adapter: Path | Non
     return get_peft_model(base, peft_config(config))
 
 
+def frozen_teacher(model):
+    """The AR teacher inside a student (a PeftModel): its base with the adapter switched off, called as
+    teacher(input_ids) -> output with .logits."""
+    def teacher(input_ids: torch.Tensor):
+        with model.disable_adapter():
+            return model.get_base_model()(input_ids=input_ids)
+    return teacher
+
+
 def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator, step: int = 0,
-               t: torch.Tensor | None = None, validation: bool = False) -> tuple[torch.Tensor, int, int]:
+               t: torch.Tensor | None = None, validation: bool = False, teacher=None) -> tuple[torch.Tensor, int, int]:
     """(loss, tokens processed, masked tokens) of one batch under the config's objective.
 
     `t` fixes the masked objective's noise levels (validation); the block objective cycles
@@ -162,7 +175,7 @@ def batch_loss(causal_lm, batch, config: AdaptConfig, generator: torch.Generator
         streams = block.layout(batch, size, config.canvas)
         masked = block.complementary_noise(streams, config.eps, generator)
         with_ar = config.ar_weight > 0 and not validation
-        loss, ar = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID, ar=with_ar)
+        loss, ar = block.block_diffusion_loss(causal_lm, streams, masked, SMOLLM2_MASK_ID, ar=with_ar, teacher=teacher)
         return loss + config.ar_weight * ar if with_ar else loss, int(streams["valid"].sum()), int(masked.sum())
     ids, attention, starts = layout(batch, config.canvas)
     t = low_discrepancy_t(len(batch), config.eps, generator) if t is None else t
@@ -247,6 +260,7 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
     began = time.perf_counter() - state["seconds"]
     last_checkpoint = time.perf_counter()
     device_type = torch.device(device).type
+    teacher = frozen_teacher(model) if config.ar_weight > 0 and config.ar_target == "teacher" else None
     while state["step"] < config.max_steps:
         elapsed = time.perf_counter() - began
         if config.max_seconds is not None and elapsed > config.max_seconds:
@@ -258,7 +272,7 @@ def train(pairs, config: AdaptConfig, out: Path, base=None, val_pairs=None, devi
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state["step"], config, elapsed)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-            loss, tokens, masked = batch_loss(causal_lm, batch, config, generator, state["step"])
+            loss, tokens, masked = batch_loss(causal_lm, batch, config, generator, state["step"], teacher=teacher)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -312,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-sizes", type=int, nargs="+", default=list(AdaptConfig.block_sizes))
     parser.add_argument("--ar-weight", type=float, default=AdaptConfig.ar_weight,
                         help="block objective: weight of the clean stream's AR loss")
+    parser.add_argument("--ar-target", default=AdaptConfig.ar_target, choices=AR_TARGETS)
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint if there is one")
     parser.add_argument("--init-adapter", type=Path, default=None, help="start from this adapter (e.g. the shipped one)")
@@ -319,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = AdaptConfig(variant=args.variant, rank=args.rank, alpha=args.rank, batch_size=args.batch_size,
                          lr=args.lr, max_steps=args.max_steps, max_seconds=args.max_seconds, bf16=not args.fp32,
-                         objective=args.objective, block_sizes=tuple(args.block_sizes), ar_weight=args.ar_weight)
+                         objective=args.objective, block_sizes=tuple(args.block_sizes), ar_weight=args.ar_weight,
+                         ar_target=args.ar_target)
     val = load_shards(args.val_data) if args.val_data else None
     train(load_shards(args.data), config, args.out, val_pairs=val, device=args.device, resume=args.resume,
           init_adapter=args.init_adapter)

@@ -26,13 +26,16 @@ counts once, and the unweighted mean is the lower-variance choice at this small 
 k come from a list, one per batch, so one model serves several.
 
 AR loss (`ar_weight`, optional): the clean stream is the AR model, so the same forward also gives the
-next-token loss on its answer tokens for free. Without it the LoRA drifts the causal states that every
-block reads and that predict each block's first token, and the weights decoding strictly left to right
-loop more than the teacher. Validation reports the diffusion loss alone, comparable across runs with and
-without it.
+next-token loss on its answer tokens. Without it the LoRA drifts the causal states that every block reads
+and that predict each block's first token, and the weights decoding strictly left to right loop more than
+the teacher. Its target (`ar_target`): the cross-entropy on the teacher's sampled answers, or the KL from the
+teacher's own next-token distribution (the base with the adapter off, one more forward over the clean
+stream, no gradient). Sampled answers, half at T=0.7, teach a causal path sharper than its teacher; the KL
+teaches the teacher itself, which is what verified and speculative decoding write (their answers are that
+path's samples). Validation reports the diffusion loss alone, comparable across runs with and without it.
 
-The runs behind the shipped adapter, and the variants tried and dropped (a KL loss to the teacher, suffix
-masks, more answers, the T=1.0 answers alone, soft and speculative-layout draft targets), are recorded
+The runs behind the shipped adapter, and the variants tried and dropped (suffix masks, more answers, the
+T=1.0 answers alone, soft and speculative-layout draft targets), are recorded
 in training/README.md ("What the block objective tried"); the measured tables are in the model card and
 docs/results.md.
 
@@ -128,9 +131,11 @@ def complementary_noise(streams: dict[str, torch.Tensor], eps: float, generator:
 
 
 def block_diffusion_loss(causal_lm, streams: dict[str, torch.Tensor], masked: torch.Tensor, mask_id: int,
-                         ar: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                         ar: bool = False, teacher=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(mean cross-entropy over masked answer tokens, each predicted from its `source` column; with `ar`,
-    the mean next-token cross-entropy over the clean stream's answer tokens, else None)."""
+    the mean next-token cross-entropy over the clean stream's answer tokens, or with `teacher` too (a causal LM
+    called as teacher(input_ids) -> output with .logits) the mean KL(teacher || clean stream) of the next-token
+    distributions there; else None)."""
     device = next(causal_lm.parameters()).device
     noisy_ids = streams["ids"].masked_fill(masked, mask_id).to(device)
     hidden = causal_lm.model(input_ids=noisy_ids, position_ids=streams["position"].to(device),
@@ -142,5 +147,13 @@ def block_diffusion_loss(causal_lm, streams: dict[str, torch.Tensor], masked: to
         return diffusion, None
     clean_answer = (streams["stream"] == CLEAN) & (streams["block"] >= 0) & streams["valid"]
     rows, cols = clean_answer.nonzero(as_tuple=True)  # each predicted from the clean column left of it
-    logits = causal_lm.lm_head(hidden[rows, (cols - 1).to(device)]).float()
-    return diffusion, F.cross_entropy(logits, streams["ids"][rows, cols].to(device))
+    before = (cols - 1).to(device)
+    logits = causal_lm.lm_head(hidden[rows, before]).float()
+    if teacher is None:
+        return diffusion, F.cross_entropy(logits, streams["ids"][rows, cols].to(device))
+    # The clean stream is each row's first columns at positions 0, 1, ...: a plain causal forward over them gives
+    # the teacher's states there (later columns are never attended to by earlier ones).
+    with torch.no_grad():
+        target = teacher(streams["ids"][:, :int(cols.max()) + 1].to(device)).logits[rows.to(device), before]
+    return diffusion, F.kl_div(logits.log_softmax(-1), target.float().log_softmax(-1), log_target=True,
+                               reduction="batchmean")

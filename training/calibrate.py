@@ -1,15 +1,17 @@
 """Stage: the block model's causal path calibrated to its teacher by one temperature (temperature scaling, Guo et
 al., arXiv 1706.04599, fitted by KL divergence to the teacher instead of by labels).
 
-The block model's causal path (the clean stream, what speculative and verified decoding sample) learnt the next
-token from the teacher's answers sampled at T=0.7 and T=1.0 (training/block.py's AR loss): sharpened answers, so the
-student's own distribution is sharper than the teacher's, and sampling it at the page's temperature sharpens it
-again (fewer distinct words, more loops than the AR model beside it at the same temperature). One number undoes
-most of it: the temperature s that makes softmax(student logits / s) closest to the teacher's next-token
-distribution, mean KL(teacher || student / s) over the tokens of the teacher's own answers to training prompts (the
-contexts the student meets when it writes like its teacher). The samplers divide the causal path's logits by s
-before the page's temperature (`DiffusionLM.causal_temperature`, generation/speculative.py `commit`); the drafts
-are unchanged (they are chosen by their argmax and confidence, which a temperature hardly moves).
+The block model's causal path (the clean stream, what speculative and verified decoding sample), where it learnt the
+next token from the teacher's answers sampled at T=0.7 and T=1.0 (training/block.py's AR loss against the answers):
+sharpened answers, so the student's own distribution is sharper than the teacher's, and sampling it at the page's
+temperature sharpens it again (fewer distinct words, more loops than the AR model beside it at the same
+temperature). One number undoes most of it: the temperature s that makes softmax(student logits / s) closest to the
+teacher's next-token distribution, mean KL(teacher || student / s) over the tokens of the teacher's own answers to
+training prompts (the contexts the student meets when it writes like its teacher). An AR loss against the teacher's
+distribution leaves little to undo (s near 1), but the stage measures it either way. The samplers divide the causal
+path's logits by s before the page's temperature (`DiffusionLM.causal_temperature`, generation/speculative.py
+`commit`); the drafts are unchanged (they are chosen by their argmax and confidence, which a temperature hardly
+moves).
 
 Written beside the adapter as FILE (generation/smollm2.py reads it at load):
 

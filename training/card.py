@@ -156,8 +156,11 @@ bidirectional base, then `merge_and_unload`).
 
 def objective(cfg: dict) -> str:
     if cfg.get("objective") == "block":
-        ar_loss = (f", plus {cfg['ar_weight']} x the next-token loss over the clean stream's answer tokens (the AR "
-                   f"loss; the held-out loss leaves it out)" if cfg.get("ar_weight") else "")
+        against_teacher = cfg.get("ar_target") == "teacher"
+        target = "KL(teacher || student) of the next-token distributions" if against_teacher else "the next-token loss"
+        ar_loss = (f", plus {cfg['ar_weight']} x {target} over the clean stream's answer tokens (the AR loss"
+                   f"{'; the teacher: the base with the adapter off' if against_teacher else ''}; the held-out loss "
+                   f"leaves it out)" if cfg.get("ar_weight") else "")
         return f"""- Objective (`training/block.py`): each row lays out three streams side by side: the clean prompt +
   answer (causal attention), and the answer twice with masks (m and its complement 1 - m), cut into blocks
   from its first token and padded with `<|endoftext|>` to a block multiple; noisy block b attends to the

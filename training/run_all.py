@@ -66,6 +66,7 @@ class Budget:
     block_sizes: tuple[int, ...] = (8,)  # block objective: block size of each batch, cycled
     eval_seeds: int = 1  # answers per evaluation prompt, each with its own seed
     ar_weight: float = 0.0  # block objective: weight of the clean stream's AR loss (training/block.py)
+    ar_target: str = "answers"  # block objective: the AR loss against the sampled answers or the teacher (adapt.AR_TARGETS)
     calibration_answers: int = calibrate.ANSWERS  # block objective: teacher answers its causal temperature is fitted on
     distill_seconds: float | None = None  # wall-clock stop for distillation (the plan's prefix; a later run goes on)
 
@@ -86,13 +87,13 @@ BUDGETS = {
                         batch_size=4, train_steps=2000, train_seconds=3600, compare_steps=0, rank=16, lr=5e-4,
                         eval_prompts=40, eval_gen_length=128, eval_steps=(128,), measure=False,
                         variant="lora+", pack_answers=True, objective="block", block_sizes=(8, 4, 8, 16, 8, 32),
-                        eval_seeds=2, ar_weight=1.0),
+                        eval_seeds=2, ar_weight=1.0, ar_target="teacher"),
     "block-gpu": Budget("block-gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                         max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128,
                         distill_batch=1024, val_prompts=64, canvas=128, batch_size=32, train_steps=10_000,
                         train_seconds=None, compare_steps=0, rank=16, lr=3e-4, eval_prompts=123, eval_gen_length=128,
                         eval_steps=(128,), measure=False, variant="lora+", objective="block",
-                        block_sizes=(8, 4, 8, 16, 8, 32), ar_weight=1.0),
+                        block_sizes=(8, 4, 8, 16, 8, 32), ar_weight=1.0, ar_target="teacher"),
     "gpu": Budget("gpu", "the full budget: >= 10M distilled answer tokens, >= 100M training tokens.",
                   max_prompts=None, answers_per_prompt=48, max_answers=None, max_answer_tokens=128, distill_batch=256,
                   val_prompts=64, canvas=128, batch_size=64, train_steps=10_000, train_seconds=None,
@@ -172,7 +173,8 @@ def _adapt_config(run: Run, variant: str, steps: int, seconds: float | None) -> 
     return adapt.AdaptConfig(variant=variant, rank=b.rank, alpha=b.rank, canvas=b.canvas, batch_size=b.batch_size,
                              lr=b.lr, max_steps=steps, max_seconds=seconds, bf16=b.bf16,
                              warmup_steps=min(20, max(1, steps // 10)), log_every=max(1, min(10, steps // 5)),
-                             objective=b.objective, block_sizes=b.block_sizes, ar_weight=b.ar_weight)
+                             objective=b.objective, block_sizes=b.block_sizes, ar_weight=b.ar_weight,
+                             ar_target=b.ar_target)
 
 
 def stage_compare(run: Run) -> None:
@@ -285,6 +287,8 @@ def main(argv: list[str] | None = None) -> Run:
                 parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
             elif field.name == "variant":
                 parser.add_argument(flag, choices=adapt.VARIANTS, default=None)
+            elif field.name == "ar_target":
+                parser.add_argument(flag, choices=adapt.AR_TARGETS, default=None)
             else:
                 parser.add_argument(flag, type=float if field.name in ("lr", "train_seconds", "distill_seconds") else int, default=None)
     args = parser.parse_args(argv)
