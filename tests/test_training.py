@@ -373,6 +373,13 @@ def test_card_names_the_ar_loss_only_for_runs_trained_with_it():
         {**cfg, "ar_weight": 1.0, "ar_target": "teacher"})
 
 
+def test_card_says_a_budget_cut_on_a_line_of_its_own_and_leaves_no_blank_line_without_one():
+    from training.card import budget_cut
+
+    assert budget_cut({"max_answers": 1024}).startswith("\n  Budget cut at 1024 answers, taken in passes")
+    assert budget_cut({}) == budget_cut({"max_answers": None}) == ""
+
+
 def test_card_refresh_rewrites_only_the_evaluation_and_keeps_it_beside_the_adapter(tmp_path):
     """An evaluation run by hand replaces the shipped block card's evaluation section; recipe and limitations stay."""
     import shutil

@@ -49,16 +49,17 @@ def kl_by_temperature(teacher_logits: torch.Tensor, student_logits: torch.Tensor
     return torch.stack([(p * (teacher - torch.log_softmax(student / s, dim=-1))).sum() for s in grid])
 
 
-def fit(teacher, student, pairs: list[tuple[list[int], list[int]]], grid: tuple[float, ...] = GRID) -> dict:
+def fit(teacher, student, pairs: list[tuple[list[int], list[int]]], grid: tuple[float, ...] = GRID,
+        device: str = "cpu") -> dict:
     """The temperature of `grid` with the least mean KL from the teacher, over the answer tokens of `pairs` (prompt
     ids, answer ids): {"causal_temperature", "kl_fitted", "kl_at_1", "answers", "tokens"}. `teacher` and `student`:
-    causal modules returning `.logits` (the student called without a mask is its causal path)."""
+    causal modules on `device` returning `.logits` (the student called without a mask is its causal path)."""
     total, tokens = torch.zeros(len(grid), dtype=torch.float64), 0
     with torch.no_grad():
         for prompt, answer in pairs:
-            ids = torch.tensor([prompt + answer])
+            ids = torch.tensor([prompt + answer], device=device)
             rows = slice(len(prompt) - 1, len(prompt) + len(answer) - 1)  # row i predicts token i + 1
-            total += kl_by_temperature(teacher(ids).logits[0, rows], student(ids).logits[0, rows], grid)
+            total += kl_by_temperature(teacher(ids).logits[0, rows], student(ids).logits[0, rows], grid).cpu()
             tokens += len(answer)
     mean = total / max(tokens, 1)
     best = int(mean.argmin())
@@ -72,7 +73,7 @@ def calibrate(adapter_dir: Path, pairs: list[tuple[list[int], list[int]]], answe
     pairs = random.Random(seed).sample(pairs, min(answers, len(pairs)))
     teacher = teacher if teacher is not None else load_smollm2(device, torch.float32)[1]
     student = load_block_diffusion(device, torch.float32, adapter_dir).module
-    result = fit(teacher, student, pairs)
+    result = fit(teacher, student, pairs, device=device)
     (adapter_dir / CALIBRATION_FILE).write_text(json.dumps(result, indent=1) + "\n")
     return result
 

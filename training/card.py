@@ -111,6 +111,14 @@ def training_runs(history: list[dict]) -> str:
     return "\n".join([head, *rows, total])
 
 
+def budget_cut(distill: dict) -> str:
+    """The recipe's sentence on a budget that kept fewer answers than the grid has (its own line), or nothing."""
+    if not distill.get("max_answers"):
+        return ""
+    return (f"\n  Budget cut at {distill['max_answers']} answers, taken in passes over the training prompts in a seeded"
+            " random order (a prompt answered twice has one answer at each temperature), temperatures alternating.")
+
+
 def continued(history: list[dict]) -> str:
     """The runs behind an adapter that continued from earlier ones (`--init-adapter`); empty for a single run."""
     if len(history) < 2:
@@ -244,8 +252,7 @@ A retrain on a GPU only changes the budget flags: `python -m training.run_all --
   ({_fmt(distill['answer_tokens'])} answer tokens) to {distill.get('distinct_prompts', '?')} distinct training prompts,
   up to {distill['answers_per_prompt']} per prompt, answers by temperature {distill.get('answers_by_temperature', distill['temperatures'])},
   top-p {distill['top_p']}, at most {distill['max_answer_tokens']} tokens ({distill.get('finished_answers', '?')} ended
-  with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).
-  {'Budget cut at ' + str(distill['max_answers']) + ' answers, taken in passes over the training prompts in a seeded random order (a prompt answered twice has one answer at each temperature), temperatures alternating.' if distill.get('max_answers') else ''}
+  with `<|im_end|>` inside the bound; {'bf16 autocast' if distill['bf16'] else 'float32'}).{budget_cut(distill)}
 {objective(cfg)}
 - Parameters: variant `{cfg['variant']}`: LoRA rank {cfg['rank']} (alpha {cfg['alpha']}) on every linear layer of
   the body{' + RMS norms + embedding rows of ids 0, 2, 16' if cfg['variant'] == 'lora+' else ''};
