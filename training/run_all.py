@@ -71,6 +71,9 @@ class Budget:
     distill_seconds: float | None = None  # wall-clock stop for distillation (the plan's prefix; a later run goes on)
 
 
+# The Budget fields whose flags take one of a few names (adapt.AdaptConfig checks the same lists).
+CHOICES = {"objective": adapt.OBJECTIVES, "variant": adapt.VARIANTS, "ar_target": adapt.AR_TARGETS}
+
 BUDGETS = {
     "smoke": Budget("smoke", "a plumbing check, not a model.", max_prompts=4, answers_per_prompt=1, max_answers=None,
                     max_answer_tokens=16, distill_batch=4, val_prompts=2, canvas=16, batch_size=2, train_steps=2,
@@ -281,14 +284,10 @@ def main(argv: list[str] | None = None) -> Run:
             flag = "--" + field.name.replace("_", "-")
             if field.name in ("eval_steps", "block_sizes"):
                 parser.add_argument(flag, type=int, nargs="+", default=None)
-            elif field.name == "objective":
-                parser.add_argument(flag, choices=adapt.OBJECTIVES, default=None)
+            elif field.name in CHOICES:
+                parser.add_argument(flag, choices=CHOICES[field.name], default=None)
             elif field.name in ("measure", "bf16"):
                 parser.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
-            elif field.name == "variant":
-                parser.add_argument(flag, choices=adapt.VARIANTS, default=None)
-            elif field.name == "ar_target":
-                parser.add_argument(flag, choices=adapt.AR_TARGETS, default=None)
             else:
                 parser.add_argument(flag, type=float if field.name in ("lr", "train_seconds", "distill_seconds") else int, default=None)
     args = parser.parse_args(argv)
