@@ -5,7 +5,7 @@ training/, each a LoRA adapter under assets/ merged in at load, Dream-style shif
   4D mask, blocks of BLOCK_SIZE by default (BD3-LM / Fast-dLLM v2; training/block.py);
 - the any-order model (`load_embedded_diffusion`): made bidirectional (Dream / DiffuLLaMA).
 
-Left out: naming and caching (registry.py), training the adapter (training/).
+Left out: naming and caching loaded models (registry.py), training the adapter (training/).
 """
 
 from __future__ import annotations
@@ -61,19 +61,19 @@ def load_smollm2(device: str, dtype: torch.dtype):
     call (the adapters merge into it), built from weights read once per process."""
     from transformers import AutoModelForCausalLM
 
-    tokenizer, config, weights = smollm2_weights()
+    tokenizer, config, weights = smollm2_weights(smollm2_gguf_path())
     module = AutoModelForCausalLM.from_config(copy.deepcopy(config), dtype=dtype)  # make_bidirectional edits its own
     module.load_state_dict(weights)
     return tokenizer, module.to(device).eval()
 
 
 @functools.cache
-def smollm2_weights():
-    """(tokenizer, config, float32 state dict) of SmolLM2-135M-Instruct, read once: parsing the GGUF takes ~10 s
-    on a 2-core CPU, building a module from what it holds ~2 s (training/ and the tests load it many times)."""
+def smollm2_weights(gguf: Path | None):
+    """(tokenizer, config, float32 state dict) of SmolLM2-135M-Instruct from `gguf` (None: the hub), read once per
+    file: parsing the GGUF takes ~15 s on a 2-core CPU, building a module from what it holds ~2 s (the page loads
+    it twice, for the AR panel and under the diffusion adapter; training/ and the tests, many times)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm2_gguf_path()
     if gguf is not None:
         kwargs = {"gguf_file": gguf.name}
         source = str(gguf.parent)
